@@ -1,0 +1,161 @@
+# burstgate: per-identity token buckets at the NIC for AI-agent traffic.
+#
+#   make            build the XDP object, its skeleton and burstctl
+#   make check      install dependencies, build, run every test suite
+#   make demo       a 10 s demo on a namespace topology (root)
+#   make deps       install build and test dependencies (Debian 12)
+#   make format / make lint / make clean
+#
+# Output goes to $(OUTPUT). V=1 shows full commands.
+
+OUTPUT ?= .output
+CLANG ?= clang
+BPFTOOL ?= bpftool
+CC ?= gcc
+VERSION := 0.1.0
+
+ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
+
+ifeq ($(V),1)
+Q :=
+msg = @true
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)"
+endif
+
+# Debian packages: build, then test (root suites, VMs). `make deps` installs
+# the missing ones; nothing else is needed on a fresh Debian 12.
+DEPS_BUILD := make gcc clang llvm pkg-config libbpf-dev bpftool libelf-dev \
+	zlib1g-dev libjansson-dev libcunit1-dev linux-libc-dev
+DEPS_TEST := iproute2 util-linux procps python3 qemu-system-x86 \
+	busybox-static kmod cpio ca-certificates
+DEPS_LINT := clang-format clang-tidy cppcheck
+DEPS := $(DEPS_BUILD) $(DEPS_TEST)
+
+BPF_CFLAGS := -g -O2 -Wall -Werror -target bpf -mcpu=v3 \
+	-D__TARGET_ARCH_$(ARCH) -Iinclude $(if $(MULTIARCH),-I/usr/include/$(MULTIARCH))
+USER_CFLAGS := -g -O2 -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE \
+	-DBG_VERSION='"$(VERSION)"' -Iinclude -Iuser -I$(OUTPUT) \
+	$(shell pkg-config --cflags libbpf jansson 2>/dev/null)
+USER_LIBS := $(shell pkg-config --libs libbpf jansson 2>/dev/null || echo -lbpf -ljansson) \
+	-lelf -lz -lm
+CFLAGS ?=
+LDFLAGS ?=
+
+BPF_OBJ := $(OUTPUT)/bg_xdp.bpf.o
+SKEL := $(OUTPUT)/bg_xdp.skel.h
+BPF_HDRS := $(wildcard bpf/*.h) $(wildcard include/*.h)
+
+# The library: everything of the control plane but the CLI front end.
+LIB_SRCS := user/bg_state.c user/bg_attach.c user/bg_identity.c \
+	user/bg_prefix.c user/bg_units.c user/bg_log.c user/bg_out.c
+CLI_SRCS := user/burstctl.c user/cmd_attach.c user/cmd_identity.c \
+	user/cmd_prefix.c user/cmd_stats.c user/cmd_config.c
+LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(LIB_SRCS))
+CLI_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(CLI_SRCS))
+LIB := $(OUTPUT)/libburstgate.a
+BURSTCTL := $(OUTPUT)/burstctl
+
+UNIT_SRCS := $(wildcard tests/unit/*.c)
+BPFTEST_SRCS := $(wildcard tests/bpf/*.c)
+UNIT_TESTS := $(OUTPUT)/tests/unit_tests
+BPF_TESTS := $(OUTPUT)/tests/bpf_tests
+TRAFFIC := $(OUTPUT)/bg-traffic
+
+.PHONY: all check demo deps format lint clean vmtest test-unit test-bpf test-net install
+
+all: $(BURSTCTL) $(UNIT_TESTS) $(BPF_TESTS) $(TRAFFIC)
+
+$(OUTPUT) $(OUTPUT)/user $(OUTPUT)/tests:
+	$(Q)mkdir -p $@
+
+$(BPF_OBJ): bpf/bg_xdp.bpf.c $(BPF_HDRS) | $(OUTPUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(SKEL): $(BPF_OBJ)
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name bg_xdp > $@.tmp && mv $@.tmp $@
+
+$(OUTPUT)/user/%.o: user/%.c $(SKEL) $(wildcard user/*.h) $(BPF_HDRS) | $(OUTPUT)/user
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(USER_CFLAGS) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BURSTCTL): $(CLI_OBJS) $(LIB)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(USER_LIBS) -o $@
+
+$(UNIT_TESTS): $(UNIT_SRCS) $(LIB) $(wildcard tests/unit/*.h tests/lib/*.h) | $(OUTPUT)/tests
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(USER_CFLAGS) -Itests/lib $(CFLAGS) $(LDFLAGS) $(UNIT_SRCS) $(LIB) $(USER_LIBS) -lcunit -o $@
+
+$(BPF_TESTS): $(BPFTEST_SRCS) $(LIB) $(wildcard tests/bpf/*.h tests/lib/*.h) | $(OUTPUT)/tests
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(USER_CFLAGS) -Itests/lib $(CFLAGS) $(LDFLAGS) $(BPFTEST_SRCS) $(LIB) $(USER_LIBS) -lcunit -o $@
+
+$(TRAFFIC): tests/tools/bg_traffic.c | $(OUTPUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(USER_CFLAGS) $(CFLAGS) $(LDFLAGS) $< -o $@
+
+# Installs only what is missing; safe to run again.
+deps:
+	$(Q)missing=""; for p in $(DEPS) $(EXTRA_DEPS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q '^install ok installed$$' \
+			|| missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then echo "deps: all installed"; \
+	else echo "deps: installing$$missing"; \
+		if [ "$$(id -u)" != 0 ]; then echo "deps: need root to install packages" >&2; exit 1; fi; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+# Every suite; vmtest last (the same root suites on other kernels).
+check: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tests/run-suites unit bpf net
+	$(Q)$(MAKE) --no-print-directory vmtest
+
+test-unit: $(UNIT_TESTS)
+	$(Q)tests/run-suites unit
+test-bpf: $(BPF_TESTS) $(BURSTCTL)
+	$(Q)tests/run-suites bpf
+test-net: $(BURSTCTL) $(TRAFFIC)
+	$(Q)tests/run-suites net
+
+vmtest: all
+	$(Q)vmtest/run
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory $(BURSTCTL) $(TRAFFIC)
+	$(Q)scripts/demo.sh
+
+FORMAT_SRCS := $(wildcard bpf/*.c bpf/*.h include/*.h user/*.c user/*.h \
+	tests/unit/*.c tests/unit/*.h tests/bpf/*.c tests/bpf/*.h tests/tools/*.c)
+
+format:
+	$(Q)clang-format -i $(FORMAT_SRCS)
+
+lint: $(SKEL)
+	$(call msg,FORMAT,check)
+	$(Q)clang-format --dry-run -Werror $(FORMAT_SRCS)
+	$(call msg,CPPCHECK,user tests)
+	$(Q)cppcheck --quiet --error-exitcode=1 --std=c11 --inline-suppr \
+		--enable=warning,performance,portability \
+		-Iinclude -Iuser -D__linux__ \
+		--suppress=missingIncludeSystem \
+		user tests/unit tests/bpf tests/tools
+
+install: $(BURSTCTL)
+	install -D -m 0755 $(BURSTCTL) $(DESTDIR)/usr/local/sbin/burstctl
+	install -D -m 0644 docs/burstctl.8 $(DESTDIR)/usr/local/share/man/man8/burstctl.8
+
+clean:
+	$(call msg,CLEAN,$(OUTPUT))
+	$(Q)rm -rf $(OUTPUT)

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Classification: which identity does this packet belong to?
+ *
+ * Stages run in order and the first that answers wins; each stage counts
+ * under its own BG_C_CLS_* source. Today: the source prefix (LPM tries),
+ * then the default identity. Later stages slot in before the prefix stage
+ * (a flow table for bound connections, then agent tokens).
+ */
+#ifndef BG_CLASSIFY_H
+#define BG_CLASSIFY_H
+
+#include "bg_maps.h"
+#include "bg_parse.h"
+
+/* Longest-prefix match of the source address; 0 on a hit. */
+static __always_inline int classify_prefix(const struct bg_pkt *pkt,
+					   __u32 *id, __u32 *src)
+{
+	__u32 *hit;
+
+	if (pkt->ip_ver == 4) {
+		struct bg_pfx4_key k = { .prefixlen = 32, .addr = pkt->saddr[0] };
+
+		hit = bpf_map_lookup_elem(&bg_pfx4, &k);
+		*src = BG_C_CLS_PREFIX4;
+	} else {
+		struct bg_pfx6_key k = { .prefixlen = 128 };
+
+		__builtin_memcpy(k.addr, pkt->saddr, sizeof(k.addr));
+		hit = bpf_map_lookup_elem(&bg_pfx6, &k);
+		*src = BG_C_CLS_PREFIX6;
+	}
+	if (!hit)
+		return -1;
+	*id = *hit;
+	return 0;
+}
+
+/*
+ * Returns the identity's config and sets *id. A stage may name an identity
+ * deleted a moment ago (burstctl clears the identity before its prefixes'
+ * removal completes): such packets take the default identity, counted.
+ */
+static __always_inline struct bg_id_cfg *bg_classify(const struct bg_pkt *pkt,
+						     __u32 *id)
+{
+	struct bg_id_cfg *cfg;
+	__u32 src;
+
+	if (classify_prefix(pkt, id, &src) == 0) {
+		cfg = bpf_map_lookup_elem(&bg_id_cfg, id);
+		if (cfg && (cfg->flags & BG_ID_F_IN_USE)) {
+			bg_count(src);
+			return cfg;
+		}
+		bg_count(BG_C_CLS_STALE);
+	} else {
+		bg_count(BG_C_CLS_DEFAULT);
+	}
+	*id = BG_ID_DEFAULT;
+	return bpf_map_lookup_elem(&bg_id_cfg, id);
+}
+
+#endif /* BG_CLASSIFY_H */

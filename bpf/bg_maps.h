@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The maps. All pinned by name (see BG_PIN_PATH_DEFAULT), so they outlive
+ * burstctl and are reused, not recreated, when a new build of the program
+ * is loaded: upgrading never resets a bucket or a counter. One set of maps
+ * serves every interface: identity limits are host-wide.
+ *
+ * Sizes here are defaults; burstctl sets max_entries before loading, to the
+ * capacity chosen when the state was first created.
+ */
+#ifndef BG_MAPS_H
+#define BG_MAPS_H
+
+#include "bg_common.h"
+
+/* What each identity's limits are. Written by burstctl. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, BG_MAX_IDS_DEFAULT);
+	__type(key, __u32);
+	__type(value, struct bg_id_cfg);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bg_id_cfg SEC(".maps");
+
+/*
+ * The buckets' TATs. Written by compare-and-swap from every CPU at once;
+ * mmapable so burstctl can reset them with the same atomic operation.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, BG_MAX_IDS_DEFAULT);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct bg_id_state);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bg_id_state SEC(".maps");
+
+/* Per-identity verdict counters; per CPU, so no atomics are needed. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, BG_MAX_IDS_DEFAULT);
+	__type(key, __u32);
+	__type(value, struct bg_id_stats);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bg_id_stats SEC(".maps");
+
+/* Identity names and limits as given. burstctl only; never read here. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BG_MAX_IDS_DEFAULT);
+	__type(key, struct bg_id_name);
+	__type(value, struct bg_id_meta);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bg_id_names SEC(".maps");
+
+/* Source prefix to identity. The LPM trie requires BPF_F_NO_PREALLOC. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, BG_MAX_PFX_DEFAULT);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct bg_pfx4_key);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bg_pfx4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, BG_MAX_PFX_DEFAULT);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct bg_pfx6_key);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bg_pfx6 SEC(".maps");
+
+/* Host-wide switches (shadow, malformed verdict). Written by burstctl. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct bg_global);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bg_global SEC(".maps");
+
+/* Parse, classification and meter counters (enum bg_counter), per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, BG_C_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bg_counters SEC(".maps");
+
+static __always_inline void bg_count(__u32 counter)
+{
+	__u64 *v = bpf_map_lookup_elem(&bg_counters, &counter);
+
+	if (v)
+		*v += 1; /* per-CPU slot, softirq context: no atomic needed */
+}
+
+#endif /* BG_MAPS_H */

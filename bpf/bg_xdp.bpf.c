@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * burstgate XDP program: parse, classify to an identity, meter against the
+ * identity's packet and byte buckets, count, and pass or drop.
+ */
+#include "bg_common.h"
+#include "bg_parse.h"
+#include "bg_maps.h"
+#include "bg_classify.h"
+
+/* Verdict for a packet the parser called malformed, with shadow applied. */
+static __always_inline int malformed_verdict(const struct bg_global *g)
+{
+	if (!g || g->malformed != BG_MALFORMED_DROP)
+		return XDP_PASS;
+	if (g->shadow_all) {
+		bg_count(BG_C_MALFORMED_SHADOW);
+		return XDP_PASS;
+	}
+	bg_count(BG_C_MALFORMED_DROPPED);
+	return XDP_DROP;
+}
+
+/* Apply the identity's action and buckets; count the verdict. */
+static __always_inline int meter_identity(__u32 id, const struct bg_id_cfg *cfg,
+					  const struct bg_global *g, __u32 len)
+{
+	struct bg_id_state *st;
+	struct bg_id_stats *stats;
+	int over = 0;
+
+	stats = bpf_map_lookup_elem(&bg_id_stats, &id);
+	st = bpf_map_lookup_elem(&bg_id_state, &id);
+	if (!stats || !st)
+		return XDP_PASS; /* cannot happen: id was bounds-checked */
+
+	switch (cfg->action) {
+	case BG_ACT_ALLOW:
+		break;
+	case BG_ACT_BLOCK:
+		over = 1;
+		break;
+	default: /* enforce and shadow meter alike */
+		switch (bg_meter2(&st->pkt_tat, &cfg->pkt, &st->byte_tat,
+				  &cfg->byte, bg_ticks(bpf_ktime_get_ns()), len)) {
+		case BG_TAKE_CONFORM:
+			break;
+		case BG_TAKE_CONTENDED:
+			bg_count(BG_C_METER_CONTENDED);
+			over = 1;
+			break;
+		default:
+			over = 1;
+		}
+	}
+
+	if (over && cfg->action != BG_ACT_SHADOW && !(g && g->shadow_all)) {
+		stats->dropped_pkts += 1;
+		stats->dropped_bytes += len;
+		return XDP_DROP;
+	}
+	if (over) {
+		stats->shadow_pkts += 1;
+		stats->shadow_bytes += len;
+	}
+	stats->passed_pkts += 1;
+	stats->passed_bytes += len;
+	return XDP_PASS;
+}
+
+SEC("xdp")
+int bg_xdp(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct bg_pkt pkt = {};
+	struct bg_id_cfg *cfg;
+	struct bg_global *g;
+	__u32 zero = 0, id;
+	int outcome;
+
+	outcome = bg_parse(data, data_end, &pkt);
+	bg_count(outcome);
+	g = bpf_map_lookup_elem(&bg_global, &zero);
+
+	if (bg_parse_malformed(outcome) && g && g->malformed == BG_MALFORMED_DROP)
+		return malformed_verdict(g);
+	if (!pkt.ip_ver)
+		return XDP_PASS; /* non-IP, or malformed and passed */
+
+	bg_count(pkt.ip_ver == 4 ? BG_C_IPV4 : BG_C_IPV6);
+	cfg = bg_classify(&pkt, &id);
+	if (!cfg)
+		return XDP_PASS;
+	return meter_identity(id, cfg, g, pkt.len);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Definitions shared by the XDP program and burstctl: map names, keys and
+ * values, actions and counters. One header for both sides, so the two can
+ * never disagree on a layout. Every field says its unit and byte order.
+ */
+#ifndef BG_COMMON_H
+#define BG_COMMON_H
+
+#include "bg_compat.h"
+#include "bg_gcra.h"
+
+/* Where the maps are pinned, one file per map named after the map. */
+#define BG_PIN_PATH_DEFAULT "/sys/fs/bpf/burstgate"
+
+/* Map names: the pin file names, 15 characters or fewer. */
+#define BG_MAP_ID_CFG "bg_id_cfg"
+#define BG_MAP_ID_STATE "bg_id_state"
+#define BG_MAP_ID_STATS "bg_id_stats"
+#define BG_MAP_ID_NAMES "bg_id_names"
+#define BG_MAP_PFX4 "bg_pfx4"
+#define BG_MAP_PFX6 "bg_pfx6"
+#define BG_MAP_GLOBAL "bg_global"
+#define BG_MAP_COUNTERS "bg_counters"
+
+/* Default capacities; `burstctl setup` can choose others at creation. */
+#define BG_MAX_IDS_DEFAULT 16384
+#define BG_MAX_PFX_DEFAULT 65536
+
+/* Identity 0 always exists: it meters traffic nothing else classifies. */
+#define BG_ID_DEFAULT 0
+#define BG_ID_DEFAULT_NAME "default"
+#define BG_NAME_LEN 48 /* identity name, NUL-terminated, so 47 characters */
+
+enum bg_action {
+	BG_ACT_ENFORCE = 0, /* drop what exceeds the buckets */
+	BG_ACT_SHADOW = 1, /* pass everything, count would-be drops */
+	BG_ACT_ALLOW = 2, /* never limit, still count */
+	BG_ACT_BLOCK = 3, /* drop everything */
+	BG_ACT_MAX,
+};
+
+#define BG_ID_F_IN_USE (1U << 0) /* slot holds a live identity */
+
+/*
+ * bg_id_cfg: ARRAY indexed by identity. What the XDP program enforces.
+ * Written by burstctl (whole value; a packet racing the update may see a
+ * mix of old and new buckets for that one lookup), read per packet.
+ */
+struct bg_id_cfg {
+	__u32 flags; /* BG_ID_F_* */
+	__u32 action; /* enum bg_action */
+	struct bg_bucket pkt; /* packets; interval_fp 0: unlimited */
+	struct bg_bucket byte; /* bytes of L2 frame; interval_fp 0: unlimited */
+};
+
+/*
+ * bg_id_state: ARRAY indexed by identity, BPF_F_MMAPABLE. The two TATs in
+ * ticks (see bg_gcra.h), written only by compare-and-swap, by the XDP
+ * program and, through mmap, by burstctl (reset on identity creation).
+ */
+struct bg_id_state {
+	__u64 pkt_tat;
+	__u64 byte_tat;
+};
+
+/*
+ * bg_id_stats: PERCPU_ARRAY indexed by identity; burstctl sums the CPUs.
+ * passed counts everything handed to the stack, shadow included; shadow is
+ * the part of passed that enforcement would have dropped.
+ */
+struct bg_id_stats {
+	__u64 passed_pkts;
+	__u64 passed_bytes;
+	__u64 dropped_pkts;
+	__u64 dropped_bytes;
+	__u64 shadow_pkts;
+	__u64 shadow_bytes;
+};
+
+/*
+ * bg_id_names: HASH from name to identity. Only burstctl uses it; it is a
+ * pinned map so that every burstctl, now or later, sees the same names.
+ * Also keeps the limits as the user gave them, for display.
+ */
+struct bg_id_name {
+	char name[BG_NAME_LEN]; /* NUL-padded */
+};
+
+struct bg_id_meta {
+	__u32 id; /* index into the identity arrays */
+	__u32 pad;
+	__u64 rate_pps; /* 0: unlimited */
+	__u64 burst_pkts;
+	__u64 byte_rate_bits; /* bits per second; 0: unlimited */
+	__u64 burst_bytes;
+	__u64 created_unix; /* seconds since the epoch */
+};
+
+/* bg_pfx4 / bg_pfx6: LPM_TRIE from source prefix to identity (__u32). */
+struct bg_pfx4_key {
+	__u32 prefixlen; /* bits, 0..32 */
+	__u32 addr; /* network byte order */
+};
+
+struct bg_pfx6_key {
+	__u32 prefixlen; /* bits, 0..128 */
+	__u8 addr[16]; /* network byte order */
+};
+
+/* Verdict for packets too malformed to classify (the default: pass). */
+enum bg_malformed {
+	BG_MALFORMED_PASS = 0,
+	BG_MALFORMED_DROP = 1,
+};
+
+/* bg_global: ARRAY of one. Host-wide switches, written by burstctl. */
+struct bg_global {
+	__u32 shadow_all; /* 1: dry run, nothing is dropped */
+	__u32 malformed; /* enum bg_malformed */
+	__u32 max_ids; /* capacity of the identity arrays, set at creation */
+	__u32 next_id_hint; /* burstctl: where to look for a free slot */
+};
+
+/*
+ * bg_counters: PERCPU_ARRAY of __u64, one per enum bg_counter. Each packet
+ * counts exactly once among the BG_C_PARSE_* outcomes, and once among the
+ * BG_C_CLS_* sources if it was metered.
+ */
+enum bg_counter {
+	/* parse outcomes (see bg_parse.h for which are metered) */
+	BG_C_PARSE_TCP = 0,
+	BG_C_PARSE_UDP,
+	BG_C_PARSE_OTHER_L4, /* ICMP, ESP, ...: no ports */
+	BG_C_PARSE_FRAGMENT, /* non-first fragment: no ports */
+	BG_C_PARSE_NON_IP, /* ARP, LLDP, ...: passed, never metered */
+	BG_C_PARSE_BAD_L4, /* TCP/UDP header cut short or invalid */
+	BG_C_PARSE_IPV6_EXT_LIMIT, /* too many IPv6 extension headers */
+	BG_C_PARSE_TRUNC_ETH,
+	BG_C_PARSE_TRUNC_VLAN,
+	BG_C_PARSE_VLAN_LIMIT, /* more than two VLAN tags */
+	BG_C_PARSE_TRUNC_IP,
+	BG_C_PARSE_BAD_IP, /* wrong version, IHL < 5, total length < IHL */
+	/* IP version of the metered packets */
+	BG_C_IPV4,
+	BG_C_IPV6,
+	/* classification source */
+	BG_C_CLS_PREFIX4,
+	BG_C_CLS_PREFIX6,
+	BG_C_CLS_DEFAULT,
+	BG_C_CLS_STALE, /* matched a deleted identity: took the default */
+	/* meter */
+	BG_C_METER_CONTENDED, /* CAS lost BG_CAS_TRIES times: treated as over */
+	BG_C_MALFORMED_DROPPED, /* dropped by the malformed verdict */
+	BG_C_MALFORMED_SHADOW, /* would have been, but the host is in shadow */
+	BG_C_MAX,
+};
+
+#endif /* BG_COMMON_H */

@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+#ifndef BG_UNIT_H
+#define BG_UNIT_H
+
+#include <CUnit/CUnit.h>
+
+struct unit_test {
+	const char *name;
+	void (*fn)(void);
+};
+
+/* Register a suite of NULL-terminated tests. */
+int unit_add_suite(const char *name, const struct unit_test *tests);
+
+int add_gcra_suite(void);
+int add_units_suite(void);
+int add_parse_suite(void);
+int add_limits_suite(void);
+
+#endif

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Attaching the XDP program to interfaces, through bpf_links pinned under
+ * <pin path>/links/, so the attachment outlives burstctl, cannot be
+ * replaced by accident by another tool, and can be upgraded in place.
+ */
+#ifndef BG_ATTACH_H
+#define BG_ATTACH_H
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <linux/types.h>
+
+enum bg_mode {
+	BG_MODE_AUTO = 0, /* native if the driver has it, else generic */
+	BG_MODE_NATIVE,
+	BG_MODE_SKB,
+	BG_MODE_UNKNOWN,
+};
+
+const char *bg_mode_name(enum bg_mode m);
+
+struct bg_link {
+	char ifname[IF_NAMESIZE]; /* "" if not in this network namespace */
+	__u32 ifindex; /* 0: the interface is gone (defunct link) */
+	__u32 link_id;
+	__u32 prog_id;
+	enum bg_mode mode;
+	bool this_netns;
+	char pin[256];
+};
+
+enum bg_attach_how {
+	BG_ATTACH_NEW, /* was not attached */
+	BG_ATTACH_UPDATED, /* program swapped atomically, no gap */
+	BG_ATTACH_REPLACED, /* mode changed: detached and attached again */
+};
+
+struct bg_attach_result {
+	enum bg_attach_how how;
+	enum bg_mode mode;
+	__u32 prog_id;
+	__u32 old_prog_id;
+	bool fell_back; /* asked auto, driver had no native XDP */
+};
+
+int bg_attach(const char *pin_path, const char *ifname, enum bg_mode mode,
+	      struct bg_attach_result *res);
+int bg_detach(const char *pin_path, const char *ifname);
+int bg_links_list(const char *pin_path, struct bg_link **links, int *n);
+int bg_links_detach_all(const char *pin_path);
+
+#endif /* BG_ATTACH_H */

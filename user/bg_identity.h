@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Identities: named, with a packet bucket, a byte bucket and an action.
+ * A library over the pinned maps, used by burstctl and by the tests.
+ * Mutating calls expect the state opened with BG_OPEN_WRITE.
+ */
+#ifndef BG_IDENTITY_H
+#define BG_IDENTITY_H
+
+#include <stddef.h>
+#include <linux/types.h>
+
+#include "bg_common.h"
+#include "bg_state.h"
+
+/* Limits as a user states them; 0 rates mean unlimited. */
+struct bg_limits {
+	__u64 rate_pps;
+	__u64 burst_pkts; /* 0: default, 100 ms worth of rate (at least 1) */
+	__u64 byte_rate_bits; /* bits per second */
+	__u64 burst_bytes; /* 0: default, 100 ms worth (at least 1514) */
+	__u32 action; /* enum bg_action */
+};
+
+/* Which fields of struct bg_limits a command gave. */
+enum {
+	BG_LIM_RATE = 1 << 0,
+	BG_LIM_BURST = 1 << 1,
+	BG_LIM_BYTE_RATE = 1 << 2,
+	BG_LIM_BYTE_BURST = 1 << 3,
+	BG_LIM_ACTION = 1 << 4,
+};
+
+struct bg_identity {
+	char name[BG_NAME_LEN];
+	__u32 id;
+	struct bg_id_meta meta; /* limits as given (defaults resolved) */
+	struct bg_id_cfg cfg; /* what the XDP program enforces */
+};
+
+const char *bg_action_name(__u32 action);
+int bg_action_parse(const char *s, __u32 *action);
+
+/* Names: 1-47 characters of [A-Za-z0-9_.:@-], not starting with '-'. */
+int bg_name_check(const char *name, char *err, size_t errlen);
+
+/*
+ * Merge the given fields of *l into *cur (the identity's current limits),
+ * resolve default bursts, and build the XDP config. On -EINVAL/-ERANGE the
+ * message in err says which argument is wrong and what is accepted.
+ */
+int bg_limits_apply(struct bg_limits *cur, const struct bg_limits *l,
+		    unsigned int mask, struct bg_id_cfg *cfg, char *err,
+		    size_t errlen);
+
+int bg_identity_add(struct bg_state *s, const char *name,
+		    const struct bg_limits *l, unsigned int mask,
+		    struct bg_identity *out);
+int bg_identity_set(struct bg_state *s, const char *name,
+		    const struct bg_limits *l, unsigned int mask,
+		    struct bg_identity *out);
+int bg_identity_del(struct bg_state *s, const char *name);
+int bg_identity_get(const struct bg_state *s, const char *name,
+		    struct bg_identity *out);
+
+/* All identities, sorted by id; free() the array. */
+int bg_identity_list(const struct bg_state *s, struct bg_identity **out,
+		     size_t *n);
+
+/* Reset one identity's buckets to full (atomically, through the mmap). */
+void bg_identity_reset_buckets(const struct bg_state *s, __u32 id);
+
+#endif /* BG_IDENTITY_H */

@@ -1,0 +1,661 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Pinned state. Every map lives under the pin folder; the folder itself is
+ * the writer lock (flock), so two burstctl processes never hand out the same
+ * identity slot. Readers take no lock: every value they read is one map
+ * element, copied by the kernel.
+ */
+#include "bg_state.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bg_attach.h"
+#include "bg_log.h"
+#include "bg_xdp.skel.h"
+
+#define BPFFS_ROOT "/sys/fs/bpf"
+
+enum sizing { SZ_IDS, SZ_PFX, SZ_FIXED };
+
+/* The maps as burstctl expects them; a pin that differs is refused. */
+static const struct map_desc {
+	const char *name;
+	size_t fd_off;
+	__u32 type;
+	__u32 key_size;
+	__u32 value_size;
+	enum sizing sizing;
+} map_descs[] = {
+	{ BG_MAP_ID_CFG, offsetof(struct bg_state, cfg_fd), BPF_MAP_TYPE_ARRAY,
+	  sizeof(__u32), sizeof(struct bg_id_cfg), SZ_IDS },
+	{ BG_MAP_ID_STATE, offsetof(struct bg_state, state_fd),
+	  BPF_MAP_TYPE_ARRAY, sizeof(__u32), sizeof(struct bg_id_state), SZ_IDS },
+	{ BG_MAP_ID_STATS, offsetof(struct bg_state, stats_fd),
+	  BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(__u32), sizeof(struct bg_id_stats),
+	  SZ_IDS },
+	{ BG_MAP_ID_NAMES, offsetof(struct bg_state, names_fd),
+	  BPF_MAP_TYPE_HASH, sizeof(struct bg_id_name), sizeof(struct bg_id_meta),
+	  SZ_IDS },
+	{ BG_MAP_PFX4, offsetof(struct bg_state, pfx4_fd), BPF_MAP_TYPE_LPM_TRIE,
+	  sizeof(struct bg_pfx4_key), sizeof(__u32), SZ_PFX },
+	{ BG_MAP_PFX6, offsetof(struct bg_state, pfx6_fd), BPF_MAP_TYPE_LPM_TRIE,
+	  sizeof(struct bg_pfx6_key), sizeof(__u32), SZ_PFX },
+	{ BG_MAP_GLOBAL, offsetof(struct bg_state, global_fd),
+	  BPF_MAP_TYPE_ARRAY, sizeof(__u32), sizeof(struct bg_global), SZ_FIXED },
+	{ BG_MAP_COUNTERS, offsetof(struct bg_state, counters_fd),
+	  BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(__u32), sizeof(__u64), SZ_FIXED },
+};
+#define N_MAPS (sizeof(map_descs) / sizeof(map_descs[0]))
+
+const char *bg_default_pin_path(void)
+{
+	const char *p = getenv("BURSTGATE_PIN_PATH");
+
+	return p && *p ? p : BG_PIN_PATH_DEFAULT;
+}
+
+static int *desc_fd(struct bg_state *s, const struct map_desc *d)
+{
+	return (int *)((char *)s + d->fd_off);
+}
+
+static void pin_file(char *buf, size_t len, const char *pin_path,
+		     const char *name)
+{
+	snprintf(buf, len, "%s/%s", pin_path, name);
+}
+
+static void explain_eperm(const char *what)
+{
+	bg_err("%s: permission denied: burstgate needs root (CAP_BPF, CAP_NET_ADMIN and CAP_SYS_ADMIN); run it with sudo",
+	       what);
+}
+
+int bg_bpffs_ensure(const char *pin_path)
+{
+	struct statfs st;
+	char parent[sizeof(((struct bg_state *)0)->pin_path)];
+	char *slash;
+
+	if (strncmp(pin_path, BPFFS_ROOT "/", strlen(BPFFS_ROOT) + 1) != 0) {
+		/* A custom location: it must already be on a bpffs. */
+		snprintf(parent, sizeof(parent), "%s", pin_path);
+		slash = strrchr(parent, '/');
+		if (slash && slash != parent)
+			*slash = '\0';
+		if (statfs(parent, &st) || st.f_type != BPF_FS_MAGIC) {
+			bg_err("pin path %s: %s is not on a bpf filesystem (mount one: mount -t bpf bpf DIR)",
+			       pin_path, parent);
+			return -ENOTDIR;
+		}
+		return 0;
+	}
+	if (statfs(BPFFS_ROOT, &st) == 0 && st.f_type == BPF_FS_MAGIC)
+		return 0;
+	if (mount("bpf", BPFFS_ROOT, "bpf", 0, "mode=0700")) {
+		int err = -errno;
+
+		if (err == -EPERM)
+			explain_eperm("mount bpffs at " BPFFS_ROOT);
+		else
+			bg_err("bpffs is not mounted at %s and mounting it failed: %s (try: mount -t bpf bpf %s)",
+			       BPFFS_ROOT, strerror(-err), BPFFS_ROOT);
+		return err;
+	}
+	/*
+	 * `ip netns exec` remounts /sys, hiding the host's bpffs: state
+	 * pinned under this fresh mount would vanish with the command.
+	 */
+	bg_warn("bpffs was not mounted at %s: mounted it. If you are inside `ip netns exec`, that mount is private to this command and the state will not last; use `nsenter --net=/run/netns/NAME burstctl ...` instead",
+		BPFFS_ROOT);
+	return 0;
+}
+
+/* Open the pin folder, optionally locked for writing. */
+static int open_dir(const char *pin_path, bool lock)
+{
+	int fd = open(pin_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (lock && flock(fd, LOCK_EX)) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/*
+ * Open one pinned map and check it is what this burstctl expects. Returns
+ * the fd, -ENOENT if not pinned, or another -errno (message printed).
+ */
+static int open_pinned(const char *pin_path, const struct map_desc *d,
+		       struct bpf_map_info *info)
+{
+	char path[256];
+	__u32 len = sizeof(*info);
+	int fd;
+
+	pin_file(path, sizeof(path), pin_path, d->name);
+	fd = bpf_obj_get(path);
+	if (fd < 0) {
+		fd = -errno;
+		if (fd == -EPERM || fd == -EACCES)
+			explain_eperm(path);
+		else if (fd != -ENOENT)
+			bg_err("open pinned map %s: %s", path, strerror(-fd));
+		return fd;
+	}
+	memset(info, 0, sizeof(*info));
+	if (bpf_obj_get_info_by_fd(fd, info, &len)) {
+		int err = -errno;
+
+		bg_err("inspect pinned map %s: %s", path, strerror(-err));
+		close(fd);
+		return err;
+	}
+	if (info->type != d->type || info->key_size != d->key_size ||
+	    info->value_size != d->value_size) {
+		bg_err("pinned map %s was made by an incompatible burstgate (type %u, key %u B, value %u B; this build expects type %u, key %u B, value %u B): use the burstctl that made it, or remove the state with `burstctl teardown` (counters are lost)",
+		       path, info->type, info->key_size, info->value_size,
+		       d->type, d->key_size, d->value_size);
+		close(fd);
+		return -EPROTO;
+	}
+	return fd;
+}
+
+void bg_state_close(struct bg_state *s)
+{
+	size_t i;
+
+	if (s->tats && s->tats != MAP_FAILED)
+		munmap(s->tats, s->tats_len);
+	s->tats = NULL;
+	for (i = 0; i < N_MAPS; i++) {
+		int *fd = desc_fd(s, &map_descs[i]);
+
+		if (*fd >= 0)
+			close(*fd);
+		*fd = -1;
+	}
+	if (s->dir_fd >= 0)
+		close(s->dir_fd); /* releases the flock */
+	s->dir_fd = -1;
+}
+
+int bg_state_open(struct bg_state *s, const char *pin_path, int flags)
+{
+	struct bpf_map_info info;
+	long page = sysconf(_SC_PAGESIZE);
+	size_t i;
+	int err;
+
+	memset(s, 0, sizeof(*s));
+	s->dir_fd = -1;
+	for (i = 0; i < N_MAPS; i++)
+		*desc_fd(s, &map_descs[i]) = -1;
+	if (strlen(pin_path) >= sizeof(s->pin_path) - 20) {
+		bg_err("pin path %s: too long", pin_path);
+		return -ENAMETOOLONG;
+	}
+	snprintf(s->pin_path, sizeof(s->pin_path), "%s", pin_path);
+
+	if (flags & BG_OPEN_CREATE) {
+		err = bg_state_setup(pin_path, 0, 0, NULL);
+		if (err)
+			return err;
+	}
+
+	s->dir_fd = open_dir(pin_path, flags & BG_OPEN_WRITE);
+	if (s->dir_fd < 0) {
+		err = s->dir_fd;
+		if (err == -ENOENT)
+			bg_err("no burstgate state at %s: create it with `burstctl setup` (or `burstctl attach DEV`)",
+			       pin_path);
+		else if (err == -EACCES || err == -EPERM)
+			explain_eperm(pin_path);
+		else
+			bg_err("open %s: %s", pin_path, strerror(-err));
+		goto fail;
+	}
+
+	for (i = 0; i < N_MAPS; i++) {
+		const struct map_desc *d = &map_descs[i];
+		int fd = open_pinned(pin_path, d, &info);
+
+		if (fd == -ENOENT) {
+			bg_err("burstgate state at %s is incomplete (map %s missing): recreate it with `burstctl setup`",
+			       pin_path, d->name);
+			err = -ENOENT;
+			goto fail;
+		}
+		if (fd < 0) {
+			err = fd;
+			goto fail;
+		}
+		*desc_fd(s, d) = fd;
+		if (d->sizing == SZ_IDS && !s->max_ids)
+			s->max_ids = info.max_entries;
+		if (d->sizing == SZ_PFX && !s->max_pfx)
+			s->max_pfx = info.max_entries;
+	}
+
+	s->ncpus = libbpf_num_possible_cpus();
+	if (s->ncpus < 1) {
+		err = s->ncpus ? s->ncpus : -EINVAL;
+		bg_err("count possible CPUs: %s", strerror(-err));
+		goto fail;
+	}
+
+	s->tats_len = ((size_t)s->max_ids * sizeof(struct bg_id_state) +
+		       (size_t)page - 1) & ~((size_t)page - 1);
+	s->tats = mmap(NULL, s->tats_len, PROT_READ | PROT_WRITE, MAP_SHARED,
+		       s->state_fd, 0);
+	if (s->tats == MAP_FAILED) {
+		err = -errno;
+		s->tats = NULL;
+		bg_err("mmap bucket state %s/%s: %s", pin_path, BG_MAP_ID_STATE,
+		       strerror(-err));
+		goto fail;
+	}
+	return 0;
+
+fail:
+	bg_state_close(s);
+	return err;
+}
+
+/* Size every map of the object: from its pin if present, else as asked. */
+static int size_maps(struct bpf_object *obj, const char *pin_path,
+		     __u32 max_ids, __u32 max_pfx, int *n_pinned)
+{
+	struct bpf_map_info info;
+	size_t i;
+	int err;
+
+	*n_pinned = 0;
+	for (i = 0; i < N_MAPS; i++) {
+		const struct map_desc *d = &map_descs[i];
+		struct bpf_map *m = bpf_object__find_map_by_name(obj, d->name);
+		__u32 want = d->sizing == SZ_IDS ? max_ids :
+			     d->sizing == SZ_PFX ? max_pfx : 0;
+		int fd;
+
+		if (!m) {
+			bg_err("BPF object has no map %s: build is broken", d->name);
+			return -ENOENT;
+		}
+		fd = open_pinned(pin_path, d, &info);
+		if (fd >= 0) {
+			want = info.max_entries;
+			close(fd);
+			(*n_pinned)++;
+		} else if (fd != -ENOENT) {
+			return fd;
+		}
+		if (want) {
+			err = bpf_map__set_max_entries(m, want);
+			if (err)
+				return err;
+		}
+	}
+	return 0;
+}
+
+/* Create whatever maps are missing, by loading the object without programs. */
+static int create_maps(const char *pin_path, __u32 max_ids, __u32 max_pfx)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_path);
+	struct bg_xdp *skel;
+	int err, n_pinned;
+
+	skel = bg_xdp__open_opts(&opts);
+	if (!skel) {
+		err = -errno;
+		bg_err("open embedded BPF object: %s", strerror(-err));
+		return err;
+	}
+	err = size_maps(skel->obj, pin_path, max_ids, max_pfx, &n_pinned);
+	if (err)
+		goto out;
+	bpf_program__set_autoload(skel->progs.bg_xdp, false);
+	err = bg_xdp__load(skel);
+	if (err) {
+		if (err == -EPERM)
+			explain_eperm("create maps");
+		else
+			bg_err("create maps in %s: %s (run with -v for libbpf's log)",
+			       pin_path, strerror(-err));
+	}
+out:
+	bg_xdp__destroy(skel);
+	return err;
+}
+
+static int init_contents(const char *pin_path)
+{
+	struct bg_state s;
+	struct bg_global g = {};
+	struct bg_id_cfg cfg = { .flags = BG_ID_F_IN_USE, .action = BG_ACT_ALLOW };
+	struct bg_id_name key = { .name = BG_ID_DEFAULT_NAME };
+	struct bg_id_meta meta = { .id = BG_ID_DEFAULT };
+	__u32 id = BG_ID_DEFAULT;
+	int err;
+
+	/* The caller holds the lock; open without taking it again. */
+	err = bg_state_open(&s, pin_path, BG_OPEN_READ);
+	if (err)
+		return err;
+	err = bg_global_get(&s, &g);
+	if (err || g.max_ids)
+		goto out; /* already initialised */
+
+	g.max_ids = s.max_ids;
+	g.next_id_hint = 1;
+	meta.created_unix = (__u64)time(NULL);
+	if (bpf_map_update_elem(s.cfg_fd, &id, &cfg, BPF_ANY) ||
+	    bpf_map_update_elem(s.names_fd, &key, &meta, BPF_ANY) ||
+	    bg_global_put(&s, &g)) {
+		err = -errno;
+		bg_err("initialise state in %s: %s", pin_path, strerror(-err));
+	}
+out:
+	bg_state_close(&s);
+	return err;
+}
+
+int bg_state_setup(const char *pin_path, __u32 max_ids, __u32 max_pfx,
+		   bool *created)
+{
+	struct bpf_map_info info;
+	int dir_fd, err = 0, n_present = 0;
+	__u32 have_ids = 0, have_pfx = 0;
+	size_t i;
+
+	if (created)
+		*created = false;
+	err = bg_bpffs_ensure(pin_path);
+	if (err)
+		return err;
+	if (mkdir(pin_path, 0700) && errno != EEXIST) {
+		err = -errno;
+		if (err == -EPERM || err == -EACCES)
+			explain_eperm(pin_path);
+		else
+			bg_err("create %s: %s", pin_path, strerror(-err));
+		return err;
+	}
+	dir_fd = open_dir(pin_path, true);
+	if (dir_fd < 0) {
+		bg_err("lock %s: %s", pin_path, strerror(-dir_fd));
+		return dir_fd;
+	}
+
+	for (i = 0; i < N_MAPS; i++) {
+		int fd = open_pinned(pin_path, &map_descs[i], &info);
+
+		if (fd == -ENOENT)
+			continue;
+		if (fd < 0) {
+			err = fd;
+			goto out;
+		}
+		close(fd);
+		n_present++;
+		if (map_descs[i].sizing == SZ_IDS)
+			have_ids = info.max_entries;
+		if (map_descs[i].sizing == SZ_PFX)
+			have_pfx = info.max_entries;
+	}
+	if (n_present && ((max_ids && have_ids && max_ids != have_ids) ||
+			  (max_pfx && have_pfx && max_pfx != have_pfx))) {
+		bg_err("state at %s already exists with room for %u identities and %u prefixes per family; capacities are fixed at creation (remove it with `burstctl teardown` first; counters are lost)",
+		       pin_path, have_ids, have_pfx);
+		err = -EEXIST;
+		goto out;
+	}
+	if (n_present < (int)N_MAPS) {
+		err = create_maps(pin_path, max_ids ? max_ids : BG_MAX_IDS_DEFAULT,
+				  max_pfx ? max_pfx : BG_MAX_PFX_DEFAULT);
+		if (err)
+			goto out;
+		if (created)
+			*created = n_present == 0;
+	}
+	err = init_contents(pin_path);
+out:
+	close(dir_fd);
+	return err;
+}
+
+int bg_state_teardown(const char *pin_path)
+{
+	char path[256];
+	int dir_fd, err = 0;
+	size_t i;
+
+	dir_fd = open_dir(pin_path, true);
+	if (dir_fd < 0) {
+		if (dir_fd == -ENOENT) {
+			bg_err("no burstgate state at %s: nothing to remove", pin_path);
+			return -ENOENT;
+		}
+		bg_err("open %s: %s", pin_path, strerror(-dir_fd));
+		return dir_fd;
+	}
+	err = bg_links_detach_all(pin_path);
+	for (i = 0; i < N_MAPS; i++) {
+		pin_file(path, sizeof(path), pin_path, map_descs[i].name);
+		if (unlink(path) && errno != ENOENT) {
+			err = -errno;
+			bg_err("unpin %s: %s", path, strerror(-err));
+		}
+	}
+	close(dir_fd);
+	if (rmdir(pin_path) && errno != ENOENT) {
+		err = -errno;
+		bg_err("remove %s: %s (something else is pinned there)", pin_path,
+		       strerror(-err));
+	}
+	return err;
+}
+
+int bg_prog_load(const char *pin_path, struct bg_xdp **skelp)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_path);
+	struct bg_xdp *skel;
+	int err, n_pinned;
+
+	*skelp = NULL;
+	skel = bg_xdp__open_opts(&opts);
+	if (!skel) {
+		err = -errno;
+		bg_err("open embedded BPF object: %s", strerror(-err));
+		return err;
+	}
+	err = size_maps(skel->obj, pin_path, 0, 0, &n_pinned);
+	if (err)
+		goto fail;
+	if (n_pinned != (int)N_MAPS) {
+		bg_err("burstgate state at %s is incomplete: run `burstctl setup`",
+		       pin_path);
+		err = -ENOENT;
+		goto fail;
+	}
+	err = bg_xdp__load(skel);
+	if (err) {
+		if (err == -EPERM)
+			explain_eperm("load XDP program");
+		else if (bg_probe_atomics() == 0)
+			bg_err("load XDP program: this kernel lacks BPF atomic compare-and-swap (needs Linux 5.12 or later)");
+		else
+			bg_err("load XDP program: %s (run with -v to see the verifier log)",
+			       strerror(-err));
+		goto fail;
+	}
+	*skelp = skel;
+	return 0;
+fail:
+	bg_xdp__destroy(skel);
+	return err;
+}
+
+void bg_prog_free(struct bg_xdp *skel)
+{
+	bg_xdp__destroy(skel);
+}
+
+int bg_prog_fd(struct bg_xdp *skel)
+{
+	return bpf_program__fd(skel->progs.bg_xdp);
+}
+
+/* ---- Kernel feature probes ---- */
+
+/*
+ * Load a three-instruction XDP program that does a 64-bit compare-and-swap
+ * on the stack. The verifier rejects the opcode on kernels before 5.12.
+ */
+int bg_probe_atomics(void)
+{
+	struct bpf_insn insns[] = {
+		/* *(u64 *)(r10 - 8) = 0 */
+		{ .code = BPF_ST | BPF_MEM | BPF_DW, .dst_reg = BPF_REG_10,
+		  .off = -8, .imm = 0 },
+		/* r0 = 0; r1 = 1 */
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0 },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_1, .imm = 1 },
+		/* r0 = cmpxchg(r10 - 8, r0, r1) */
+		{ .code = BPF_STX | BPF_ATOMIC | BPF_DW, .dst_reg = BPF_REG_10,
+		  .src_reg = BPF_REG_1, .off = -8, .imm = BPF_CMPXCHG },
+		/* return XDP_PASS */
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0,
+		  .imm = XDP_PASS },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	int fd;
+
+	fd = bpf_prog_load(BPF_PROG_TYPE_XDP, "bg_probe", "GPL", insns,
+			   sizeof(insns) / sizeof(insns[0]), NULL);
+	if (fd >= 0) {
+		close(fd);
+		return 1;
+	}
+	return errno == EPERM ? -EPERM : 0;
+}
+
+static int probe_mmapable(void)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = BPF_F_MMAPABLE);
+	int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "bg_probe", 4, 8, 1, &o);
+
+	if (fd >= 0) {
+		close(fd);
+		return 1;
+	}
+	return errno == EPERM ? -EPERM : 0;
+}
+
+static int kernel_at_least(int major, int minor)
+{
+	struct utsname u;
+	int ma, mi;
+
+	if (uname(&u) || sscanf(u.release, "%d.%d", &ma, &mi) != 2)
+		return -EINVAL;
+	return ma > major || (ma == major && mi >= minor);
+}
+
+void bg_probe_features(struct bg_features *f)
+{
+	f->prog_xdp = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_XDP, NULL);
+	f->map_lpm_trie = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_LPM_TRIE, NULL);
+	f->map_percpu_array =
+		libbpf_probe_bpf_map_type(BPF_MAP_TYPE_PERCPU_ARRAY, NULL);
+	f->map_mmapable = probe_mmapable();
+	f->atomics = bg_probe_atomics();
+	/* No side-effect-free probe for XDP links exists; they came in 5.9. */
+	f->xdp_link = kernel_at_least(5, 9);
+	f->btf_vmlinux = access("/sys/kernel/btf/vmlinux", R_OK) == 0;
+}
+
+/* ---- Small map helpers ---- */
+
+int bg_percpu_sum(const struct bg_state *s, int fd, __u32 key, __u64 *sums,
+		  int nfields)
+{
+	size_t stride = ((size_t)nfields * sizeof(__u64) + 7) & ~(size_t)7;
+	__u64 *vals;
+	int cpu, i, err = 0;
+
+	vals = calloc((size_t)s->ncpus, stride);
+	if (!vals)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(fd, &key, vals)) {
+		err = -errno;
+		goto out;
+	}
+	memset(sums, 0, (size_t)nfields * sizeof(__u64));
+	for (cpu = 0; cpu < s->ncpus; cpu++) {
+		const __u64 *v = (const __u64 *)((const char *)vals + cpu * stride);
+
+		for (i = 0; i < nfields; i++)
+			sums[i] += v[i];
+	}
+out:
+	free(vals);
+	return err;
+}
+
+int bg_percpu_zero(const struct bg_state *s, int fd, __u32 key,
+		   size_t value_size)
+{
+	size_t stride = (value_size + 7) & ~(size_t)7;
+	void *vals = calloc((size_t)s->ncpus, stride);
+	int err = 0;
+
+	if (!vals)
+		return -ENOMEM;
+	if (bpf_map_update_elem(fd, &key, vals, BPF_ANY))
+		err = -errno;
+	free(vals);
+	return err;
+}
+
+int bg_global_get(const struct bg_state *s, struct bg_global *g)
+{
+	__u32 zero = 0;
+
+	if (bpf_map_lookup_elem(s->global_fd, &zero, g))
+		return -errno;
+	return 0;
+}
+
+int bg_global_put(const struct bg_state *s, const struct bg_global *g)
+{
+	__u32 zero = 0;
+
+	if (bpf_map_update_elem(s->global_fd, &zero, g, BPF_ANY))
+		return -errno;
+	return 0;
+}

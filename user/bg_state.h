@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The pinned state: the maps under the pin folder (BG_PIN_PATH_DEFAULT),
+ * how to create them, open them, lock them, and load the XDP program so it
+ * reuses them.
+ */
+#ifndef BG_STATE_H
+#define BG_STATE_H
+
+#include <stdbool.h>
+#include <linux/types.h>
+
+#include "bg_common.h"
+
+struct bg_xdp; /* the generated skeleton */
+
+struct bg_state {
+	char pin_path[200];
+	int dir_fd; /* the pin folder; flock()ed while writing */
+	int cfg_fd;
+	int state_fd;
+	int stats_fd;
+	int names_fd;
+	int pfx4_fd;
+	int pfx6_fd;
+	int global_fd;
+	int counters_fd;
+	struct bg_id_state *tats; /* bg_id_state, mmapped */
+	size_t tats_len;
+	__u32 max_ids;
+	__u32 max_pfx;
+	int ncpus; /* possible CPUs: the stride of per-CPU values */
+};
+
+enum {
+	BG_OPEN_READ = 0, /* the state must exist */
+	BG_OPEN_WRITE = 1 << 0, /* hold the writer lock until close */
+	BG_OPEN_CREATE = 1 << 1, /* create with default sizes if absent */
+};
+
+/* The pin path: $BURSTGATE_PIN_PATH, else BG_PIN_PATH_DEFAULT. */
+const char *bg_default_pin_path(void);
+
+int bg_state_open(struct bg_state *s, const char *pin_path, int flags);
+void bg_state_close(struct bg_state *s);
+
+/*
+ * Create the state if absent, with the given capacities (0: default).
+ * If it exists with other capacities, -EEXIST. *created tells which.
+ */
+int bg_state_setup(const char *pin_path, __u32 max_ids, __u32 max_pfx,
+		   bool *created);
+
+/* Detach every interface attached through this state and unpin it all. */
+int bg_state_teardown(const char *pin_path);
+
+/*
+ * Open and load the XDP program with every map reused from the pins.
+ * The state must exist. On success *skel is loaded and owned by the caller.
+ */
+int bg_prog_load(const char *pin_path, struct bg_xdp **skel);
+void bg_prog_free(struct bg_xdp *skel);
+int bg_prog_fd(struct bg_xdp *skel);
+
+/* Ensure bpffs is mounted at /sys/fs/bpf when the pin path is below it. */
+int bg_bpffs_ensure(const char *pin_path);
+
+/* Kernel features: 1 present, 0 absent, <0 could not tell. */
+struct bg_features {
+	int prog_xdp;
+	int map_lpm_trie;
+	int map_percpu_array;
+	int map_mmapable;
+	int atomics; /* BPF_CMPXCHG, kernel 5.12+ */
+	int xdp_link; /* bpf_link for XDP, kernel 5.9+ */
+	int btf_vmlinux;
+};
+void bg_probe_features(struct bg_features *f);
+int bg_probe_atomics(void);
+
+/* Per-CPU helpers: read and sum, or zero, one element. */
+int bg_percpu_sum(const struct bg_state *s, int fd, __u32 key, __u64 *sums,
+		  int nfields);
+int bg_percpu_zero(const struct bg_state *s, int fd, __u32 key,
+		   size_t value_size);
+
+/* Read the host-wide switches. */
+int bg_global_get(const struct bg_state *s, struct bg_global *g);
+int bg_global_put(const struct bg_state *s, const struct bg_global *g);
+
+#endif /* BG_STATE_H */

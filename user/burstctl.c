@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * burstctl: the control plane of burstgate.
+ */
+#include "burstctl.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bg_log.h"
+#include "bg_out.h"
+#include "bg_state.h"
+
+#ifndef BG_VERSION
+#define BG_VERSION "0.1.0"
+#endif
+
+struct bg_opts opts;
+
+int usage_error(const char *object, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (object)
+		fprintf(stderr, "%s: %s: ", bg_prog_name, object);
+	else
+		fprintf(stderr, "%s: ", bg_prog_name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see `%s%s%s help`)\n", bg_prog_name,
+		object ? " " : "", object ? object : "");
+	return -EINVAL;
+}
+
+const char *take_value(const char *object, int *argc, char ***argv)
+{
+	const char *kw = (*argv)[0];
+
+	if (*argc < 2) {
+		usage_error(object, "\"%s\" needs a value", kw);
+		return NULL;
+	}
+	*argc -= 2;
+	*argv += 2;
+	return (*argv)[-1];
+}
+
+int cmd_select(const char *object, const struct cmd *cmds, int argc,
+	       char **argv, int (*help)(int argc, char **argv))
+{
+	const struct cmd *c;
+
+	if (argc < 1 || !strcmp(argv[0], "help"))
+		return help(argc, argv);
+	for (c = cmds; c->name; c++)
+		if (!strcmp(argv[0], c->name))
+			return c->func(argc - 1, argv + 1);
+	return usage_error(object, "unknown command \"%s\"", argv[0]);
+}
+
+static int do_help(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	if (out_is_json())
+		return 0;
+	printf("Usage: %s [OPTIONS] OBJECT COMMAND [ARGS]\n"
+	       "\n"
+	       "Per-identity token buckets at the NIC for AI-agent traffic.\n"
+	       "\n"
+	       "Objects and commands:\n"
+	       "  attach DEV [mode auto|native|skb]   attach (or upgrade in place) on DEV\n"
+	       "  detach DEV                          detach from DEV\n"
+	       "  status                              where attached, capacity, kernel features\n"
+	       "  stats [identity NAME]               counters and bucket fill\n"
+	       "  identity add|set|del|list|show      named limits (see `identity help`)\n"
+	       "  prefix add|del|list                 source prefixes to identities\n"
+	       "  config show|set                     host-wide shadow mode, malformed verdict\n"
+	       "  setup [max-identities N] [max-prefixes N]   create the pinned state\n"
+	       "  teardown                            detach everywhere and remove all state\n"
+	       "  version\n"
+	       "\n"
+	       "Options:\n"
+	       "  -j, --json          JSON output\n"
+	       "  -p, --pretty        indented JSON (implies --json)\n"
+	       "  -v, --verbose       show libbpf's messages and the verifier log\n"
+	       "  -d, --pin-path DIR  state folder on bpffs (default %s,\n"
+	       "                      or $BURSTGATE_PIN_PATH)\n"
+	       "  -h, --help          this help\n",
+	       bg_prog_name, BG_PIN_PATH_DEFAULT);
+	return 0;
+}
+
+static int do_version(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	out_begin_object(NULL);
+	out_str("version", "burstctl %s\n", BG_VERSION);
+	out_end_object();
+	return 0;
+}
+
+static const struct cmd objects[] = {
+	{ "attach", do_attach },     { "detach", do_detach },
+	{ "status", do_status },     { "stats", do_stats },
+	{ "identity", do_identity }, { "prefix", do_prefix },
+	{ "config", do_config },     { "setup", do_setup },
+	{ "teardown", do_teardown }, { "version", do_version },
+	{ NULL, NULL },
+};
+
+int main(int argc, char **argv)
+{
+	static const struct option long_opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "pretty", no_argument, NULL, 'p' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "pin-path", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c, err;
+
+	opts.pin_path = bg_default_pin_path();
+	/* '+': options only before the object, as in bpftool. */
+	while ((c = getopt_long(argc, argv, "+jpvd:hV", long_opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			opts.json = true;
+			break;
+		case 'p':
+			opts.json = true;
+			opts.pretty = true;
+			break;
+		case 'v':
+			bg_verbose = 1;
+			break;
+		case 'd':
+			opts.pin_path = optarg;
+			break;
+		case 'h':
+			return do_help(0, NULL);
+		case 'V':
+			return do_version(0, NULL), out_finish(), 0;
+		default:
+			fprintf(stderr, "see `%s help`\n", bg_prog_name);
+			return EINVAL;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	out_init(opts.json, opts.pretty);
+	bg_log_setup_libbpf();
+
+	err = cmd_select(NULL, objects, argc, argv, do_help);
+	if (out_finish() && !err)
+		err = -EIO;
+	return err < 0 ? -err : 0;
+}

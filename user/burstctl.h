@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * burstctl: [OPTIONS] OBJECT COMMAND [ARGS], in the grammar of bpftool and
+ * ip. Each object has a table of commands matched exactly (no prefixes), and
+ * `help` at every level.
+ */
+#ifndef BURSTCTL_H
+#define BURSTCTL_H
+
+#include <stdbool.h>
+
+struct cmd {
+	const char *name;
+	int (*func)(int argc, char **argv);
+};
+
+struct bg_opts {
+	bool json;
+	bool pretty;
+	const char *pin_path;
+};
+extern struct bg_opts opts;
+
+/*
+ * Run the command named by argv[0] from cmds; with no argv, or "help",
+ * run help. Unknown commands are an error that names the object's help.
+ */
+int cmd_select(const char *object, const struct cmd *cmds, int argc,
+	       char **argv, int (*help)(int argc, char **argv));
+
+/* Report a usage error on object and return -EINVAL. */
+int usage_error(const char *object, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Consume "KEYWORD VALUE": checks VALUE exists; returns it or NULL. */
+const char *take_value(const char *object, int *argc, char ***argv);
+
+int do_attach(int argc, char **argv);
+int do_detach(int argc, char **argv);
+int do_status(int argc, char **argv);
+int do_stats(int argc, char **argv);
+int do_identity(int argc, char **argv);
+int do_prefix(int argc, char **argv);
+int do_config(int argc, char **argv);
+int do_setup(int argc, char **argv);
+int do_teardown(int argc, char **argv);
+
+#endif /* BURSTCTL_H */

@@ -1,0 +1,304 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* burstctl attach, detach, status, setup, teardown */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "bg_attach.h"
+#include "bg_identity.h"
+#include "bg_log.h"
+#include "bg_out.h"
+#include "bg_prefix.h"
+#include "bg_state.h"
+#include "bg_units.h"
+#include "burstctl.h"
+
+static int attach_help(void)
+{
+	if (!out_is_json())
+		printf("Usage: burstctl attach DEV [mode auto|native|skb]\n"
+		       "\n"
+		       "Attach the XDP program to DEV, creating the state if needed.\n"
+		       "auto (default) uses native XDP where the driver has it and\n"
+		       "generic (skb) XDP otherwise. On an interface where burstgate\n"
+		       "is already attached this loads the program of this burstctl\n"
+		       "and swaps it in atomically: buckets and counters are kept.\n");
+	return 0;
+}
+
+int do_attach(int argc, char **argv)
+{
+	struct bg_attach_result res;
+	enum bg_mode mode = BG_MODE_AUTO;
+	const char *dev, *m;
+	int err;
+
+	if (argc < 1 || !strcmp(argv[0], "help"))
+		return argc < 1 ? usage_error("attach", "missing DEV") : attach_help();
+	dev = argv[0];
+	argc--;
+	argv++;
+	if (argc >= 1 && !strcmp(argv[0], "mode")) {
+		m = take_value("attach", &argc, &argv);
+		if (!m)
+			return -EINVAL;
+		if (!strcmp(m, "native"))
+			mode = BG_MODE_NATIVE;
+		else if (!strcmp(m, "skb"))
+			mode = BG_MODE_SKB;
+		else if (strcmp(m, "auto"))
+			return usage_error("attach", "mode \"%s\": use auto, native or skb", m);
+	}
+	if (argc)
+		return usage_error("attach", "unexpected argument \"%s\"", argv[0]);
+
+	err = bg_attach(opts.pin_path, dev, mode, &res);
+	if (err)
+		return err;
+	if (res.fell_back)
+		bg_warn("%s: the driver has no native XDP; attached in generic (skb) mode, which costs more per packet",
+			dev);
+	out_begin_object(NULL);
+	out_str("ifname", NULL, dev);
+	out_str("mode", NULL, bg_mode_name(res.mode));
+	out_u64("prog_id", NULL, res.prog_id);
+	switch (res.how) {
+	case BG_ATTACH_UPDATED:
+		out_str("result", NULL, "updated");
+		out_u64("old_prog_id", NULL, res.old_prog_id);
+		out_text("updated burstgate on %s (%s mode): program %u replaced by %u, buckets and counters kept\n",
+			 dev, bg_mode_name(res.mode), res.old_prog_id, res.prog_id);
+		break;
+	case BG_ATTACH_REPLACED:
+		out_str("result", NULL, "replaced");
+		out_u64("old_prog_id", NULL, res.old_prog_id);
+		out_text("re-attached burstgate on %s in %s mode (program %u), buckets and counters kept\n",
+			 dev, bg_mode_name(res.mode), res.prog_id);
+		break;
+	default:
+		out_str("result", NULL, "attached");
+		out_text("attached burstgate to %s in %s mode (program %u)\n", dev,
+			 bg_mode_name(res.mode), res.prog_id);
+	}
+	out_end_object();
+	return 0;
+}
+
+int do_detach(int argc, char **argv)
+{
+	int err;
+
+	if (argc < 1)
+		return usage_error("detach", "missing DEV");
+	if (!strcmp(argv[0], "help")) {
+		if (!out_is_json())
+			printf("Usage: burstctl detach DEV\n\n"
+			       "Detach from DEV. The state (limits, buckets, counters)\n"
+			       "stays pinned; `burstctl teardown` removes it.\n");
+		return 0;
+	}
+	if (argc > 1)
+		return usage_error("detach", "unexpected argument \"%s\"", argv[1]);
+	err = bg_detach(opts.pin_path, argv[0]);
+	if (err)
+		return err;
+	out_begin_object(NULL);
+	out_str("detached", "detached burstgate from %s\n", argv[0]);
+	out_end_object();
+	return 0;
+}
+
+static void print_feature(const char *key, int v)
+{
+	if (v < 0) {
+		out_null(key, NULL);
+		out_text(" %s=unknown", key);
+		return;
+	}
+	out_bool(key, NULL, v);
+	out_text(" %s=%s", key, v ? "yes" : "NO");
+}
+
+static void status_kernel(void)
+{
+	struct bg_features f;
+	struct utsname u;
+
+	bg_probe_features(&f);
+	uname(&u);
+	out_begin_object("kernel");
+	out_str("release", "kernel      %s\n", u.release);
+	out_text("features   ");
+	out_begin_object("features");
+	print_feature("xdp", f.prog_xdp);
+	print_feature("lpm_trie", f.map_lpm_trie);
+	print_feature("percpu_array", f.map_percpu_array);
+	print_feature("mmapable_array", f.map_mmapable);
+	print_feature("atomics", f.atomics);
+	print_feature("xdp_link", f.xdp_link);
+	print_feature("btf", f.btf_vmlinux);
+	out_end_object();
+	out_text("\n");
+	out_end_object();
+	if (!f.atomics || !f.prog_xdp || !f.map_lpm_trie || !f.map_mmapable ||
+	    !f.xdp_link)
+		bg_warn("this kernel lacks a feature burstgate needs (see \"NO\" above; Linux 5.12 or later has them all)");
+}
+
+static void status_links(void)
+{
+	struct bg_link *links = NULL;
+	int i, n = 0;
+
+	bg_links_list(opts.pin_path, &links, &n);
+	out_text("attached   ");
+	if (!n)
+		out_text(" nowhere");
+	out_begin_array("attached");
+	for (i = 0; i < n; i++) {
+		const struct bg_link *l = &links[i];
+
+		out_begin_object(NULL);
+		if (!l->ifindex) {
+			out_null("ifname", " (defunct: interface removed)");
+		} else if (!l->this_netns) {
+			out_null("ifname", NULL);
+			out_text(" ifindex %u in another netns", l->ifindex);
+		} else {
+			out_str("ifname", " %s", l->ifname);
+		}
+		out_u64("ifindex", NULL, l->ifindex);
+		out_bool("this_netns", NULL, l->this_netns);
+		out_str("mode", " (%s", bg_mode_name(l->mode));
+		out_u64("prog_id", ", prog %llu", l->prog_id);
+		out_u64("link_id", ", link %llu)", l->link_id);
+		out_end_object();
+	}
+	out_end_array();
+	out_text("\n");
+	free(links);
+}
+
+int do_status(int argc, char **argv)
+{
+	struct bg_prefix_entry *pfx = NULL;
+	struct bg_identity *ids = NULL;
+	size_t nids = 0, npfx = 0, i, n4 = 0;
+	struct bg_global g = {};
+	struct bg_state s;
+	bool have;
+
+	(void)argv;
+	if (argc)
+		return usage_error("status", "takes no arguments");
+
+	out_begin_object(NULL);
+	out_str("pin_path", "state       %s", opts.pin_path);
+	/* Opening quietly: a host with no state yet is not an error here. */
+	have = access(opts.pin_path, F_OK) == 0 &&
+	       bg_state_open(&s, opts.pin_path, BG_OPEN_READ) == 0;
+	out_bool("state", NULL, have);
+	if (!have) {
+		out_text(" (none yet: `burstctl setup` or `burstctl attach DEV` creates it)\n");
+	} else {
+		out_text("\n");
+		bg_identity_list(&s, &ids, &nids);
+		bg_prefix_list(&s, &pfx, &npfx);
+		bg_global_get(&s, &g);
+		for (i = 0; i < npfx; i++)
+			n4 += pfx[i].pfx.family == AF_INET;
+		out_begin_object("identities");
+		out_u64("used", "identities  %llu", nids);
+		out_u64("max", " of %llu\n", s.max_ids);
+		out_end_object();
+		out_begin_object("prefixes");
+		out_u64("ipv4", "prefixes    %llu IPv4", n4);
+		out_u64("ipv6", ", %llu IPv6", npfx - n4);
+		out_u64("max_per_family", " (of %llu each)\n", s.max_pfx);
+		out_end_object();
+		out_bool("shadow", NULL, g.shadow_all);
+		out_text("shadow      %s\n", g.shadow_all ? "on (host-wide dry run: nothing is dropped)" : "off");
+		out_str("malformed", "malformed   %s\n",
+			g.malformed == BG_MALFORMED_DROP ? "drop" : "pass");
+		status_links();
+		bg_state_close(&s);
+	}
+	status_kernel();
+	out_end_object();
+	free(ids);
+	free(pfx);
+	return 0;
+}
+
+int do_setup(int argc, char **argv)
+{
+	__u32 max_ids = 0, max_pfx = 0;
+	char err[256];
+	bool created;
+	int ret;
+
+	while (argc > 0) {
+		const char *kw = argv[0], *v;
+		__u32 *dst;
+
+		if (!strcmp(kw, "help")) {
+			if (!out_is_json())
+				printf("Usage: burstctl setup [max-identities N] [max-prefixes N]\n\n"
+				       "Create the pinned state (done implicitly by attach and\n"
+				       "identity add, with %u identities and %u prefixes per\n"
+				       "family). Capacities are fixed at creation.\n",
+				       BG_MAX_IDS_DEFAULT, BG_MAX_PFX_DEFAULT);
+			return 0;
+		}
+		if (!strcmp(kw, "max-identities"))
+			dst = &max_ids;
+		else if (!strcmp(kw, "max-prefixes"))
+			dst = &max_pfx;
+		else
+			return usage_error("setup", "unknown argument \"%s\"", kw);
+		v = take_value("setup", &argc, &argv);
+		if (!v)
+			return -EINVAL;
+		if (bg_parse_u32(v, dst, err, sizeof(err)) || *dst < 2) {
+			bg_err("setup: %s %s: expected a whole number from 2 to 4294967295",
+			       kw, v);
+			return -EINVAL;
+		}
+	}
+	ret = bg_state_setup(opts.pin_path, max_ids, max_pfx, &created);
+	if (ret)
+		return ret;
+	out_begin_object(NULL);
+	out_str("pin_path", NULL, opts.pin_path);
+	out_bool("created", NULL, created);
+	out_text("%s state at %s\n", created ? "created" : "kept existing",
+		 opts.pin_path);
+	out_end_object();
+	return 0;
+}
+
+int do_teardown(int argc, char **argv)
+{
+	int err;
+
+	if (argc && !strcmp(argv[0], "help")) {
+		if (!out_is_json())
+			printf("Usage: burstctl teardown\n\n"
+			       "Detach from every interface and remove all pinned state:\n"
+			       "identities, prefixes, buckets and counters are lost.\n");
+		return 0;
+	}
+	if (argc)
+		return usage_error("teardown", "unexpected argument \"%s\"", argv[0]);
+	err = bg_state_teardown(opts.pin_path);
+	if (err)
+		return err;
+	out_begin_object(NULL);
+	out_str("removed", "removed burstgate state at %s\n", opts.pin_path);
+	out_end_object();
+	return 0;
+}

@@ -14,8 +14,7 @@
 #include "bg_parse.h"
 
 /* Longest-prefix match of the source address; 0 on a hit. */
-static __always_inline int classify_prefix(const struct bg_pkt *pkt,
-					   __u32 *id, __u32 *src)
+static __always_inline int classify_prefix(const struct bg_pkt *pkt, __u32 *id, __u32 *src)
 {
 	__u32 *hit;
 
@@ -42,8 +41,7 @@ static __always_inline int classify_prefix(const struct bg_pkt *pkt,
  * deleted a moment ago (burstctl clears the identity before its prefixes'
  * removal completes): such packets take the default identity, counted.
  */
-static __always_inline struct bg_id_cfg *bg_classify(const struct bg_pkt *pkt,
-						     __u32 *id)
+static __always_inline struct bg_id_cfg *bg_classify(const struct bg_pkt *pkt, __u32 *id)
 {
 	struct bg_id_cfg *cfg;
 	__u32 src;

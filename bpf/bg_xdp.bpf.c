@@ -41,8 +41,8 @@ static __always_inline int meter_identity(__u32 id, const struct bg_id_cfg *cfg,
 		over = 1;
 		break;
 	default: /* enforce and shadow meter alike */
-		switch (bg_meter2(&st->pkt_tat, &cfg->pkt, &st->byte_tat,
-				  &cfg->byte, bg_ticks(bpf_ktime_get_ns()), len)) {
+		switch (bg_meter2(&st->pkt_tat, &cfg->pkt, &st->byte_tat, &cfg->byte,
+				  bg_ticks(bpf_ktime_get_ns()), len)) {
 		case BG_TAKE_CONFORM:
 			break;
 		case BG_TAKE_CONTENDED:

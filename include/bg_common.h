@@ -24,8 +24,8 @@
 #define BG_MAP_COUNTERS "bg_counters"
 
 /* Default capacities; `burstctl setup` can choose others at creation. */
-#define BG_MAX_IDS_DEFAULT 16384
-#define BG_MAX_PFX_DEFAULT 65536
+#define BG_MAX_IDS_DEFAULT 16384U
+#define BG_MAX_PFX_DEFAULT 65536U
 
 /* Identity 0 always exists: it meters traffic nothing else classifies. */
 #define BG_ID_DEFAULT 0

@@ -75,16 +75,14 @@ static __always_inline __u64 bg_cost_ticks(__u64 interval_fp, __u64 cost)
 	__u64 hi = interval_fp >> BG_IVL_FRAC;
 	__u64 lo = interval_fp & 0xffffffffULL;
 
-	return ((cost * hi) << BG_TICK_SHIFT) +
-	       ((cost * lo) >> (BG_IVL_FRAC - BG_TICK_SHIFT));
+	return ((cost * hi) << BG_TICK_SHIFT) + ((cost * lo) >> (BG_IVL_FRAC - BG_TICK_SHIFT));
 }
 
 /*
  * Charge inc ticks to the bucket whose TAT is at *tat if it conforms.
  * now is bg_ticks() of the clock; tau is the bucket's burst window.
  */
-static __always_inline int bg_bucket_take(__u64 *tat_p, __u64 tau, __u64 inc,
-					  __u64 now)
+static __always_inline int bg_bucket_take(__u64 *tat_p, __u64 tau, __u64 inc, __u64 now)
 {
 	int i;
 
@@ -123,9 +121,8 @@ static __always_inline void bg_bucket_refund(__u64 *tat_p, __u64 inc)
  * it conforms only if both have room. The packet bucket is charged first and
  * refunded if the byte bucket refuses, so a refused packet costs nothing.
  */
-static __always_inline int bg_meter2(__u64 *pkt_tat, const struct bg_bucket *pkt,
-				     __u64 *byte_tat, const struct bg_bucket *byte,
-				     __u64 now, __u32 len)
+static __always_inline int bg_meter2(__u64 *pkt_tat, const struct bg_bucket *pkt, __u64 *byte_tat,
+				     const struct bg_bucket *byte, __u64 now, __u32 len)
 {
 	__u64 pinc = 0;
 	int ret;
@@ -139,8 +136,8 @@ static __always_inline int bg_meter2(__u64 *pkt_tat, const struct bg_bucket *pkt
 			return ret;
 	}
 	if (byte->interval_fp) {
-		ret = bg_bucket_take(byte_tat, byte->tau,
-				     bg_cost_ticks(byte->interval_fp, len), now);
+		ret = bg_bucket_take(byte_tat, byte->tau, bg_cost_ticks(byte->interval_fp, len),
+				     now);
 		if (ret != BG_TAKE_CONFORM) {
 			if (pinc)
 				bg_bucket_refund(pkt_tat, pinc);
@@ -173,8 +170,7 @@ static inline __u64 bg_interval_fp(__u64 per_sec)
  * packets back to back whatever the rounding of the interval.
  * Returns 0, or -ERANGE if the burst window exceeds BG_TAU_MAX_TICKS.
  */
-static inline int bg_bucket_set_pkts(struct bg_bucket *b, __u64 rate_pps,
-				     __u64 burst_pkts)
+static inline int bg_bucket_set_pkts(struct bg_bucket *b, __u64 rate_pps, __u64 burst_pkts)
 {
 	__u64 ivl, inc;
 
@@ -194,8 +190,7 @@ static inline int bg_bucket_set_pkts(struct bg_bucket *b, __u64 rate_pps,
  * byte is 8e9 / rate_bits ns; 8e9 * 2^32 does not fit in 64 bits, so it is
  * computed as 8 * (q + r / rate) from the 1e9 * 2^32 quotient.
  */
-static inline int bg_bucket_set_bytes(struct bg_bucket *b, __u64 rate_bits,
-				      __u64 burst_bytes)
+static inline int bg_bucket_set_bytes(struct bg_bucket *b, __u64 rate_bits, __u64 burst_bytes)
 {
 	const __u64 num = BG_NSEC_PER_SEC << BG_IVL_FRAC;
 	__u64 q, r, ivl, per_byte;
@@ -220,8 +215,7 @@ static inline int bg_bucket_set_bytes(struct bg_bucket *b, __u64 rate_bits,
  * now, back to back: tau minus how far the TAT runs ahead, over the cost of
  * one unit. Host only: uses floating point.
  */
-static inline double bg_bucket_fill(const struct bg_bucket *b, __u64 tat,
-				    __u64 now)
+static inline double bg_bucket_fill(const struct bg_bucket *b, __u64 tat, __u64 now)
 {
 	__s64 ahead = (__s64)(tat - now);
 	double per_unit;
@@ -232,8 +226,7 @@ static inline double bg_bucket_fill(const struct bg_bucket *b, __u64 tat,
 		ahead = 0;
 	if ((__u64)ahead >= b->tau)
 		return 0.0;
-	per_unit = (double)b->interval_fp /
-		   (double)(1ULL << (BG_IVL_FRAC - BG_TICK_SHIFT));
+	per_unit = (double)b->interval_fp / (double)(1ULL << (BG_IVL_FRAC - BG_TICK_SHIFT));
 	return (double)(b->tau - (__u64)ahead) / per_unit;
 }
 #endif /* !__bpf__ */

@@ -78,13 +78,12 @@ static __always_inline int bg_parse_malformed(int outcome)
 
 static __always_inline int bg_ipv6_is_ext(__u8 next)
 {
-	return next == IPPROTO_HOPOPTS || next == IPPROTO_ROUTING ||
-	       next == IPPROTO_DSTOPTS || next == IPPROTO_AH ||
-	       next == IPPROTO_FRAGMENT;
+	return next == IPPROTO_HOPOPTS || next == IPPROTO_ROUTING || next == IPPROTO_DSTOPTS ||
+	       next == IPPROTO_AH || next == IPPROTO_FRAGMENT;
 }
 
-static __always_inline int bg_parse_l4(struct bg_pkt *p, void *data,
-				       void *l4, void *data_end, __u8 proto)
+static __always_inline int bg_parse_l4(struct bg_pkt *p, void *data, void *l4, void *data_end,
+				       __u8 proto)
 {
 	p->l4_proto = proto;
 	p->l4_off = (__u16)(l4 - data);
@@ -117,8 +116,7 @@ static __always_inline int bg_parse_l4(struct bg_pkt *p, void *data,
 	return BG_C_PARSE_OTHER_L4;
 }
 
-static __always_inline int bg_parse_ipv4(struct bg_pkt *p, void *data,
-					 void *l3, void *data_end)
+static __always_inline int bg_parse_ipv4(struct bg_pkt *p, void *data, void *l3, void *data_end)
 {
 	struct iphdr *ip = l3;
 	__u32 hlen;
@@ -144,8 +142,7 @@ static __always_inline int bg_parse_ipv4(struct bg_pkt *p, void *data,
 	return bg_parse_l4(p, data, l3 + hlen, data_end, ip->protocol);
 }
 
-static __always_inline int bg_parse_ipv6(struct bg_pkt *p, void *data,
-					 void *l3, void *data_end)
+static __always_inline int bg_parse_ipv6(struct bg_pkt *p, void *data, void *l3, void *data_end)
 {
 	struct ipv6hdr *ip6 = l3;
 	void *cur;
@@ -166,8 +163,7 @@ static __always_inline int bg_parse_ipv6(struct bg_pkt *p, void *data,
 
 	BG_UNROLL
 	for (i = 0; i < BG_IPV6_EXT_MAX; i++) {
-		if (next == IPPROTO_HOPOPTS || next == IPPROTO_ROUTING ||
-		    next == IPPROTO_DSTOPTS) {
+		if (next == IPPROTO_HOPOPTS || next == IPPROTO_ROUTING || next == IPPROTO_DSTOPTS) {
 			struct bg_ipv6_opt *opt = cur;
 
 			if ((void *)(opt + 1) > data_end)
@@ -203,8 +199,7 @@ static __always_inline int bg_parse_ipv6(struct bg_pkt *p, void *data,
 }
 
 /* Parse the frame in [data, data_end) into *p (which must start zeroed). */
-static __always_inline int bg_parse(void *data, void *data_end,
-				    struct bg_pkt *p)
+static __always_inline int bg_parse(void *data, void *data_end, struct bg_pkt *p)
 {
 	struct ethhdr *eth = data;
 	void *cur;
@@ -221,8 +216,7 @@ static __always_inline int bg_parse(void *data, void *data_end,
 	for (i = 0; i < BG_VLAN_MAX; i++) {
 		struct bg_vlan_hdr *vh = cur;
 
-		if (proto != bg_htons(ETH_P_8021Q) &&
-		    proto != bg_htons(ETH_P_8021AD))
+		if (proto != bg_htons(ETH_P_8021Q) && proto != bg_htons(ETH_P_8021AD))
 			break;
 		if ((void *)(vh + 1) > data_end)
 			return BG_C_PARSE_TRUNC_VLAN;

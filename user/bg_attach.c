@@ -44,8 +44,7 @@ static unsigned long netns_ino(void)
 	return stat("/proc/self/ns/net", &st) ? 0 : (unsigned long)st.st_ino;
 }
 
-static void link_pin(char *buf, size_t len, const char *pin_path,
-		     unsigned long ns, __u32 ifindex)
+static void link_pin(char *buf, size_t len, const char *pin_path, unsigned long ns, __u32 ifindex)
 {
 	snprintf(buf, len, "%s/" LINKS_DIR "/ns%lu-if%u", pin_path, ns, ifindex);
 }
@@ -117,8 +116,8 @@ static int check_foreign(const char *ifname, __u32 ifindex)
 	return -EBUSY;
 }
 
-static int create_link(int prog_fd, const char *ifname, __u32 ifindex,
-		       enum bg_mode mode, struct bg_attach_result *res)
+static int create_link(int prog_fd, const char *ifname, __u32 ifindex, enum bg_mode mode,
+		       struct bg_attach_result *res)
 {
 	LIBBPF_OPTS(bpf_link_create_opts, opts);
 	int fd;
@@ -126,8 +125,7 @@ static int create_link(int prog_fd, const char *ifname, __u32 ifindex,
 	res->mode = mode == BG_MODE_SKB ? BG_MODE_SKB : BG_MODE_NATIVE;
 	opts.flags = mode == BG_MODE_SKB ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
 	fd = bpf_link_create(prog_fd, (int)ifindex, BPF_XDP, &opts);
-	if (fd < 0 && mode == BG_MODE_AUTO &&
-	    (errno == EOPNOTSUPP || errno == EINVAL)) {
+	if (fd < 0 && mode == BG_MODE_AUTO && (errno == EOPNOTSUPP || errno == EINVAL)) {
 		/* The driver has no native XDP: generic mode still works. */
 		res->fell_back = true;
 		res->mode = BG_MODE_SKB;
@@ -207,8 +205,7 @@ int bg_attach(const char *pin_path, const char *ifname, enum bg_mode mode,
 			/* Same mode: swap the program under the link, no gap. */
 			if (bpf_link_update(link_fd, prog_fd, NULL)) {
 				err = -errno;
-				bg_err("update program on %s: %s", ifname,
-				       strerror(-err));
+				bg_err("update program on %s: %s", ifname, strerror(-err));
 				goto out;
 			}
 			res->how = BG_ATTACH_UPDATED;
@@ -261,8 +258,7 @@ int bg_detach(const char *pin_path, const char *ifname)
 		return err;
 	lock_fd = lock_state(pin_path);
 	if (lock_fd == -ENOENT) {
-		bg_err("burstgate is not attached to %s (no state at %s)", ifname,
-		       pin_path);
+		bg_err("burstgate is not attached to %s (no state at %s)", ifname, pin_path);
 		return -ENOENT;
 	}
 	if (lock_fd < 0) {
@@ -368,8 +364,7 @@ int bg_links_detach_all(const char *pin_path)
 		fd = bpf_obj_get(links[i].pin);
 		if (fd >= 0) {
 			if (links[i].ifindex && bpf_link_detach(fd))
-				bg_warn("detach link %s: %s", links[i].pin,
-					strerror(errno));
+				bg_warn("detach link %s: %s", links[i].pin, strerror(errno));
 			close(fd);
 		}
 		if (unlink(links[i].pin)) {

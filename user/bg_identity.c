@@ -46,22 +46,22 @@ int bg_name_check(const char *name, char *err, size_t errlen)
 	size_t i, n = strlen(name);
 
 	if (n == 0 || n >= BG_NAME_LEN) {
-		snprintf(err, errlen, "identity name \"%s\": must be 1 to %d characters",
-			 name, BG_NAME_LEN - 1);
+		snprintf(err, errlen, "identity name \"%s\": must be 1 to %d characters", name,
+			 BG_NAME_LEN - 1);
 		return -EINVAL;
 	}
 	if (name[0] == '-') {
-		snprintf(err, errlen, "identity name \"%s\": must not start with '-'",
-			 name);
+		snprintf(err, errlen, "identity name \"%s\": must not start with '-'", name);
 		return -EINVAL;
 	}
 	for (i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)name[i];
 
 		if (!isalnum(c) && !strchr("_.:@-", c)) {
-			snprintf(err, errlen,
-				 "identity name \"%s\": character '%c' not allowed (use letters, digits and _ . : @ -)",
-				 name, c);
+			snprintf(
+				err, errlen,
+				"identity name \"%s\": character '%c' not allowed (use letters, digits and _ . : @ -)",
+				name, c);
 			return -EINVAL;
 		}
 	}
@@ -69,22 +69,21 @@ int bg_name_check(const char *name, char *err, size_t errlen)
 }
 
 /* Explain a failed bucket setup in the user's terms. */
-static int bucket_error(int ret, const char *what, const char *rate,
-			const char *burst, const char *range, char *err,
-			size_t errlen)
+static int bucket_error(int ret, const char *what, const char *rate, const char *burst,
+			const char *range, char *err, size_t errlen)
 {
 	if (ret == -ERANGE)
-		snprintf(err, errlen,
-			 "%s %s at %s: the burst takes longer than 19.5 hours to refill, the longest a bucket can hold (lower the burst or raise the rate)",
-			 what, burst, rate);
+		snprintf(
+			err, errlen,
+			"%s %s at %s: the burst takes longer than 19.5 hours to refill, the longest a bucket can hold (lower the burst or raise the rate)",
+			what, burst, rate);
 	else
 		snprintf(err, errlen, "rate %s: out of range (%s)", rate, range);
 	return ret;
 }
 
-int bg_limits_apply(struct bg_limits *cur, const struct bg_limits *l,
-		    unsigned int mask, struct bg_id_cfg *cfg, char *err,
-		    size_t errlen)
+int bg_limits_apply(struct bg_limits *cur, const struct bg_limits *l, unsigned int mask,
+		    struct bg_id_cfg *cfg, char *err, size_t errlen)
 {
 	struct bg_limits n = *cur;
 	char r[32], b[32];
@@ -103,12 +102,14 @@ int bg_limits_apply(struct bg_limits *cur, const struct bg_limits *l,
 		n.action = l->action;
 
 	if (!n.rate_pps && (mask & BG_LIM_BURST)) {
-		snprintf(err, errlen, "burst %llu: needs a packet rate (add `rate N[pps|kpps|mpps]`)",
+		snprintf(err, errlen,
+			 "burst %llu: needs a packet rate (add `rate N[pps|kpps|mpps]`)",
 			 (unsigned long long)l->burst_pkts);
 		return -EINVAL;
 	}
 	if (!n.byte_rate_bits && (mask & BG_LIM_BYTE_BURST)) {
-		snprintf(err, errlen, "bytes-burst %s: needs a byte rate (add `bytes-rate N[kbit|mbit|gbit]`)",
+		snprintf(err, errlen,
+			 "bytes-burst %s: needs a byte rate (add `bytes-rate N[kbit|mbit|gbit]`)",
 			 bg_fmt_bytes(l->burst_bytes, b, sizeof(b)));
 		return -EINVAL;
 	}
@@ -119,12 +120,13 @@ int bg_limits_apply(struct bg_limits *cur, const struct bg_limits *l,
 	if (!n.byte_rate_bits)
 		n.burst_bytes = 0;
 	else if (!n.burst_bytes)
-		n.burst_bytes = n.byte_rate_bits / 80 > FULL_FRAME_BYTES ?
-					n.byte_rate_bits / 80 :
-					FULL_FRAME_BYTES;
+		n.burst_bytes = n.byte_rate_bits / 80 > FULL_FRAME_BYTES ? n.byte_rate_bits / 80 :
+									   FULL_FRAME_BYTES;
 	if (n.byte_rate_bits && n.burst_bytes < MIN_FRAME_BYTES) {
-		snprintf(err, errlen, "bytes-burst %s: smaller than the smallest Ethernet frame (64 bytes), so nothing could pass",
-			 bg_fmt_bytes(n.burst_bytes, b, sizeof(b)));
+		snprintf(
+			err, errlen,
+			"bytes-burst %s: smaller than the smallest Ethernet frame (64 bytes), so nothing could pass",
+			bg_fmt_bytes(n.burst_bytes, b, sizeof(b)));
 		return -EINVAL;
 	}
 
@@ -135,8 +137,8 @@ int bg_limits_apply(struct bg_limits *cur, const struct bg_limits *l,
 		ret = bg_bucket_set_pkts(&cfg->pkt, n.rate_pps, n.burst_pkts);
 		if (ret) {
 			snprintf(b, sizeof(b), "%llu", (unsigned long long)n.burst_pkts);
-			return bucket_error(ret, "burst", bg_fmt_pps(n.rate_pps, r, sizeof(r)),
-					    b, "1pps to 1000mpps", err, errlen);
+			return bucket_error(ret, "burst", bg_fmt_pps(n.rate_pps, r, sizeof(r)), b,
+					    "1pps to 1000mpps", err, errlen);
 		}
 	}
 	if (n.byte_rate_bits) {
@@ -151,8 +153,7 @@ int bg_limits_apply(struct bg_limits *cur, const struct bg_limits *l,
 	return 0;
 }
 
-static void meta_to_limits(const struct bg_id_meta *m, __u32 action,
-			   struct bg_limits *l)
+static void meta_to_limits(const struct bg_id_meta *m, __u32 action, struct bg_limits *l)
 {
 	l->rate_pps = m->rate_pps;
 	l->burst_pkts = m->burst_pkts;
@@ -191,8 +192,7 @@ void bg_identity_reset_buckets(const struct bg_state *s, __u32 id)
 	__atomic_store_n(&s->tats[id].byte_tat, now, __ATOMIC_SEQ_CST);
 }
 
-int bg_identity_get(const struct bg_state *s, const char *name,
-		    struct bg_identity *out)
+int bg_identity_get(const struct bg_state *s, const char *name, struct bg_identity *out)
 {
 	struct bg_id_name k;
 
@@ -231,9 +231,8 @@ static void table_full(const struct bg_state *s)
 	       s->max_ids);
 }
 
-int bg_identity_add(struct bg_state *s, const char *name,
-		    const struct bg_limits *l, unsigned int mask,
-		    struct bg_identity *out)
+int bg_identity_add(struct bg_state *s, const char *name, const struct bg_limits *l,
+		    unsigned int mask, struct bg_identity *out)
 {
 	struct bg_limits cur = { .action = BG_ACT_ENFORCE };
 	struct bg_global g;
@@ -298,9 +297,8 @@ bad:
 	return ret;
 }
 
-int bg_identity_set(struct bg_state *s, const char *name,
-		    const struct bg_limits *l, unsigned int mask,
-		    struct bg_identity *out)
+int bg_identity_set(struct bg_state *s, const char *name, const struct bg_limits *l,
+		    unsigned int mask, struct bg_identity *out)
 {
 	struct bg_identity cur;
 	struct bg_limits lim;
@@ -345,8 +343,7 @@ int bg_identity_del(struct bg_state *s, const char *name)
 
 	ret = bg_identity_get(s, name, &cur);
 	if (ret == -ENOENT) {
-		bg_err("identity \"%s\" does not exist (see `burstctl identity list`)",
-		       name);
+		bg_err("identity \"%s\" does not exist (see `burstctl identity list`)", name);
 		return ret;
 	}
 	if (ret)
@@ -375,8 +372,7 @@ static int cmp_id(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
-int bg_identity_list(const struct bg_state *s, struct bg_identity **out,
-		     size_t *n)
+int bg_identity_list(const struct bg_state *s, struct bg_identity **out, size_t *n)
 {
 	struct bg_identity *v = NULL, *tmp;
 	struct bg_id_name key, next;

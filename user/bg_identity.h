@@ -49,23 +49,18 @@ int bg_name_check(const char *name, char *err, size_t errlen);
  * resolve default bursts, and build the XDP config. On -EINVAL/-ERANGE the
  * message in err says which argument is wrong and what is accepted.
  */
-int bg_limits_apply(struct bg_limits *cur, const struct bg_limits *l,
-		    unsigned int mask, struct bg_id_cfg *cfg, char *err,
-		    size_t errlen);
+int bg_limits_apply(struct bg_limits *cur, const struct bg_limits *l, unsigned int mask,
+		    struct bg_id_cfg *cfg, char *err, size_t errlen);
 
-int bg_identity_add(struct bg_state *s, const char *name,
-		    const struct bg_limits *l, unsigned int mask,
-		    struct bg_identity *out);
-int bg_identity_set(struct bg_state *s, const char *name,
-		    const struct bg_limits *l, unsigned int mask,
-		    struct bg_identity *out);
+int bg_identity_add(struct bg_state *s, const char *name, const struct bg_limits *l,
+		    unsigned int mask, struct bg_identity *out);
+int bg_identity_set(struct bg_state *s, const char *name, const struct bg_limits *l,
+		    unsigned int mask, struct bg_identity *out);
 int bg_identity_del(struct bg_state *s, const char *name);
-int bg_identity_get(const struct bg_state *s, const char *name,
-		    struct bg_identity *out);
+int bg_identity_get(const struct bg_state *s, const char *name, struct bg_identity *out);
 
 /* All identities, sorted by id; free() the array. */
-int bg_identity_list(const struct bg_state *s, struct bg_identity **out,
-		     size_t *n);
+int bg_identity_list(const struct bg_state *s, struct bg_identity **out, size_t *n);
 
 /* Reset one identity's buckets to full (atomically, through the mmap). */
 void bg_identity_reset_buckets(const struct bg_state *s, __u32 id);

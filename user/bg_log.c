@@ -44,8 +44,7 @@ void bg_dbg(const char *fmt, ...)
 	va_end(ap);
 }
 
-static int libbpf_print(enum libbpf_print_level level, const char *fmt,
-			va_list ap)
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	(void)level;
 	/* Even warnings: burstctl explains its own failures; -v shows why. */

@@ -156,8 +156,7 @@ int out_finish(void)
 	while (depth)
 		pop();
 	if (json_mode && root) {
-		size_t flags = JSON_PRESERVE_ORDER |
-			       (json_pretty ? JSON_INDENT(2) : JSON_COMPACT);
+		size_t flags = JSON_PRESERVE_ORDER | (json_pretty ? JSON_INDENT(2) : JSON_COMPACT);
 
 		if (json_dumpf(root, stdout, flags) < 0)
 			err = -EIO;

@@ -12,8 +12,7 @@
 #include "bg_common.h"
 #include "bg_log.h"
 
-int bg_prefix_parse(const char *s, struct bg_prefix *p, char *err,
-		    size_t errlen)
+int bg_prefix_parse(const char *s, struct bg_prefix *p, char *err, size_t errlen)
 {
 	char addr[INET6_ADDRSTRLEN + 8], canon[64], *slash, *end;
 	__u32 maxlen, bits, i;
@@ -40,23 +39,22 @@ int bg_prefix_parse(const char *s, struct bg_prefix *p, char *err,
 		errno = 0;
 		len = strtoul(slash + 1, &end, 10);
 		if (errno || *end || end == slash + 1 || len > maxlen) {
-			snprintf(err, errlen, "prefix \"%s\": length must be 0 to %u",
-				 s, maxlen);
+			snprintf(err, errlen, "prefix \"%s\": length must be 0 to %u", s, maxlen);
 			return -EINVAL;
 		}
 		p->len = (__u32)len;
 	}
 	/* Host bits set is almost always a typo: refuse, as ip route does. */
 	for (i = 0; i < maxlen / 8; i++) {
-		bits = i * 8 >= p->len ? 0 :
-		       p->len - i * 8 >= 8 ? 8 : p->len - i * 8;
-		if (p->addr[i] & (__u8)~(0xff00 >> bits)) {
+		bits = i * 8 >= p->len ? 0 : p->len - i * 8 >= 8 ? 8 : p->len - i * 8;
+		if (p->addr[i] & (__u8) ~(0xff00 >> bits)) {
 			struct bg_prefix c = *p;
 			__u32 j;
 
 			for (j = 0; j < maxlen / 8; j++) {
-				__u32 b = j * 8 >= p->len ? 0 :
-					  p->len - j * 8 >= 8 ? 8 : p->len - j * 8;
+				__u32 b = j * 8 >= p->len     ? 0 :
+					  p->len - j * 8 >= 8 ? 8 :
+								p->len - j * 8;
 				c.addr[j] &= (__u8)(0xff00 >> b);
 			}
 			snprintf(err, errlen, "prefix \"%s\": host bits are set (did you mean %s?)",
@@ -66,8 +64,10 @@ int bg_prefix_parse(const char *s, struct bg_prefix *p, char *err,
 	}
 	return 0;
 bad:
-	snprintf(err, errlen, "prefix \"%s\": not an IPv4 or IPv6 address or CIDR prefix (e.g. 10.1.0.0/16, 2001:db8::/32)",
-		 s);
+	snprintf(
+		err, errlen,
+		"prefix \"%s\": not an IPv4 or IPv6 address or CIDR prefix (e.g. 10.1.0.0/16, 2001:db8::/32)",
+		s);
 	return -EINVAL;
 }
 
@@ -81,8 +81,7 @@ const char *bg_prefix_fmt(const struct bg_prefix *p, char *buf, size_t len)
 }
 
 /* The trie and key for a prefix; key must have room for a bg_pfx6_key. */
-static int trie_key(const struct bg_state *s, const struct bg_prefix *p,
-		    void *key)
+static int trie_key(const struct bg_state *s, const struct bg_prefix *p, void *key)
 {
 	if (p->family == AF_INET) {
 		struct bg_pfx4_key *k = key;
@@ -117,8 +116,7 @@ int bg_prefix_add(const struct bg_state *s, const struct bg_prefix *p, __u32 id)
 		bg_err("prefix table for %s full (%u prefixes, the capacity chosen at setup)",
 		       p->family == AF_INET ? "IPv4" : "IPv6", s->max_pfx);
 	else
-		bg_err("prefix add %s: %s", bg_prefix_fmt(p, buf, sizeof(buf)),
-		       strerror(-err));
+		bg_err("prefix add %s: %s", bg_prefix_fmt(p, buf, sizeof(buf)), strerror(-err));
 	return err;
 }
 
@@ -126,8 +124,7 @@ int bg_prefix_add(const struct bg_state *s, const struct bg_prefix *p, __u32 id)
  * Exact match. An LPM lookup cannot tell a prefix from a shorter one that
  * covers it, so this walks the trie: fine for a command, not for a packet.
  */
-int bg_prefix_lookup(const struct bg_state *s, const struct bg_prefix *p,
-		     __u32 *id)
+int bg_prefix_lookup(const struct bg_state *s, const struct bg_prefix *p, __u32 *id)
 {
 	struct bg_prefix_entry *all;
 	size_t n, i;
@@ -159,8 +156,7 @@ int bg_prefix_del(const struct bg_state *s, const struct bg_prefix *p)
 	return 0;
 }
 
-static int list_trie(int fd, int family, struct bg_prefix_entry **v,
-		     size_t *n, size_t *cap)
+static int list_trie(int fd, int family, struct bg_prefix_entry **v, size_t *n, size_t *cap)
 {
 	struct bg_pfx6_key key, next;
 	void *prev = NULL;
@@ -190,8 +186,7 @@ static int list_trie(int fd, int family, struct bg_prefix_entry **v,
 	return errno == ENOENT ? 0 : -errno;
 }
 
-int bg_prefix_list(const struct bg_state *s, struct bg_prefix_entry **out,
-		   size_t *n)
+int bg_prefix_list(const struct bg_state *s, struct bg_prefix_entry **out, size_t *n)
 {
 	struct bg_prefix_entry *v = NULL;
 	size_t cap = 0;

@@ -20,18 +20,15 @@ struct bg_prefix_entry {
 };
 
 /* "10.1.0.0/16", "2001:db8::/32", or an address alone (a host prefix). */
-int bg_prefix_parse(const char *s, struct bg_prefix *p, char *err,
-		    size_t errlen);
+int bg_prefix_parse(const char *s, struct bg_prefix *p, char *err, size_t errlen);
 const char *bg_prefix_fmt(const struct bg_prefix *p, char *buf, size_t len);
 
 int bg_prefix_add(const struct bg_state *s, const struct bg_prefix *p, __u32 id);
 int bg_prefix_del(const struct bg_state *s, const struct bg_prefix *p);
-int bg_prefix_lookup(const struct bg_state *s, const struct bg_prefix *p,
-		     __u32 *id);
+int bg_prefix_lookup(const struct bg_state *s, const struct bg_prefix *p, __u32 *id);
 
 /* Every prefix, IPv4 first; free() the array. */
-int bg_prefix_list(const struct bg_state *s, struct bg_prefix_entry **out,
-		   size_t *n);
+int bg_prefix_list(const struct bg_state *s, struct bg_prefix_entry **out, size_t *n);
 
 /* Remove every prefix that points at id; *removed counts them. */
 int bg_prefix_del_for_id(const struct bg_state *s, __u32 id, size_t *removed);

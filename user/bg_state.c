@@ -43,24 +43,22 @@ static const struct map_desc {
 	__u32 value_size;
 	enum sizing sizing;
 } map_descs[] = {
-	{ BG_MAP_ID_CFG, offsetof(struct bg_state, cfg_fd), BPF_MAP_TYPE_ARRAY,
-	  sizeof(__u32), sizeof(struct bg_id_cfg), SZ_IDS },
-	{ BG_MAP_ID_STATE, offsetof(struct bg_state, state_fd),
-	  BPF_MAP_TYPE_ARRAY, sizeof(__u32), sizeof(struct bg_id_state), SZ_IDS },
-	{ BG_MAP_ID_STATS, offsetof(struct bg_state, stats_fd),
-	  BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(__u32), sizeof(struct bg_id_stats),
-	  SZ_IDS },
-	{ BG_MAP_ID_NAMES, offsetof(struct bg_state, names_fd),
-	  BPF_MAP_TYPE_HASH, sizeof(struct bg_id_name), sizeof(struct bg_id_meta),
-	  SZ_IDS },
+	{ BG_MAP_ID_CFG, offsetof(struct bg_state, cfg_fd), BPF_MAP_TYPE_ARRAY, sizeof(__u32),
+	  sizeof(struct bg_id_cfg), SZ_IDS },
+	{ BG_MAP_ID_STATE, offsetof(struct bg_state, state_fd), BPF_MAP_TYPE_ARRAY, sizeof(__u32),
+	  sizeof(struct bg_id_state), SZ_IDS },
+	{ BG_MAP_ID_STATS, offsetof(struct bg_state, stats_fd), BPF_MAP_TYPE_PERCPU_ARRAY,
+	  sizeof(__u32), sizeof(struct bg_id_stats), SZ_IDS },
+	{ BG_MAP_ID_NAMES, offsetof(struct bg_state, names_fd), BPF_MAP_TYPE_HASH,
+	  sizeof(struct bg_id_name), sizeof(struct bg_id_meta), SZ_IDS },
 	{ BG_MAP_PFX4, offsetof(struct bg_state, pfx4_fd), BPF_MAP_TYPE_LPM_TRIE,
 	  sizeof(struct bg_pfx4_key), sizeof(__u32), SZ_PFX },
 	{ BG_MAP_PFX6, offsetof(struct bg_state, pfx6_fd), BPF_MAP_TYPE_LPM_TRIE,
 	  sizeof(struct bg_pfx6_key), sizeof(__u32), SZ_PFX },
-	{ BG_MAP_GLOBAL, offsetof(struct bg_state, global_fd),
-	  BPF_MAP_TYPE_ARRAY, sizeof(__u32), sizeof(struct bg_global), SZ_FIXED },
-	{ BG_MAP_COUNTERS, offsetof(struct bg_state, counters_fd),
-	  BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(__u32), sizeof(__u64), SZ_FIXED },
+	{ BG_MAP_GLOBAL, offsetof(struct bg_state, global_fd), BPF_MAP_TYPE_ARRAY, sizeof(__u32),
+	  sizeof(struct bg_global), SZ_FIXED },
+	{ BG_MAP_COUNTERS, offsetof(struct bg_state, counters_fd), BPF_MAP_TYPE_PERCPU_ARRAY,
+	  sizeof(__u32), sizeof(__u64), SZ_FIXED },
 };
 #define N_MAPS (sizeof(map_descs) / sizeof(map_descs[0]))
 
@@ -76,8 +74,7 @@ static int *desc_fd(struct bg_state *s, const struct map_desc *d)
 	return (int *)((char *)s + d->fd_off);
 }
 
-static void pin_file(char *buf, size_t len, const char *pin_path,
-		     const char *name)
+static void pin_file(char *buf, size_t len, const char *pin_path, const char *name)
 {
 	snprintf(buf, len, "%s/%s", pin_path, name);
 }
@@ -148,8 +145,7 @@ static int open_dir(const char *pin_path, bool lock)
  * Open one pinned map and check it is what this burstctl expects. Returns
  * the fd, -ENOENT if not pinned, or another -errno (message printed).
  */
-static int open_pinned(const char *pin_path, const struct map_desc *d,
-		       struct bpf_map_info *info)
+static int open_pinned(const char *pin_path, const struct map_desc *d, struct bpf_map_info *info)
 {
 	char path[256];
 	__u32 len = sizeof(*info);
@@ -176,8 +172,8 @@ static int open_pinned(const char *pin_path, const struct map_desc *d,
 	if (info->type != d->type || info->key_size != d->key_size ||
 	    info->value_size != d->value_size) {
 		bg_err("pinned map %s was made by an incompatible burstgate (type %u, key %u B, value %u B; this build expects type %u, key %u B, value %u B): use the burstctl that made it, or remove the state with `burstctl teardown` (counters are lost)",
-		       path, info->type, info->key_size, info->value_size,
-		       d->type, d->key_size, d->value_size);
+		       path, info->type, info->key_size, info->value_size, d->type, d->key_size,
+		       d->value_size);
 		close(fd);
 		return -EPROTO;
 	}
@@ -267,15 +263,13 @@ int bg_state_open(struct bg_state *s, const char *pin_path, int flags)
 		goto fail;
 	}
 
-	s->tats_len = ((size_t)s->max_ids * sizeof(struct bg_id_state) +
-		       (size_t)page - 1) & ~((size_t)page - 1);
-	s->tats = mmap(NULL, s->tats_len, PROT_READ | PROT_WRITE, MAP_SHARED,
-		       s->state_fd, 0);
+	s->tats_len = ((size_t)s->max_ids * sizeof(struct bg_id_state) + (size_t)page - 1) &
+		      ~((size_t)page - 1);
+	s->tats = mmap(NULL, s->tats_len, PROT_READ | PROT_WRITE, MAP_SHARED, s->state_fd, 0);
 	if (s->tats == MAP_FAILED) {
 		err = -errno;
 		s->tats = NULL;
-		bg_err("mmap bucket state %s/%s: %s", pin_path, BG_MAP_ID_STATE,
-		       strerror(-err));
+		bg_err("mmap bucket state %s/%s: %s", pin_path, BG_MAP_ID_STATE, strerror(-err));
 		goto fail;
 	}
 	return 0;
@@ -286,8 +280,8 @@ fail:
 }
 
 /* Size every map of the object: from its pin if present, else as asked. */
-static int size_maps(struct bpf_object *obj, const char *pin_path,
-		     __u32 max_ids, __u32 max_pfx, int *n_pinned)
+static int size_maps(struct bpf_object *obj, const char *pin_path, __u32 max_ids, __u32 max_pfx,
+		     int *n_pinned)
 {
 	struct bpf_map_info info;
 	size_t i;
@@ -297,8 +291,7 @@ static int size_maps(struct bpf_object *obj, const char *pin_path,
 	for (i = 0; i < N_MAPS; i++) {
 		const struct map_desc *d = &map_descs[i];
 		struct bpf_map *m = bpf_object__find_map_by_name(obj, d->name);
-		__u32 want = d->sizing == SZ_IDS ? max_ids :
-			     d->sizing == SZ_PFX ? max_pfx : 0;
+		__u32 want = d->sizing == SZ_IDS ? max_ids : d->sizing == SZ_PFX ? max_pfx : 0;
 		int fd;
 
 		if (!m) {
@@ -344,8 +337,8 @@ static int create_maps(const char *pin_path, __u32 max_ids, __u32 max_pfx)
 		if (err == -EPERM)
 			explain_eperm("create maps");
 		else
-			bg_err("create maps in %s: %s (run with -v for libbpf's log)",
-			       pin_path, strerror(-err));
+			bg_err("create maps in %s: %s (run with -v for libbpf's log)", pin_path,
+			       strerror(-err));
 	}
 out:
 	bg_xdp__destroy(skel);
@@ -374,8 +367,7 @@ static int init_contents(const char *pin_path)
 	g.next_id_hint = 1;
 	meta.created_unix = (__u64)time(NULL);
 	if (bpf_map_update_elem(s.cfg_fd, &id, &cfg, BPF_ANY) ||
-	    bpf_map_update_elem(s.names_fd, &key, &meta, BPF_ANY) ||
-	    bg_global_put(&s, &g)) {
+	    bpf_map_update_elem(s.names_fd, &key, &meta, BPF_ANY) || bg_global_put(&s, &g)) {
 		err = -errno;
 		bg_err("initialise state in %s: %s", pin_path, strerror(-err));
 	}
@@ -384,8 +376,7 @@ out:
 	return err;
 }
 
-int bg_state_setup(const char *pin_path, __u32 max_ids, __u32 max_pfx,
-		   bool *created)
+int bg_state_setup(const char *pin_path, __u32 max_ids, __u32 max_pfx, bool *created)
 {
 	struct bpf_map_info info;
 	int dir_fd, err = 0, n_present = 0;
@@ -474,8 +465,7 @@ int bg_state_teardown(const char *pin_path)
 	close(dir_fd);
 	if (rmdir(pin_path) && errno != ENOENT) {
 		err = -errno;
-		bg_err("remove %s: %s (something else is pinned there)", pin_path,
-		       strerror(-err));
+		bg_err("remove %s: %s (something else is pinned there)", pin_path, strerror(-err));
 	}
 	return err;
 }
@@ -497,8 +487,7 @@ int bg_prog_load(const char *pin_path, struct bg_xdp **skelp)
 	if (err)
 		goto fail;
 	if (n_pinned != (int)N_MAPS) {
-		bg_err("burstgate state at %s is incomplete: run `burstctl setup`",
-		       pin_path);
+		bg_err("burstgate state at %s is incomplete: run `burstctl setup`", pin_path);
 		err = -ENOENT;
 		goto fail;
 	}
@@ -540,17 +529,18 @@ int bg_probe_atomics(void)
 {
 	struct bpf_insn insns[] = {
 		/* *(u64 *)(r10 - 8) = 0 */
-		{ .code = BPF_ST | BPF_MEM | BPF_DW, .dst_reg = BPF_REG_10,
-		  .off = -8, .imm = 0 },
+		{ .code = BPF_ST | BPF_MEM | BPF_DW, .dst_reg = BPF_REG_10, .off = -8, .imm = 0 },
 		/* r0 = 0; r1 = 1 */
 		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0 },
 		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_1, .imm = 1 },
 		/* r0 = cmpxchg(r10 - 8, r0, r1) */
-		{ .code = BPF_STX | BPF_ATOMIC | BPF_DW, .dst_reg = BPF_REG_10,
-		  .src_reg = BPF_REG_1, .off = -8, .imm = BPF_CMPXCHG },
+		{ .code = BPF_STX | BPF_ATOMIC | BPF_DW,
+		  .dst_reg = BPF_REG_10,
+		  .src_reg = BPF_REG_1,
+		  .off = -8,
+		  .imm = BPF_CMPXCHG },
 		/* return XDP_PASS */
-		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0,
-		  .imm = XDP_PASS },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = XDP_PASS },
 		{ .code = BPF_JMP | BPF_EXIT },
 	};
 	int fd;
@@ -590,8 +580,7 @@ void bg_probe_features(struct bg_features *f)
 {
 	f->prog_xdp = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_XDP, NULL);
 	f->map_lpm_trie = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_LPM_TRIE, NULL);
-	f->map_percpu_array =
-		libbpf_probe_bpf_map_type(BPF_MAP_TYPE_PERCPU_ARRAY, NULL);
+	f->map_percpu_array = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_PERCPU_ARRAY, NULL);
 	f->map_mmapable = probe_mmapable();
 	f->atomics = bg_probe_atomics();
 	/* No side-effect-free probe for XDP links exists; they came in 5.9. */
@@ -601,8 +590,7 @@ void bg_probe_features(struct bg_features *f)
 
 /* ---- Small map helpers ---- */
 
-int bg_percpu_sum(const struct bg_state *s, int fd, __u32 key, __u64 *sums,
-		  int nfields)
+int bg_percpu_sum(const struct bg_state *s, int fd, __u32 key, __u64 *sums, int nfields)
 {
 	size_t stride = ((size_t)nfields * sizeof(__u64) + 7) & ~(size_t)7;
 	__u64 *vals;
@@ -627,8 +615,7 @@ out:
 	return err;
 }
 
-int bg_percpu_zero(const struct bg_state *s, int fd, __u32 key,
-		   size_t value_size)
+int bg_percpu_zero(const struct bg_state *s, int fd, __u32 key, size_t value_size)
 {
 	size_t stride = (value_size + 7) & ~(size_t)7;
 	void *vals = calloc((size_t)s->ncpus, stride);

@@ -48,8 +48,7 @@ void bg_state_close(struct bg_state *s);
  * Create the state if absent, with the given capacities (0: default).
  * If it exists with other capacities, -EEXIST. *created tells which.
  */
-int bg_state_setup(const char *pin_path, __u32 max_ids, __u32 max_pfx,
-		   bool *created);
+int bg_state_setup(const char *pin_path, __u32 max_ids, __u32 max_pfx, bool *created);
 
 /* Detach every interface attached through this state and unpin it all. */
 int bg_state_teardown(const char *pin_path);
@@ -79,10 +78,8 @@ void bg_probe_features(struct bg_features *f);
 int bg_probe_atomics(void);
 
 /* Per-CPU helpers: read and sum, or zero, one element. */
-int bg_percpu_sum(const struct bg_state *s, int fd, __u32 key, __u64 *sums,
-		  int nfields);
-int bg_percpu_zero(const struct bg_state *s, int fd, __u32 key,
-		   size_t value_size);
+int bg_percpu_sum(const struct bg_state *s, int fd, __u32 key, __u64 *sums, int nfields);
+int bg_percpu_zero(const struct bg_state *s, int fd, __u32 key, size_t value_size);
 
 /* Read the host-wide switches. */
 int bg_global_get(const struct bg_state *s, struct bg_global *g);

@@ -39,10 +39,8 @@ static const struct unit pkt_units[] = {
 #define PKT_FORMS "a whole number of packets"
 
 static const struct unit byte_units[] = {
-	{ "", 1 },	     { "b", 1 },
-	{ "k", 1ULL << 10 }, { "kb", 1ULL << 10 },
-	{ "m", 1ULL << 20 }, { "mb", 1ULL << 20 },
-	{ "g", 1ULL << 30 }, { "gb", 1ULL << 30 },
+	{ "", 1 },	     { "b", 1 },	   { "k", 1ULL << 10 }, { "kb", 1ULL << 10 },
+	{ "m", 1ULL << 20 }, { "mb", 1ULL << 20 }, { "g", 1ULL << 30 }, { "gb", 1ULL << 30 },
 	{ NULL, 0 },
 };
 #define BYTE_FORMS "b, kb, mb, gb (1024-based) or a bare number of bytes"
@@ -51,9 +49,8 @@ static const struct unit byte_units[] = {
  * Parse "<digits>[.<digits>][ ]<unit>" exactly, in integers: mantissa and
  * count of decimals, then mantissa * mult / 10^decimals rounded to nearest.
  */
-static int parse_unit(const char *s, const struct unit *units,
-		      const char *forms, bool allow_unlimited, __u64 *out,
-		      char *err, size_t errlen)
+static int parse_unit(const char *s, const struct unit *units, const char *forms,
+		      bool allow_unlimited, __u64 *out, char *err, size_t errlen)
 {
 	__u64 mant = 0, div = 1, v;
 	const char *p = s;
@@ -82,8 +79,8 @@ static int parse_unit(const char *s, const struct unit *units,
 		}
 	}
 	if (!digits && !decimals) {
-		snprintf(err, errlen, "\"%s\": not a number (use %s%s)", s,
-			 forms, allow_unlimited ? ", or unlimited" : "");
+		snprintf(err, errlen, "\"%s\": not a number (use %s%s)", s, forms,
+			 allow_unlimited ? ", or unlimited" : "");
 		return -EINVAL;
 	}
 	while (*p == ' ')
@@ -93,11 +90,9 @@ static int parse_unit(const char *s, const struct unit *units,
 			break;
 	if (!u->name) {
 		if (*p)
-			snprintf(err, errlen, "\"%s\": unknown unit \"%s\" (use %s)",
-				 s, p, forms);
+			snprintf(err, errlen, "\"%s\": unknown unit \"%s\" (use %s)", s, p, forms);
 		else
-			snprintf(err, errlen, "\"%s\": needs a unit (use %s)", s,
-				 forms);
+			snprintf(err, errlen, "\"%s\": needs a unit (use %s)", s, forms);
 		return -EINVAL;
 	}
 	if (__builtin_mul_overflow(mant, u->mult, &v))
@@ -154,23 +149,20 @@ int bg_parse_u32(const char *s, __u32 *v, char *err, size_t errlen)
 }
 
 /* Largest unit in the table (ordered ascending) that divides v exactly. */
-static const char *fmt_exact(__u64 v, const struct unit *units, int n,
-			     char *buf, size_t len)
+static const char *fmt_exact(__u64 v, const struct unit *units, int n, char *buf, size_t len)
 {
 	int i;
 
 	for (i = n - 1; i > 0; i--)
 		if (v >= units[i].mult && v % units[i].mult == 0)
 			break;
-	snprintf(buf, len, "%llu%s", (unsigned long long)(v / units[i].mult),
-		 units[i].name);
+	snprintf(buf, len, "%llu%s", (unsigned long long)(v / units[i].mult), units[i].name);
 	return buf;
 }
 
 const char *bg_fmt_pps(__u64 pps, char *buf, size_t len)
 {
-	static const struct unit u[] = { { "pps", 1 }, { "kpps", 1000 },
-					 { "mpps", 1000000 } };
+	static const struct unit u[] = { { "pps", 1 }, { "kpps", 1000 }, { "mpps", 1000000 } };
 
 	if (!pps)
 		return snprintf(buf, len, "unlimited"), buf;
@@ -186,10 +178,9 @@ const char *bg_fmt_bitrate(__u64 bits, char *buf, size_t len)
 
 const char *bg_fmt_bytes(__u64 bytes, char *buf, size_t len)
 {
-	static const struct unit u[] = { { "b", 1 },
-					 { "kb", 1ULL << 10 },
-					 { "mb", 1ULL << 20 },
-					 { "gb", 1ULL << 30 } };
+	static const struct unit u[] = {
+		{ "b", 1 }, { "kb", 1ULL << 10 }, { "mb", 1ULL << 20 }, { "gb", 1ULL << 30 }
+	};
 
 	return fmt_exact(bytes, u, 4, buf, len);
 }

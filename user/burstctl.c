@@ -32,8 +32,8 @@ int usage_error(const char *object, const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, " (see `%s%s%s help`)\n", bg_prog_name,
-		object ? " " : "", object ? object : "");
+	fprintf(stderr, " (see `%s%s%s help`)\n", bg_prog_name, object ? " " : "",
+		object ? object : "");
 	return -EINVAL;
 }
 
@@ -50,8 +50,8 @@ const char *take_value(const char *object, int *argc, char ***argv)
 	return (*argv)[-1];
 }
 
-int cmd_select(const char *object, const struct cmd *cmds, int argc,
-	       char **argv, int (*help)(int argc, char **argv))
+int cmd_select(const char *object, const struct cmd *cmds, int argc, char **argv,
+	       int (*help)(int argc, char **argv))
 {
 	const struct cmd *c;
 
@@ -107,11 +107,16 @@ static int do_version(int argc, char **argv)
 }
 
 static const struct cmd objects[] = {
-	{ "attach", do_attach },     { "detach", do_detach },
-	{ "status", do_status },     { "stats", do_stats },
-	{ "identity", do_identity }, { "prefix", do_prefix },
-	{ "config", do_config },     { "setup", do_setup },
-	{ "teardown", do_teardown }, { "version", do_version },
+	{ "attach", do_attach },
+	{ "detach", do_detach },
+	{ "status", do_status },
+	{ "stats", do_stats },
+	{ "identity", do_identity },
+	{ "prefix", do_prefix },
+	{ "config", do_config },
+	{ "setup", do_setup },
+	{ "teardown", do_teardown },
+	{ "version", do_version },
 	{ NULL, NULL },
 };
 

@@ -25,12 +25,11 @@ extern struct bg_opts opts;
  * Run the command named by argv[0] from cmds; with no argv, or "help",
  * run help. Unknown commands are an error that names the object's help.
  */
-int cmd_select(const char *object, const struct cmd *cmds, int argc,
-	       char **argv, int (*help)(int argc, char **argv));
+int cmd_select(const char *object, const struct cmd *cmds, int argc, char **argv,
+	       int (*help)(int argc, char **argv));
 
 /* Report a usage error on object and return -EINVAL. */
-int usage_error(const char *object, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+int usage_error(const char *object, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Consume "KEYWORD VALUE": checks VALUE exists; returns it or NULL. */
 const char *take_value(const char *object, int *argc, char ***argv);

@@ -70,14 +70,16 @@ int do_attach(int argc, char **argv)
 	case BG_ATTACH_UPDATED:
 		out_str("result", NULL, "updated");
 		out_u64("old_prog_id", NULL, res.old_prog_id);
-		out_text("updated burstgate on %s (%s mode): program %u replaced by %u, buckets and counters kept\n",
-			 dev, bg_mode_name(res.mode), res.old_prog_id, res.prog_id);
+		out_text(
+			"updated burstgate on %s (%s mode): program %u replaced by %u, buckets and counters kept\n",
+			dev, bg_mode_name(res.mode), res.old_prog_id, res.prog_id);
 		break;
 	case BG_ATTACH_REPLACED:
 		out_str("result", NULL, "replaced");
 		out_u64("old_prog_id", NULL, res.old_prog_id);
-		out_text("re-attached burstgate on %s in %s mode (program %u), buckets and counters kept\n",
-			 dev, bg_mode_name(res.mode), res.prog_id);
+		out_text(
+			"re-attached burstgate on %s in %s mode (program %u), buckets and counters kept\n",
+			dev, bg_mode_name(res.mode), res.prog_id);
 		break;
 	default:
 		out_str("result", NULL, "attached");
@@ -144,8 +146,7 @@ static void status_kernel(void)
 	out_end_object();
 	out_text("\n");
 	out_end_object();
-	if (!f.atomics || !f.prog_xdp || !f.map_lpm_trie || !f.map_mmapable ||
-	    !f.xdp_link)
+	if (!f.atomics || !f.prog_xdp || !f.map_lpm_trie || !f.map_mmapable || !f.xdp_link)
 		bg_warn("this kernel lacks a feature burstgate needs (see \"NO\" above; Linux 5.12 or later has them all)");
 }
 
@@ -221,7 +222,8 @@ int do_status(int argc, char **argv)
 		out_u64("max_per_family", " (of %llu each)\n", s.max_pfx);
 		out_end_object();
 		out_bool("shadow", NULL, g.shadow_all);
-		out_text("shadow      %s\n", g.shadow_all ? "on (host-wide dry run: nothing is dropped)" : "off");
+		out_text("shadow      %s\n",
+			 g.shadow_all ? "on (host-wide dry run: nothing is dropped)" : "off");
 		out_str("malformed", "malformed   %s\n",
 			g.malformed == BG_MALFORMED_DROP ? "drop" : "pass");
 		status_links();
@@ -264,8 +266,7 @@ int do_setup(int argc, char **argv)
 		if (!v)
 			return -EINVAL;
 		if (bg_parse_u32(v, dst, err, sizeof(err)) || *dst < 2) {
-			bg_err("setup: %s %s: expected a whole number from 2 to 4294967295",
-			       kw, v);
+			bg_err("setup: %s %s: expected a whole number from 2 to 4294967295", kw, v);
 			return -EINVAL;
 		}
 	}
@@ -275,8 +276,7 @@ int do_setup(int argc, char **argv)
 	out_begin_object(NULL);
 	out_str("pin_path", NULL, opts.pin_path);
 	out_bool("created", NULL, created);
-	out_text("%s state at %s\n", created ? "created" : "kept existing",
-		 opts.pin_path);
+	out_text("%s state at %s\n", created ? "created" : "kept existing", opts.pin_path);
 	out_end_object();
 	return 0;
 }

@@ -65,11 +65,13 @@ static int do_set(int argc, char **argv)
 	const char *kw, *v;
 
 	if (!argc)
-		return usage_error(OBJ, "set: nothing to change (shadow on|off, malformed pass|drop)");
+		return usage_error(OBJ,
+				   "set: nothing to change (shadow on|off, malformed pass|drop)");
 	while (argc > 0) {
 		kw = argv[0];
 		if (strcmp(kw, "shadow") && strcmp(kw, "malformed"))
-			return usage_error(OBJ, "set: unknown setting \"%s\" (use shadow or malformed)", kw);
+			return usage_error(
+				OBJ, "set: unknown setting \"%s\" (use shadow or malformed)", kw);
 		v = take_value(OBJ, &argc, &argv);
 		if (!v)
 			return -EINVAL;
@@ -79,7 +81,8 @@ static int do_set(int argc, char **argv)
 			shadow = !strcmp(v, "on");
 		} else {
 			if (strcmp(v, "pass") && strcmp(v, "drop"))
-				return usage_error(OBJ, "set: malformed \"%s\": use pass or drop", v);
+				return usage_error(OBJ, "set: malformed \"%s\": use pass or drop",
+						   v);
 			malformed = !strcmp(v, "drop") ? BG_MALFORMED_DROP : BG_MALFORMED_PASS;
 		}
 	}

@@ -55,8 +55,8 @@ static int reject_zero(const char *cmd, const char *kw, const char *v, __u64 x)
 	return -EINVAL;
 }
 
-static int parse_limits(const char *cmd, int argc, char **argv,
-			struct bg_limits *l, unsigned int *mask)
+static int parse_limits(const char *cmd, int argc, char **argv, struct bg_limits *l,
+			unsigned int *mask)
 {
 	char err[256];
 	const char *kw, *v;
@@ -66,11 +66,12 @@ static int parse_limits(const char *cmd, int argc, char **argv,
 	*mask = 0;
 	while (argc > 0) {
 		kw = argv[0];
-		if (strcmp(kw, "rate") && strcmp(kw, "burst") &&
-		    strcmp(kw, "bytes-rate") && strcmp(kw, "bytes-burst") &&
-		    strcmp(kw, "action"))
-			return usage_error(OBJ, "%s: unknown argument \"%s\" (expected rate, burst, bytes-rate, bytes-burst or action)",
-					   cmd, kw);
+		if (strcmp(kw, "rate") && strcmp(kw, "burst") && strcmp(kw, "bytes-rate") &&
+		    strcmp(kw, "bytes-burst") && strcmp(kw, "action"))
+			return usage_error(
+				OBJ,
+				"%s: unknown argument \"%s\" (expected rate, burst, bytes-rate, bytes-burst or action)",
+				cmd, kw);
 		v = take_value(OBJ, &argc, &argv);
 		if (!v)
 			return -EINVAL;
@@ -98,8 +99,10 @@ static int parse_limits(const char *cmd, int argc, char **argv,
 		} else {
 			ret = bg_action_parse(v, &l->action);
 			if (ret)
-				snprintf(err, sizeof(err), "\"%s\": unknown action (use enforce, shadow, allow or block)",
-					 v);
+				snprintf(
+					err, sizeof(err),
+					"\"%s\": unknown action (use enforce, shadow, allow or block)",
+					v);
 			*mask |= BG_LIM_ACTION;
 		}
 		if (ret) {
@@ -136,8 +139,8 @@ static void print_rate_fields(const struct bg_id_meta *m)
 	}
 }
 
-static void print_identity(const struct bg_identity *id,
-			   const struct bg_prefix_entry *pfx, size_t npfx)
+static void print_identity(const struct bg_identity *id, const struct bg_prefix_entry *pfx,
+			   size_t npfx)
 {
 	char buf[64], when[32];
 	time_t t = (time_t)id->meta.created_unix;
@@ -175,8 +178,7 @@ static int show_one(struct bg_state *s, const char *name)
 
 	err = bg_identity_get(s, name, &id);
 	if (err == -ENOENT) {
-		bg_err("identity \"%s\" does not exist (see `burstctl identity list`)",
-		       name);
+		bg_err("identity \"%s\" does not exist (see `burstctl identity list`)", name);
 		return err;
 	}
 	if (err)
@@ -205,8 +207,10 @@ static int add_or_set(int argc, char **argv, bool add)
 	if (err)
 		return err;
 	if (!add && !mask)
-		return usage_error(OBJ, "set %s: nothing to change (give rate, burst, bytes-rate, bytes-burst or action)",
-				   name);
+		return usage_error(
+			OBJ,
+			"set %s: nothing to change (give rate, burst, bytes-rate, bytes-burst or action)",
+			name);
 	err = bg_state_open(&s, opts.pin_path, BG_OPEN_WRITE | BG_OPEN_CREATE);
 	if (err)
 		return err;
@@ -292,9 +296,8 @@ static int do_list(int argc, char **argv)
 		bg_err("identity list: %s", strerror(-err));
 		goto out;
 	}
-	out_text("%-6s %-20s %-8s %-10s %-8s %-11s %-11s %s\n", "ID", "NAME",
-		 "ACTION", "RATE", "BURST", "BYTES-RATE", "BYTES-BURST",
-		 "PREFIXES");
+	out_text("%-6s %-20s %-8s %-10s %-8s %-11s %-11s %s\n", "ID", "NAME", "ACTION", "RATE",
+		 "BURST", "BYTES-RATE", "BYTES-BURST", "PREFIXES");
 	out_begin_array(NULL);
 	for (i = 0; i < n; i++) {
 		const struct bg_id_meta *m = &ids[i].meta;

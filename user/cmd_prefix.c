@@ -33,8 +33,8 @@ static int help(int argc, char **argv)
 }
 
 /* Parse "CIDR [identity NAME]"; name is NULL if not given. */
-static int parse_args(const char *cmd, int argc, char **argv, bool need_name,
-		      struct bg_prefix *p, const char **name)
+static int parse_args(const char *cmd, int argc, char **argv, bool need_name, struct bg_prefix *p,
+		      const char **name)
 {
 	char err[256];
 
@@ -59,8 +59,7 @@ static int parse_args(const char *cmd, int argc, char **argv, bool need_name,
 	return 0;
 }
 
-static int lookup_identity(const struct bg_state *s, const char *name,
-			   struct bg_identity *id)
+static int lookup_identity(const struct bg_state *s, const char *name, struct bg_identity *id)
 {
 	int err = bg_identity_get(s, name, id);
 

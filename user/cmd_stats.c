@@ -65,9 +65,8 @@ static __u64 now_ns(void)
 }
 
 /* Tokens now in a bucket: "37/50" in text, two fields in JSON. */
-static void print_tokens(const char *key, const char *burst_key,
-			 const struct bg_bucket *b, __u64 tat, __u64 now,
-			 __u64 burst)
+static void print_tokens(const char *key, const char *burst_key, const struct bg_bucket *b,
+			 __u64 tat, __u64 now, __u64 burst)
 {
 	double fill = bg_bucket_fill(b, tat, now);
 	char buf[48];
@@ -85,15 +84,13 @@ static void print_tokens(const char *key, const char *burst_key,
 	out_text("%-15s ", buf);
 }
 
-static int print_identity(const struct bg_state *s, const struct bg_identity *id,
-			  __u64 now)
+static int print_identity(const struct bg_state *s, const struct bg_identity *id, __u64 now)
 {
 	struct bg_id_stats st;
 	const struct bg_id_state *tat = &s->tats[id->id];
 	int err;
 
-	err = bg_percpu_sum(s, s->stats_fd, id->id, (__u64 *)&st,
-			    sizeof(st) / sizeof(__u64));
+	err = bg_percpu_sum(s, s->stats_fd, id->id, (__u64 *)&st, sizeof(st) / sizeof(__u64));
 	if (err)
 		return err;
 	out_begin_object(NULL);
@@ -107,11 +104,9 @@ static int print_identity(const struct bg_state *s, const struct bg_identity *id
 	out_u64("shadow_pkts", "%-12llu ", st.shadow_pkts);
 	out_u64("shadow_bytes", NULL, st.shadow_bytes);
 	print_tokens("pkt_tokens", "burst_pkts", &id->cfg.pkt,
-		     __atomic_load_n(&tat->pkt_tat, __ATOMIC_RELAXED), now,
-		     id->meta.burst_pkts);
+		     __atomic_load_n(&tat->pkt_tat, __ATOMIC_RELAXED), now, id->meta.burst_pkts);
 	print_tokens("byte_tokens", "burst_bytes", &id->cfg.byte,
-		     __atomic_load_n(&tat->byte_tat, __ATOMIC_RELAXED), now,
-		     id->meta.burst_bytes);
+		     __atomic_load_n(&tat->byte_tat, __ATOMIC_RELAXED), now, id->meta.burst_bytes);
 	out_text("\n");
 	out_end_object();
 	return 0;
@@ -186,9 +181,9 @@ int do_stats(int argc, char **argv)
 
 	now = bg_ticks(now_ns());
 	out_begin_object(NULL);
-	out_text("%-20s %-8s %-12s %-13s %-12s %-13s %-12s %-15s %s\n", "IDENTITY",
-		 "ACTION", "PASSED_PKTS", "PASSED_BYTES", "DROPPED_PKTS",
-		 "DROPPED_BYTES", "SHADOW_PKTS", "PKT_TOKENS", "BYTE_TOKENS");
+	out_text("%-20s %-8s %-12s %-13s %-12s %-13s %-12s %-15s %s\n", "IDENTITY", "ACTION",
+		 "PASSED_PKTS", "PASSED_BYTES", "DROPPED_PKTS", "DROPPED_BYTES", "SHADOW_PKTS",
+		 "PKT_TOKENS", "BYTE_TOKENS");
 	out_begin_array("identities");
 	if (name)
 		err = print_identity(&s, &one, now);

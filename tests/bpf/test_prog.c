@@ -58,8 +58,7 @@ static void fx_down(void)
 /* Run one frame through the program; returns the XDP verdict. */
 static int run_frame(int fd, const uint8_t *buf, size_t len)
 {
-	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = buf,
-		    .data_size_in = (__u32)len, .repeat = 1);
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = buf, .data_size_in = (__u32)len, .repeat = 1);
 	int err = bpf_prog_test_run_opts(fd, &o);
 
 	CU_ASSERT_EQUAL(err, 0);
@@ -103,16 +102,17 @@ static struct bg_id_stats stats_of(const char *name)
 	struct bg_identity id;
 
 	CU_ASSERT_EQUAL_FATAL(bg_identity_get(&st, name, &id), 0);
-	CU_ASSERT_EQUAL(bg_percpu_sum(&st, st.stats_fd, id.id, (__u64 *)&s,
-				      sizeof(s) / sizeof(__u64)), 0);
+	CU_ASSERT_EQUAL(
+		bg_percpu_sum(&st, st.stats_fd, id.id, (__u64 *)&s, sizeof(s) / sizeof(__u64)), 0);
 	return s;
 }
 
-static void add_id(const char *name, __u64 pps, __u64 burst, __u64 bits,
-		   __u64 bburst, __u32 action)
+static void add_id(const char *name, __u64 pps, __u64 burst, __u64 bits, __u64 bburst, __u32 action)
 {
-	struct bg_limits l = { .rate_pps = pps, .burst_pkts = burst,
-			       .byte_rate_bits = bits, .burst_bytes = bburst,
+	struct bg_limits l = { .rate_pps = pps,
+			       .burst_pkts = burst,
+			       .byte_rate_bits = bits,
+			       .burst_bytes = bburst,
 			       .action = action };
 	unsigned int mask = BG_LIM_ACTION | (pps ? BG_LIM_RATE | BG_LIM_BURST : 0) |
 			    (bits ? BG_LIM_BYTE_RATE | BG_LIM_BYTE_BURST : 0);
@@ -151,8 +151,14 @@ struct fixture {
 	int metered; /* classified (to the default identity here) */
 };
 
-#define V4(...) { .ip = 4, .sport = 1, .dport = 2, __VA_ARGS__ } /* UDP unless .proto */
-#define V6(...) { .ip = 6, .sport = 1, .dport = 2, __VA_ARGS__ }
+#define V4(...)                                              \
+	{                                                    \
+		.ip = 4, .sport = 1, .dport = 2, __VA_ARGS__ \
+	} /* UDP unless .proto */
+#define V6(...)                                              \
+	{                                                    \
+		.ip = 6, .sport = 1, .dport = 2, __VA_ARGS__ \
+	}
 
 static const struct fixture parse_fixtures[] = {
 	{ "ipv4 udp", V4(), XDP_PASS, BG_C_PARSE_UDP, 1 },
@@ -162,10 +168,10 @@ static const struct fixture parse_fixtures[] = {
 	{ "ipv4 fragment", V4(.frag = 0x0040), XDP_PASS, BG_C_PARSE_FRAGMENT, 1 },
 	{ "ipv4 fragment at 8", V4(.frag = 0x2001), XDP_PASS, BG_C_PARSE_FRAGMENT, 1 },
 	{ "ipv6 tcp", V6(.proto = IPPROTO_TCP), XDP_PASS, BG_C_PARSE_TCP, 1 },
-	{ "ipv6 ext headers", V6(.nnext = 4, .next = { 0, 60, 43, 51 }), XDP_PASS,
-	  BG_C_PARSE_UDP, 1 },
-	{ "ipv6 fragment", V6(.nnext = 1, .next = { 44 }, .frag6 = 0x0800),
-	  XDP_PASS, BG_C_PARSE_FRAGMENT, 1 },
+	{ "ipv6 ext headers", V6(.nnext = 4, .next = { 0, 60, 43, 51 }), XDP_PASS, BG_C_PARSE_UDP,
+	  1 },
+	{ "ipv6 fragment", V6(.nnext = 1, .next = { 44 }, .frag6 = 0x0800), XDP_PASS,
+	  BG_C_PARSE_FRAGMENT, 1 },
 	{ "ipv6 too many ext headers", V6(.nnext = 7, .next = { 0, 60, 60, 60, 60, 60, 60 }),
 	  XDP_PASS, BG_C_PARSE_IPV6_EXT_LIMIT, 1 },
 	{ "802.1Q", V4(.nvlan = 1, .vid = { 7 }), XDP_PASS, BG_C_PARSE_UDP, 1 },
@@ -177,8 +183,7 @@ static const struct fixture parse_fixtures[] = {
 	{ "ipv4 ihl 3", V4(.ihl = 3), XDP_PASS, BG_C_PARSE_BAD_IP, 0 },
 	{ "ipv6 bad version", V6(.ver = 7), XDP_PASS, BG_C_PARSE_BAD_IP, 0 },
 	{ "cut udp", V4(.cut = 14 + 20 + 4), XDP_PASS, BG_C_PARSE_BAD_L4, 1 },
-	{ "tcp doff 2", V4(.proto = IPPROTO_TCP, .tcp_doff = 2), XDP_PASS,
-	  BG_C_PARSE_BAD_L4, 1 },
+	{ "tcp doff 2", V4(.proto = IPPROTO_TCP, .tcp_doff = 2), XDP_PASS, BG_C_PARSE_BAD_L4, 1 },
 	{ "cut ipv6 ext", V6(.nnext = 1, .next = { 0 }, .cut = 14 + 40 + 1), XDP_PASS,
 	  BG_C_PARSE_TRUNC_IP, 1 },
 };
@@ -435,8 +440,8 @@ static void test_byte_bucket(void)
 	{
 		struct bg_limits l = { .rate_pps = 1, .burst_pkts = 10 };
 
-		CU_ASSERT_EQUAL(bg_identity_set(&st, "bytes", &l,
-						BG_LIM_RATE | BG_LIM_BURST, &id), 0);
+		CU_ASSERT_EQUAL(bg_identity_set(&st, "bytes", &l, BG_LIM_RATE | BG_LIM_BURST, &id),
+				0);
 	}
 	bg_identity_reset_buckets(&st, id.id);
 	run_n(&p, 10, &pass, &drop);
@@ -446,9 +451,9 @@ static void test_byte_bucket(void)
 		double fill;
 
 		clock_gettime(CLOCK_MONOTONIC, &ts);
-		fill = bg_bucket_fill(&id.cfg.pkt, st.tats[id.id].pkt_tat,
-				      bg_ticks((__u64)ts.tv_sec * 1000000000ULL +
-					       (__u64)ts.tv_nsec));
+		fill = bg_bucket_fill(
+			&id.cfg.pkt, st.tats[id.id].pkt_tat,
+			bg_ticks((__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec));
 		CU_ASSERT(fabs(fill - 7) < 0.5);
 	}
 	fx_down();
@@ -463,7 +468,8 @@ static void test_default_limited(void)
 
 	FX_UP();
 	CU_ASSERT_EQUAL(bg_identity_set(&st, "default", &l,
-					BG_LIM_RATE | BG_LIM_BURST | BG_LIM_ACTION, NULL), 0);
+					BG_LIM_RATE | BG_LIM_BURST | BG_LIM_ACTION, NULL),
+			0);
 	run_n(&p, 10, &pass, &drop);
 	CU_ASSERT_EQUAL(pass, 4);
 	CU_ASSERT_EQUAL(drop, 6);

@@ -77,9 +77,8 @@ static void sleep_until(uint64_t t)
 		;
 }
 
-static int do_send(const char *dst_s, int port, char *srcs, double rate,
-		   long count, double duration, int size, long burst,
-		   double every_ms)
+static int do_send(const char *dst_s, int port, char *srcs, double rate, long count,
+		   double duration, int size, long burst, double every_ms)
 {
 	struct addr dst, src;
 	int fds[MAX_SRC], nsrc = 0, i;
@@ -95,10 +94,8 @@ static int do_send(const char *dst_s, int port, char *srcs, double rate,
 			if (parse_addr(tok, 0, &src))
 				return 2;
 			fds[nsrc] = socket(src.family, SOCK_DGRAM, 0);
-			if (fds[nsrc] < 0 ||
-			    bind(fds[nsrc], (struct sockaddr *)&src.ss, src.len)) {
-				fprintf(stderr, "bg-traffic: bind %s: %s\n", tok,
-					strerror(errno));
+			if (fds[nsrc] < 0 || bind(fds[nsrc], (struct sockaddr *)&src.ss, src.len)) {
+				fprintf(stderr, "bg-traffic: bind %s: %s\n", tok, strerror(errno));
 				return 2;
 			}
 			nsrc++;
@@ -134,9 +131,9 @@ static int do_send(const char *dst_s, int port, char *srcs, double rate,
 			int fd = fds[sent % nsrc];
 			ssize_t r;
 
-			memcpy(buf, &sent, sizeof(sent) < (size_t)size ? sizeof(sent) : (size_t)size);
-			r = sendto(fd, buf, (size_t)size, 0,
-				   (struct sockaddr *)&dst.ss, dst.len);
+			memcpy(buf, &sent,
+			       sizeof(sent) < (size_t)size ? sizeof(sent) : (size_t)size);
+			r = sendto(fd, buf, (size_t)size, 0, (struct sockaddr *)&dst.ss, dst.len);
 			if (r < 0)
 				errors++;
 			last = now_ns();
@@ -171,7 +168,7 @@ struct tally {
 
 static int do_recv(const char *bind_s, int port, double duration, int idle_ms)
 {
-	struct tally tally[MAX_SRC * 4];
+	struct tally tally[MAX_SRC * 4] = {};
 	struct addr local;
 	struct sockaddr_storage from;
 	socklen_t flen;
@@ -188,8 +185,7 @@ static int do_recv(const char *bind_s, int port, double duration, int idle_ms)
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	if (bind(fd, (struct sockaddr *)&local.ss, local.len)) {
-		fprintf(stderr, "bg-traffic: bind %s port %d: %s\n", bind_s, port,
-			strerror(errno));
+		fprintf(stderr, "bg-traffic: bind %s port %d: %s\n", bind_s, port, strerror(errno));
 		return 2;
 	}
 	/* Ready: tests wait for this line before sending. */
@@ -200,8 +196,7 @@ static int do_recv(const char *bind_s, int port, double duration, int idle_ms)
 		uint64_t t = now_ns();
 		int wait_ms;
 
-		if (t >= end || (last && idle_ms > 0 &&
-				 t - last > (uint64_t)idle_ms * 1000000ULL))
+		if (t >= end || (last && idle_ms > 0 && t - last > (uint64_t)idle_ms * 1000000ULL))
 			break;
 		wait_ms = (int)((end - t) / 1000000ULL) + 1;
 		if (idle_ms > 0 && wait_ms > idle_ms)
@@ -209,17 +204,16 @@ static int do_recv(const char *bind_s, int port, double duration, int idle_ms)
 		if (poll(&p, 1, wait_ms) <= 0)
 			continue;
 		flen = sizeof(from);
-		if (recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from,
-			     &flen) < 0)
+		if (recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &flen) < 0)
 			continue;
 		last = now_ns();
 		total++;
 		if (from.ss_family == AF_INET)
-			inet_ntop(AF_INET, &((struct sockaddr_in *)&from)->sin_addr,
-				  name, sizeof(name));
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&from)->sin_addr, name,
+				  sizeof(name));
 		else
-			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&from)->sin6_addr,
-				  name, sizeof(name));
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&from)->sin6_addr, name,
+				  sizeof(name));
 		for (i = 0; i < ntally && strcmp(tally[i].addr, name); i++)
 			;
 		if (i == ntally && ntally < (int)(sizeof(tally) / sizeof(tally[0]))) {
@@ -275,22 +269,46 @@ int main(int argc, char **argv)
 	optind = 2;
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
-		case 'D': dst = optarg; break;
-		case 'P': port = atoi(optarg); break;
-		case 'S': srcs = optarg; break;
-		case 'r': rate = atof(optarg); break;
-		case 'c': count = atol(optarg); break;
-		case 'd': duration = atof(optarg); break;
-		case 's': size = atoi(optarg); break;
-		case 'b': burst = atol(optarg); break;
-		case 'e': every_ms = atof(optarg); break;
-		case 'B': bind_s = optarg; break;
-		case 'i': idle_ms = atoi(optarg); break;
-		default: usage(); return 2;
+		case 'D':
+			dst = optarg;
+			break;
+		case 'P':
+			port = atoi(optarg);
+			break;
+		case 'S':
+			srcs = optarg;
+			break;
+		case 'r':
+			rate = atof(optarg);
+			break;
+		case 'c':
+			count = atol(optarg);
+			break;
+		case 'd':
+			duration = atof(optarg);
+			break;
+		case 's':
+			size = atoi(optarg);
+			break;
+		case 'b':
+			burst = atol(optarg);
+			break;
+		case 'e':
+			every_ms = atof(optarg);
+			break;
+		case 'B':
+			bind_s = optarg;
+			break;
+		case 'i':
+			idle_ms = atoi(optarg);
+			break;
+		default:
+			usage();
+			return 2;
 		}
 	}
-	if (port <= 0 || port > 65535 || duration <= 0 || size < 1 ||
-	    size > 65000 || count < 1 || every_ms <= 0) {
+	if (port <= 0 || port > 65535 || duration <= 0 || size < 1 || size > 65000 || count < 1 ||
+	    every_ms <= 0) {
 		usage();
 		return 2;
 	}
@@ -301,8 +319,7 @@ int main(int argc, char **argv)
 			usage();
 			return 2;
 		}
-		return do_send(dst, port, srcs, rate, count, duration, size, burst,
-			       every_ms);
+		return do_send(dst, port, srcs, rate, count, duration, size, burst, every_ms);
 	}
 	if (!strcmp(argv[1], "recv"))
 		return do_recv(bind_s, port, duration, idle_ms);

@@ -36,8 +36,7 @@ static void sim_bytes(struct sim *s, __u64 bits, __u64 burst)
 
 static int take(struct sim *s, __u64 now_ns, __u32 len)
 {
-	return bg_meter2(&s->st.pkt_tat, &s->pkt, &s->st.byte_tat, &s->byte,
-			 bg_ticks(now_ns), len);
+	return bg_meter2(&s->st.pkt_tat, &s->pkt, &s->st.byte_tat, &s->byte, bg_ticks(now_ns), len);
 }
 
 /* How many of n back-to-back packets at now conform. */
@@ -53,8 +52,9 @@ static __u64 take_many(struct sim *s, __u64 now, __u64 n, __u32 len)
 /* A full bucket admits exactly burst packets back to back, at any rate. */
 static void test_burst_exact(void)
 {
-	static const __u64 rates[] = { 1, 7, 1000, 33333, 1000000, 30000000,
-				       100000000, 1000000000 };
+	static const __u64 rates[] = {
+		1, 7, 1000, 33333, 1000000, 30000000, 100000000, 1000000000
+	};
 	static const __u64 bursts[] = { 1, 2, 10, 100, 1000, 65535 };
 	struct sim s;
 	size_t r, b;
@@ -146,8 +146,7 @@ static void check_bytes(__u64 bits, __u64 burst, __u32 frame, __u64 dur_ns)
 	CU_ASSERT(err <= frame || err <= expect * 1e-3);
 	if (!(err <= frame || err <= expect * 1e-3))
 		printf("\n  %llu bit/s, %u B frames: passed %llu B, expected %.0f\n",
-		       (unsigned long long)bits, frame, (unsigned long long)ok_bytes,
-		       expect);
+		       (unsigned long long)bits, frame, (unsigned long long)ok_bytes, expect);
 }
 
 static void test_byte_rates(void)
@@ -166,8 +165,9 @@ static void test_byte_rates(void)
 static void test_interval_precision(void)
 {
 	static const __u64 pps[] = { 1, 3, 999, 33333, 1000000, 29999999, 100000000 };
-	static const __u64 bits[] = { 1000, 1001, 64000, 10000000, 999999937,
-				      100000000000ULL, 400000000000ULL };
+	static const __u64 bits[] = { 1000,	      1001,	 64000,
+				      10000000,	      999999937, 100000000000ULL,
+				      400000000000ULL };
 	struct bg_bucket b = {};
 	double eff;
 	size_t i;

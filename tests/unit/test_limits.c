@@ -46,8 +46,8 @@ static void test_merge(void)
 
 	l.rate_pps = 100;
 	l.burst_pkts = 7;
-	CU_ASSERT_EQUAL(bg_limits_apply(&cur, &l, BG_LIM_RATE | BG_LIM_BURST, &cfg,
-					err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(
+		bg_limits_apply(&cur, &l, BG_LIM_RATE | BG_LIM_BURST, &cfg, err, sizeof(err)), 0);
 	l.rate_pps = 1000;
 	CU_ASSERT_EQUAL(bg_limits_apply(&cur, &l, BG_LIM_RATE, &cfg, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(cur.rate_pps, 1000);
@@ -68,23 +68,23 @@ static void test_limit_errors(void)
 	struct bg_id_cfg cfg;
 
 	l.burst_pkts = 10; /* a burst without a rate */
-	CU_ASSERT_EQUAL(bg_limits_apply(&cur, &l, BG_LIM_BURST, &cfg, err, sizeof(err)),
-			-EINVAL);
+	CU_ASSERT_EQUAL(bg_limits_apply(&cur, &l, BG_LIM_BURST, &cfg, err, sizeof(err)), -EINVAL);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "needs a packet rate"));
 
 	l = (struct bg_limits){ .rate_pps = 1, .burst_pkts = 1000000 };
-	CU_ASSERT_EQUAL(bg_limits_apply(&cur, &l, BG_LIM_RATE | BG_LIM_BURST, &cfg,
-					err, sizeof(err)), -ERANGE);
+	CU_ASSERT_EQUAL(
+		bg_limits_apply(&cur, &l, BG_LIM_RATE | BG_LIM_BURST, &cfg, err, sizeof(err)),
+		-ERANGE);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "19.5 hours"));
 
 	l = (struct bg_limits){ .byte_rate_bits = 1000000, .burst_bytes = 10 };
-	CU_ASSERT_EQUAL(bg_limits_apply(&cur, &l, BG_LIM_BYTE_RATE | BG_LIM_BYTE_BURST,
-					&cfg, err, sizeof(err)), -EINVAL);
+	CU_ASSERT_EQUAL(bg_limits_apply(&cur, &l, BG_LIM_BYTE_RATE | BG_LIM_BYTE_BURST, &cfg, err,
+					sizeof(err)),
+			-EINVAL);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "64 bytes"));
 
 	l = (struct bg_limits){ .rate_pps = 2000000000ULL };
-	CU_ASSERT_EQUAL(bg_limits_apply(&cur, &l, BG_LIM_RATE, &cfg, err, sizeof(err)),
-			-EINVAL);
+	CU_ASSERT_EQUAL(bg_limits_apply(&cur, &l, BG_LIM_RATE, &cfg, err, sizeof(err)), -EINVAL);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "out of range"));
 	/* nothing changed on error */
 	CU_ASSERT_EQUAL(cur.rate_pps, 0);
@@ -99,8 +99,9 @@ static void test_names_actions(void)
 	CU_ASSERT_EQUAL(bg_name_check("-x", err, sizeof(err)), -EINVAL);
 	CU_ASSERT_EQUAL(bg_name_check("a b", err, sizeof(err)), -EINVAL);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "' '"));
-	CU_ASSERT_EQUAL(bg_name_check("x23456789012345678901234567890123456789012345678",
-				      err, sizeof(err)), -EINVAL);
+	CU_ASSERT_EQUAL(
+		bg_name_check("x23456789012345678901234567890123456789012345678", err, sizeof(err)),
+		-EINVAL);
 	CU_ASSERT_EQUAL(bg_action_parse("shadow", &a), 0);
 	CU_ASSERT_EQUAL(a, BG_ACT_SHADOW);
 	CU_ASSERT_EQUAL(bg_action_parse("Shadow", &a), -EINVAL); /* exact */

@@ -89,10 +89,8 @@ static void test_errors(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "1024-based"));
 	CU_ASSERT_EQUAL(bg_parse_packets("1.5", &v, err, sizeof(err)), -EINVAL);
 	CU_ASSERT_EQUAL(bg_parse_packets("10x", &v, err, sizeof(err)), -EINVAL);
-	CU_ASSERT_EQUAL(bg_parse_pps("99999999999999999999pps", &v, err, sizeof(err)),
-			-ERANGE);
-	CU_ASSERT_EQUAL(bg_parse_bitrate("9999999999tbit", &v, err, sizeof(err)),
-			-ERANGE);
+	CU_ASSERT_EQUAL(bg_parse_pps("99999999999999999999pps", &v, err, sizeof(err)), -ERANGE);
+	CU_ASSERT_EQUAL(bg_parse_bitrate("9999999999tbit", &v, err, sizeof(err)), -ERANGE);
 	CU_ASSERT_EQUAL(bg_parse_pps("unlimited", &v, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(bg_parse_bytes("unlimited", &v, err, sizeof(err)), -EINVAL);
 }

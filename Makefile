@@ -156,7 +156,6 @@ lint: $(SKEL)
 
 install: $(BURSTCTL)
 	install -D -m 0755 $(BURSTCTL) $(DESTDIR)/usr/local/sbin/burstctl
-	install -D -m 0644 docs/burstctl.8 $(DESTDIR)/usr/local/share/man/man8/burstctl.8
 
 clean:
 	$(call msg,CLEAN,$(OUTPUT))

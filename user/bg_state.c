@@ -376,6 +376,28 @@ out:
 	return err;
 }
 
+/*
+ * /sys/fs/bpf is world-writable (sticky): anyone may create our folder
+ * first and could then unlink the pins in it. Only use a folder that root
+ * owns and no one else can write.
+ */
+static int check_owner(int dir_fd, const char *pin_path)
+{
+	struct stat st;
+
+	if (fstat(dir_fd, &st))
+		return -errno;
+	if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+		bg_err("pin folder %s is owned by uid %u with mode %03o, not root-only: someone else made it; remove it (rmdir %s) and try again",
+		       pin_path, (unsigned int)st.st_uid, (unsigned int)(st.st_mode & 0777),
+		       pin_path);
+		return -EPERM;
+	}
+	return 0;
+}
+
+static int probe_mmapable(void);
+
 int bg_state_setup(const char *pin_path, __u32 max_ids, __u32 max_pfx, bool *created)
 {
 	struct bpf_map_info info;
@@ -388,6 +410,11 @@ int bg_state_setup(const char *pin_path, __u32 max_ids, __u32 max_pfx, bool *cre
 	err = bg_bpffs_ensure(pin_path);
 	if (err)
 		return err;
+	/* Before touching bpffs (it is world-writable): can we make maps at all? */
+	if (probe_mmapable() == -EPERM) {
+		explain_eperm("create state");
+		return -EPERM;
+	}
 	if (mkdir(pin_path, 0700) && errno != EEXIST) {
 		err = -errno;
 		if (err == -EPERM || err == -EACCES)
@@ -401,6 +428,9 @@ int bg_state_setup(const char *pin_path, __u32 max_ids, __u32 max_pfx, bool *cre
 		bg_err("lock %s: %s", pin_path, strerror(-dir_fd));
 		return dir_fd;
 	}
+	err = check_owner(dir_fd, pin_path);
+	if (err)
+		goto out;
 
 	for (i = 0; i < N_MAPS; i++) {
 		int fd = open_pinned(pin_path, &map_descs[i], &info);

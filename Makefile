@@ -29,10 +29,11 @@ endif
 # the missing ones; nothing else is needed on a fresh Debian 12.
 DEPS_BUILD := make gcc clang llvm pkg-config libbpf-dev bpftool libelf-dev \
 	zlib1g-dev libjansson-dev libcunit1-dev linux-libc-dev
-DEPS_TEST := iproute2 util-linux procps python3 qemu-system-x86 \
-	busybox-static kmod cpio ca-certificates
+DEPS_TEST := iproute2 util-linux procps python3 coreutils
+# vmtest: QEMU, busybox as the guest's init, decompressors for the kernels
+DEPS_VMTEST := qemu-system-x86 busybox-static xz-utils zstd
 DEPS_LINT := clang-format clang-tidy cppcheck
-DEPS := $(DEPS_BUILD) $(DEPS_TEST)
+DEPS := $(DEPS_BUILD) $(DEPS_TEST) $(DEPS_VMTEST)
 
 BPF_CFLAGS := -g -O2 -Wall -Werror -target bpf -mcpu=v3 \
 	-D__TARGET_ARCH_$(ARCH) -Iinclude $(if $(MULTIARCH),-I/usr/include/$(MULTIARCH))
@@ -64,7 +65,7 @@ UNIT_TESTS := $(OUTPUT)/tests/unit_tests
 BPF_TESTS := $(OUTPUT)/tests/bpf_tests
 TRAFFIC := $(OUTPUT)/bg-traffic
 
-.PHONY: all check demo deps format lint clean vmtest test-unit test-bpf test-net install
+.PHONY: all check demo deps format lint clean vmtest vmtest-fetch test-unit test-bpf test-net install
 
 all: $(BURSTCTL) $(UNIT_TESTS) $(BPF_TESTS) $(TRAFFIC)
 
@@ -129,8 +130,12 @@ test-bpf: $(BPF_TESTS) $(BURSTCTL)
 test-net: $(BURSTCTL) $(TRAFFIC)
 	$(Q)tests/run-suites net
 
+# The guests run the binaries already built in $(OUTPUT); KERNEL=6.1 picks one.
 vmtest: all
-	$(Q)vmtest/run
+	$(Q)vmtest/run $(if $(KERNEL),--kernel $(KERNEL))
+
+vmtest-fetch:
+	$(Q)vmtest/run --fetch
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory $(BURSTCTL) $(TRAFFIC)

@@ -51,7 +51,8 @@ BPF_HDRS := $(wildcard bpf/*.h) $(wildcard include/*.h)
 
 # The library: everything of the control plane but the CLI front end.
 LIB_SRCS := user/bg_state.c user/bg_attach.c user/bg_identity.c \
-	user/bg_prefix.c user/bg_units.c user/bg_log.c user/bg_out.c
+	user/bg_prefix.c user/bg_units.c user/bg_log.c user/bg_out.c \
+	user/bg_probe_veth.c
 CLI_SRCS := user/burstctl.c user/cmd_attach.c user/cmd_identity.c \
 	user/cmd_prefix.c user/cmd_stats.c user/cmd_config.c
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(LIB_SRCS))

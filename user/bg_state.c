@@ -616,6 +616,7 @@ void bg_probe_features(struct bg_features *f)
 	/* No side-effect-free probe for XDP links exists; they came in 5.9. */
 	f->xdp_link = kernel_at_least(5, 9);
 	f->btf_vmlinux = access("/sys/kernel/btf/vmlinux", R_OK) == 0;
+	f->xdp_native_veth = bg_probe_veth_native();
 }
 
 /* ---- Small map helpers ---- */

@@ -151,6 +151,7 @@ static void status_kernel(void)
 	print_feature("atomics", f.atomics);
 	print_feature("xdp_link", f.xdp_link);
 	print_feature("btf", f.btf_vmlinux);
+	print_feature("xdp_native_veth", f.xdp_native_veth);
 	out_end_object();
 	out_text("\n");
 	out_end_object();

@@ -315,22 +315,39 @@ static int size_maps(struct bpf_object *obj, const char *pin_path, __u32 max_ids
 	return 0;
 }
 
-/* Create whatever maps are missing, by loading the object without programs. */
-static int create_maps(const char *pin_path, __u32 max_ids, __u32 max_pfx)
+/*
+ * Open the embedded object with its maps pinned under pin_path and sized
+ * (from the pins where they exist). *n_pinned counts the maps found pinned.
+ */
+static int open_object(const char *pin_path, __u32 max_ids, __u32 max_pfx, struct bg_xdp **skelp,
+		       int *n_pinned)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_path);
-	struct bg_xdp *skel;
-	int err, n_pinned;
+	int err;
 
-	skel = bg_xdp__open_opts(&opts);
-	if (!skel) {
+	*skelp = bg_xdp__open_opts(&opts);
+	if (!*skelp) {
 		err = -errno;
 		bg_err("open embedded BPF object: %s", strerror(-err));
 		return err;
 	}
-	err = size_maps(skel->obj, pin_path, max_ids, max_pfx, &n_pinned);
+	err = size_maps((*skelp)->obj, pin_path, max_ids, max_pfx, n_pinned);
+	if (err) {
+		bg_xdp__destroy(*skelp);
+		*skelp = NULL;
+	}
+	return err;
+}
+
+/* Create whatever maps are missing, by loading the object without programs. */
+static int create_maps(const char *pin_path, __u32 max_ids, __u32 max_pfx)
+{
+	struct bg_xdp *skel;
+	int err, n_pinned;
+
+	err = open_object(pin_path, max_ids, max_pfx, &skel, &n_pinned);
 	if (err)
-		goto out;
+		return err;
 	bpf_program__set_autoload(skel->progs.bg_xdp, false);
 	err = bg_xdp__load(skel);
 	if (err) {
@@ -340,7 +357,6 @@ static int create_maps(const char *pin_path, __u32 max_ids, __u32 max_pfx)
 			bg_err("create maps in %s: %s (run with -v for libbpf's log)", pin_path,
 			       strerror(-err));
 	}
-out:
 	bg_xdp__destroy(skel);
 	return err;
 }
@@ -502,20 +518,13 @@ int bg_state_teardown(const char *pin_path)
 
 int bg_prog_load(const char *pin_path, struct bg_xdp **skelp)
 {
-	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_path);
 	struct bg_xdp *skel;
 	int err, n_pinned;
 
 	*skelp = NULL;
-	skel = bg_xdp__open_opts(&opts);
-	if (!skel) {
-		err = -errno;
-		bg_err("open embedded BPF object: %s", strerror(-err));
-		return err;
-	}
-	err = size_maps(skel->obj, pin_path, 0, 0, &n_pinned);
+	err = open_object(pin_path, 0, 0, &skel, &n_pinned);
 	if (err)
-		goto fail;
+		return err;
 	if (n_pinned != (int)N_MAPS) {
 		bg_err("burstgate state at %s is incomplete: run `burstctl setup`", pin_path);
 		err = -ENOENT;

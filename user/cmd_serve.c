@@ -52,6 +52,7 @@
 #define TUNE_LOG_MAX 20 /* tuner lines per step; the rest are summed up */
 #define EVENTS_RETRY_TICKS 10 /* retry taking the event ring this often */
 #define LOOP_SOURCES_MAX 16
+#define DROPPED_UNKNOWN (~0ULL) /* the episode began before this controller */
 
 /* syslog priorities, as journald reads them from a "<N>" prefix */
 enum { LOG_ERR_ = 3, LOG_WARNING_ = 4, LOG_NOTICE_ = 5, LOG_INFO_ = 6 };
@@ -350,6 +351,7 @@ static void on_event(void *arg, const struct bg_event *e, bool swept)
 	struct serve *sv = arg;
 	const char *name = e->id < sv->s.max_ids ? sv->names[e->id] : "";
 	__u64 d[6] = {}, dropped;
+	char over[64] = "";
 
 	if (!*name) {
 		refresh_names(sv);
@@ -369,10 +371,11 @@ static void on_event(void *arg, const struct bg_event *e, bool swept)
 		return;
 	}
 	sv->h.events_cleared_total++;
-	slog(sv, LOG_NOTICE_,
-	     "event: identity %s no longer limited after %.1f s (%llu packets over the limit; %s)",
-	     name, (double)(e->ts_ns - e->since_ns) / 1e9,
-	     e->id < sv->s.max_ids ? (unsigned long long)(dropped - sv->dropped_at[e->id]) : 0ULL,
+	if (e->id < sv->s.max_ids && sv->dropped_at[e->id] != DROPPED_UNKNOWN)
+		snprintf(over, sizeof(over), "%llu packets over the limit; ",
+			 (unsigned long long)(dropped - sv->dropped_at[e->id]));
+	slog(sv, LOG_NOTICE_, "event: identity %s no longer limited after %.1f s (%s%s)", name,
+	     (double)(e->ts_ns - e->since_ns) / 1e9, over,
 	     swept ? "went quiet" : "conforming again");
 }
 
@@ -686,6 +689,7 @@ int do_serve(int argc, char **argv)
 		ret = -ENOMEM;
 		goto out;
 	}
+	memset(sv->dropped_at, 0xff, sv->s.max_ids * sizeof(__u64)); /* DROPPED_UNKNOWN */
 
 	/* 3. signals, file watch, timers, before the first apply: nothing is missed */
 	sigemptyset(&mask);
@@ -740,6 +744,8 @@ int do_serve(int argc, char **argv)
 		slog(sv, LOG_NOTICE_, "metrics on http://%s/metrics", metrics);
 	}
 	arm(sv->tick_fd, sv->pol.ctl.tune_interval_ms, true);
+	slog(sv, LOG_NOTICE_, "ready: tuner every %u ms, events %s", sv->pol.ctl.tune_interval_ms,
+	     sv->ev_on ? "read here" : "not read (busy)");
 	sd_notify_("READY=1");
 
 	/* 6. the loop */

@@ -65,6 +65,61 @@ int bg_snap_read(const struct bg_state *s, struct bg_snap *snap)
 	return 0;
 }
 
+int bg_stats_total(const struct bg_state *s, __u64 *pkts, __u64 *bytes)
+{
+	const size_t chunk = 4096;
+	size_t vsz = sizeof(struct bg_id_stats) * (size_t)s->ncpus;
+	__u32 *keys = calloc(chunk, sizeof(*keys)), out_batch = 0, n, i, cpu;
+	struct bg_id_stats *vals = calloc(chunk, vsz);
+	LIBBPF_OPTS(bpf_map_batch_opts, o);
+	__u64 start = 0;
+	bool first = true;
+	int err = 0;
+
+	*pkts = *bytes = 0;
+	if (!keys || !vals) {
+		err = -ENOMEM;
+		goto out;
+	}
+	while (start < s->max_ids) {
+		bool end;
+		int r;
+
+		n = (__u32)chunk;
+		r = bpf_map_lookup_batch(s->stats_fd, first ? NULL : &out_batch, &out_batch, keys,
+					 vals, &n, &o);
+		end = r && errno == ENOENT; /* the last batch (maybe with entries) */
+		if (r && !end) {
+			/* no batch lookup here: one element at a time */
+			__u64 v[6];
+
+			*pkts = *bytes = 0;
+			for (i = 0; i < s->max_ids; i++) {
+				if (bg_percpu_sum(s, s->stats_fd, i, v, 6))
+					continue;
+				*pkts += v[0];
+				*bytes += v[1];
+			}
+			goto out;
+		}
+		for (i = 0; i < n; i++)
+			for (cpu = 0; cpu < (__u32)s->ncpus; cpu++) {
+				const struct bg_id_stats *x = &vals[(size_t)i * (size_t)s->ncpus + cpu];
+
+				*pkts += x->passed_pkts;
+				*bytes += x->passed_bytes;
+			}
+		first = false;
+		start += n;
+		if (!n || end)
+			break;
+	}
+out:
+	free(keys);
+	free(vals);
+	return err;
+}
+
 void bg_snap_free(struct bg_snap *snap)
 {
 	free(snap->ids);

@@ -44,6 +44,12 @@ struct bg_snap {
 int bg_snap_read(const struct bg_state *s, struct bg_snap *snap);
 void bg_snap_free(struct bg_snap *snap);
 
+/*
+ * Packets and bytes passed by every identity slot, summed (a few batch
+ * lookups, however many identities): the host's admitted traffic.
+ */
+int bg_stats_total(const struct bg_state *s, __u64 *pkts, __u64 *bytes);
+
 /* What the controller knows about itself; all zero outside `burstctl serve`. */
 struct bg_health {
 	bool controller; /* a controller is filling this in */

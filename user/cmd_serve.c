@@ -87,8 +87,10 @@ struct serve {
 	/* the tuner's previous sample of the host's admitted traffic */
 	__u64 prev_pkts, prev_bytes, prev_ns;
 	bool have_prev;
-	/* slot -> name, for events; refreshed after every apply */
+	/* slot -> name, for events, and the tuned identities; refreshed after every apply */
 	char (*names)[BG_NAME_LEN];
+	char (*tuned)[BG_NAME_LEN];
+	size_t ntuned;
 	__u64 *dropped_at; /* dropped + shadow packets when the episode began */
 };
 
@@ -210,9 +212,13 @@ static void refresh_names(struct serve *sv)
 	if (bg_identity_list(&sv->s, &ids, &n))
 		return;
 	memset(sv->names, 0, (size_t)sv->s.max_ids * BG_NAME_LEN);
-	for (i = 0; i < n; i++)
+	sv->ntuned = 0;
+	for (i = 0; i < n; i++) {
 		if (ids[i].id < sv->s.max_ids)
 			snprintf(sv->names[ids[i].id], BG_NAME_LEN, "%s", ids[i].name);
+		if (ids[i].meta.burst_max_pkts || ids[i].meta.burst_max_bytes)
+			snprintf(sv->tuned[sv->ntuned++], BG_NAME_LEN, "%s", ids[i].name);
+	}
 	free(ids);
 }
 
@@ -408,45 +414,51 @@ static int fill_metrics(void *arg, FILE *f)
 
 /* ---- The tuner ---- */
 
+/*
+ * One tuner step. Reads the host's admitted traffic (batch lookups) and the
+ * tuned identities only (listed at the last apply), so a state of 100,000
+ * identities with a few tuned ones costs a few syscalls per interval.
+ */
 static void tune(struct serve *sv)
 {
 	const struct bg_ctl *c = &sv->pol.ctl;
 	struct bg_tune_cfg tc = { c->capacity_pps, c->capacity_bits, c->tune_interval_ms,
 				  c->grow_below_pct, c->shrink_above_pct };
-	__u64 pkts = 0, bytes = 0;
 	struct bg_tune_id *t = NULL;
-	struct bg_snap snap;
-	size_t i, n = 0, logged = 0, changed = 0;
+	struct bg_identity *cur = NULL;
+	__u64 pkts, bytes, now;
+	size_t i, n = 0, logged = 0;
 	enum bg_tune_dir dir;
+	struct timespec ts;
 	double u;
 
 	if (!c->capacity_pps && !c->capacity_bits) {
 		sv->h.tune_util = -1;
 		return;
 	}
-	if (bg_snap_read(&sv->s, &snap))
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (__u64)ts.tv_sec * BG_NSEC_PER_SEC + (__u64)ts.tv_nsec;
+	if (bg_stats_total(&sv->s, &pkts, &bytes))
 		return;
-	for (i = 0; i < snap.nids; i++) {
-		pkts += snap.ids[i].st.passed_pkts;
-		bytes += snap.ids[i].st.passed_bytes;
-	}
 	if (!sv->have_prev || pkts < sv->prev_pkts || bytes < sv->prev_bytes) {
-		/* first sample, or an identity went away with its counters: start over */
+		/* first sample, or a slot was reused (its counters zeroed): start over */
 		sv->have_prev = true;
 		goto out;
 	}
-	u = bg_tune_util(&tc, pkts - sv->prev_pkts, bytes - sv->prev_bytes,
-			 snap.mono_ns - sv->prev_ns);
+	u = bg_tune_util(&tc, pkts - sv->prev_pkts, bytes - sv->prev_bytes, now - sv->prev_ns);
 	sv->h.tune_util = u;
-	t = calloc(snap.nids + 1, sizeof(*t));
-	if (!t)
+	if (!sv->ntuned)
 		goto out;
-	for (i = 0; i < snap.nids; i++) {
-		const struct bg_id_meta *m = &snap.ids[i].meta;
+	t = calloc(sv->ntuned, sizeof(*t));
+	cur = calloc(sv->ntuned, sizeof(*cur));
+	if (!t || !cur)
+		goto out;
+	for (i = 0; i < sv->ntuned; i++) {
+		const struct bg_id_meta *m = &cur[n].meta;
 
-		if (!m->burst_max_pkts && !m->burst_max_bytes)
-			continue;
-		t[n].slot = (__u32)i; /* index into snap.ids */
+		if (bg_identity_get(&sv->s, sv->tuned[i], &cur[n]))
+			continue; /* removed by hand meanwhile */
+		t[n].slot = (__u32)n;
 		t[n].b = (struct bg_tune_bounds){ m->burst_min_pkts, m->burst_max_pkts,
 						  m->burst_min_bytes, m->burst_max_bytes };
 		t[n].burst_pkts = m->burst_pkts;
@@ -458,7 +470,7 @@ static void tune(struct serve *sv)
 		goto out;
 	flock(sv->s.dir_fd, LOCK_EX);
 	for (i = 0; i < n; i++) {
-		const struct bg_snap_id *x = &snap.ids[t[i].slot];
+		const char *name = cur[t[i].slot].name;
 		struct bg_limits l = { .burst_pkts = t[i].new_pkts, .burst_bytes = t[i].new_bytes };
 		unsigned int mask = 0;
 		char a[32], b[32];
@@ -467,9 +479,9 @@ static void tune(struct serve *sv)
 			mask |= BG_LIM_BURST;
 		if (t[i].new_bytes != t[i].burst_bytes)
 			mask |= BG_LIM_BYTE_BURST;
-		if (!mask || bg_identity_set(&sv->s, x->name, &l, mask, NULL))
+		/* keeps the TATs: a smaller burst takes effect as the bucket drains */
+		if (!mask || bg_identity_set(&sv->s, name, &l, mask, NULL))
 			continue;
-		changed++;
 		if (dir == BG_TUNE_GROW)
 			sv->h.tune_grow_total++;
 		else
@@ -479,29 +491,30 @@ static void tune(struct serve *sv)
 		if (mask & BG_LIM_BURST)
 			slog(sv, LOG_INFO_,
 			     "tuner: identity %s burst %llu -> %llu (utilisation %.0f%% %s %u%%: %s)",
-			     x->name, (unsigned long long)t[i].burst_pkts,
+			     name, (unsigned long long)t[i].burst_pkts,
 			     (unsigned long long)t[i].new_pkts, u * 100,
 			     dir == BG_TUNE_GROW ? "below" : "above",
 			     dir == BG_TUNE_GROW ? c->grow_below_pct : c->shrink_above_pct,
 			     dir == BG_TUNE_GROW ? "growing" : "shrinking");
 		if (mask & BG_LIM_BYTE_BURST)
 			slog(sv, LOG_INFO_,
-			     "tuner: identity %s bytes_burst %s -> %s (utilisation %.0f%%: %s)",
-			     x->name, bg_fmt_bytes(t[i].burst_bytes, a, sizeof(a)),
+			     "tuner: identity %s bytes_burst %s -> %s (utilisation %.0f%% %s %u%%: %s)",
+			     name, bg_fmt_bytes(t[i].burst_bytes, a, sizeof(a)),
 			     bg_fmt_bytes(t[i].new_bytes, b, sizeof(b)), u * 100,
+			     dir == BG_TUNE_GROW ? "below" : "above",
+			     dir == BG_TUNE_GROW ? c->grow_below_pct : c->shrink_above_pct,
 			     dir == BG_TUNE_GROW ? "growing" : "shrinking");
 	}
 	flock(sv->s.dir_fd, LOCK_UN);
 	if (logged > TUNE_LOG_MAX)
 		slog(sv, LOG_INFO_, "tuner: ... and %zu more bursts %s", logged - TUNE_LOG_MAX,
 		     dir == BG_TUNE_GROW ? "grown" : "shrunk");
-	(void)changed;
 out:
 	sv->prev_pkts = pkts;
 	sv->prev_bytes = bytes;
-	sv->prev_ns = snap.mono_ns;
+	sv->prev_ns = now;
 	free(t);
-	bg_snap_free(&snap);
+	free(cur);
 }
 
 static void on_tick(struct serve *sv, void *arg, __u32 events)
@@ -581,6 +594,7 @@ static void cleanup(struct serve *sv)
 		bg_policy_free(&sv->pol);
 	bg_state_close(&sv->s);
 	free(sv->names);
+	free(sv->tuned);
 	free(sv->dropped_at);
 	if (sv->lock_fd >= 0)
 		close(sv->lock_fd); /* the single-instance lock goes last */
@@ -684,8 +698,9 @@ int do_serve(int argc, char **argv)
 	if (ret)
 		goto out;
 	sv->names = calloc(sv->s.max_ids, BG_NAME_LEN);
+	sv->tuned = calloc(sv->s.max_ids, BG_NAME_LEN);
 	sv->dropped_at = calloc(sv->s.max_ids, sizeof(__u64));
-	if (!sv->names || !sv->dropped_at) {
+	if (!sv->names || !sv->tuned || !sv->dropped_at) {
 		ret = -ENOMEM;
 		goto out;
 	}

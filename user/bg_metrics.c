@@ -104,7 +104,8 @@ int bg_stats_total(const struct bg_state *s, __u64 *pkts, __u64 *bytes)
 		}
 		for (i = 0; i < n; i++)
 			for (cpu = 0; cpu < (__u32)s->ncpus; cpu++) {
-				const struct bg_id_stats *x = &vals[(size_t)i * (size_t)s->ncpus + cpu];
+				const struct bg_id_stats *x =
+					&vals[(size_t)i * (size_t)s->ncpus + cpu];
 
 				*pkts += x->passed_pkts;
 				*bytes += x->passed_bytes;

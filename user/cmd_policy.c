@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* burstctl policy check|apply|dump */
+#include <bpf/bpf.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,6 +97,24 @@ static int load(const char *path, struct bg_policy *p)
 	return ret;
 }
 
+/*
+ * A file too bad to read has no audit_log of its own: the refusal goes to
+ * the audit log of the policy in force, if there is one.
+ */
+static void audit_refused_load(const char *path, const char *err)
+{
+	struct bg_audit_who who = { .via = "cli", .uid = getuid(), .pid = getpid() };
+	struct bg_state s;
+	struct bg_ctl ctl;
+	__u32 zero = 0;
+
+	if (access(opts.pin_path, F_OK) || bg_state_open(&s, opts.pin_path, BG_OPEN_READ))
+		return;
+	if (bpf_map_lookup_elem(s.ctl_fd, &zero, &ctl) == 0 && (ctl.flags & BG_CTL_F_POLICY))
+		bg_audit_write(ctl.audit_log, &who, path, NULL, err);
+	bg_state_close(&s);
+}
+
 static int do_check(int argc, char **argv)
 {
 	struct bg_policy p;
@@ -159,9 +178,12 @@ static int do_apply(int argc, char **argv)
 
 	if (argc != 1)
 		return usage_error(OBJ, "apply: expected exactly one FILE");
-	ret = load(argv[0], &p);
-	if (ret)
+	ret = bg_policy_load(argv[0], &p, err, sizeof(err));
+	if (ret) {
+		bg_err("%s", err);
+		audit_refused_load(argv[0], err);
 		return ret;
+	}
 	/* Capacities matter only the first time; later they are what they are. */
 	ret = bg_state_setup(opts.pin_path, p.max_ids, p.max_pfx, NULL);
 	if (ret == -EEXIST)

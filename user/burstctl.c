@@ -84,7 +84,7 @@ static int do_help(int argc, char **argv)
 	       "  setup [max-identities N] [max-prefixes N]   create the pinned state\n"
 	       "  teardown                            detach everywhere and remove all state\n"
 	       "  policy check|apply|dump [FILE]      declarative YAML policy (see `policy help`)\n"
-	       "  serve --policy FILE [--metrics A:P]  the controller: reload, tuner, metrics, events\n"
+	       "  serve --policy FILE [--metrics A:P] the controller: reload, tuner, metrics\n"
 	       "  top [sort rate|drops]               live view of identities, every second\n"
 	       "  events                              identities starting/stopping being limited\n"
 	       "  version\n"

@@ -9,6 +9,7 @@
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bg_attach.h"
 #include "bg_log.h"
@@ -1010,4 +1011,26 @@ int bg_policy_attach(const char *pin_path, const struct bg_policy *p,
 	}
 	free(links);
 	return ret;
+}
+
+int bg_policy_state_setup(const char *pin_path, const struct bg_policy *p)
+{
+	char path[256];
+	struct bg_state s;
+	int ret;
+
+	snprintf(path, sizeof(path), "%s/" BG_MAP_ID_CFG, pin_path);
+	if (access(path, F_OK))
+		return bg_state_setup(pin_path, p->max_ids, p->max_pfx, NULL);
+	ret = bg_state_setup(pin_path, 0, 0, NULL);
+	if (ret || (!p->max_ids && !p->max_pfx))
+		return ret;
+	if (bg_state_open(&s, pin_path, BG_OPEN_READ))
+		return 0; /* the apply that follows says what is wrong */
+	if ((p->max_ids && p->max_ids != s.max_ids) || (p->max_pfx && p->max_pfx != s.max_pfx))
+		bg_warn("the policy asks for room for %u identities and %u prefixes, but the state at %s was created with %u and %u: capacities are fixed at creation (recreate it with `burstctl teardown` to change them; counters are lost)",
+			p->max_ids ? p->max_ids : s.max_ids, p->max_pfx ? p->max_pfx : s.max_pfx,
+			pin_path, s.max_ids, s.max_pfx);
+	bg_state_close(&s);
+	return 0;
 }

@@ -105,6 +105,13 @@ int bg_live_to_policy(const struct bg_state *s, const struct bg_live *live, stru
 int bg_policy_apply(struct bg_state *s, const struct bg_policy *p, struct bg_plan *plan_out,
 		    struct bg_live *live_out, char *err, size_t errlen);
 
+/*
+ * Create the state with the policy's capacities if there is none; if there
+ * is one with other capacities, keep it and warn (capacities are fixed at
+ * creation).
+ */
+int bg_policy_state_setup(const char *pin_path, const struct bg_policy *p);
+
 /* Attach to the policy's interfaces not yet attached, detach the others. */
 int bg_policy_attach(const char *pin_path, const struct bg_policy *p,
 		     void (*fn)(void *arg, const char *line), void *arg);

@@ -82,6 +82,17 @@ static const char *sval(const yaml_node_t *n)
 	return (const char *)n->data.scalar.value;
 }
 
+/* "key:" with nothing after it (or ~, null): a section left empty. */
+static bool is_null(const yaml_node_t *n)
+{
+	const char *s;
+
+	if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return false;
+	s = sval(n);
+	return !*s || !strcmp(s, "~") || !strcmp(s, "null");
+}
+
 static int scalar(struct ctx *c, const yaml_node_t *n, const char *what, const char **out)
 {
 	int err = want(c, n, YAML_SCALAR_NODE, what);
@@ -363,7 +374,7 @@ static int parse_identity(struct ctx *c, const yaml_node_t *map, struct bg_pol_i
 	snprintf(where, sizeof(where), "identity %s", id->name);
 	id->line = (unsigned int)map->start_mark.line + 1;
 	id->col = (unsigned int)map->start_mark.column + 1;
-	if (map->type == YAML_SCALAR_NODE && !*sval(map))
+	if (is_null(map))
 		goto limits; /* "name:" with nothing: all defaults */
 	err = want(c, map, YAML_MAPPING_NODE, where);
 	if (err)
@@ -831,6 +842,8 @@ static int parse_root(struct ctx *c, const yaml_node_t *root)
 		err = check_key(c, root, pair, keys, "policy", &key);
 		if (err)
 			return err;
+		if (strcmp(key, "version") && is_null(v))
+			continue; /* an empty section: its defaults */
 		if (!strcmp(key, "version")) {
 			err = scalar(c, v, "version", &s);
 			if (!err && strcmp(s, "1"))

@@ -28,6 +28,7 @@ static void on_sigint(int sig)
 struct ev_ctx {
 	const struct bg_state *s;
 	unsigned long count;
+	unsigned long max; /* 0: no limit */
 };
 
 static __u64 clock_ns(clockid_t c)
@@ -65,6 +66,8 @@ static void print_event(void *arg, const struct bg_event *e, bool swept)
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(when + strlen(when), sizeof(when) - strlen(when), ".%03lluZ",
 		 (unsigned long long)(real % BG_NSEC_PER_SEC / 1000000));
+	if (c->max && c->count >= c->max)
+		return; /* one batch may hold more than asked for */
 	slot_name(c->s, e->id, name, sizeof(name));
 	c->count++;
 	if (out_is_json()) {
@@ -142,6 +145,7 @@ int do_events(int argc, char **argv)
 	if (ret)
 		return ret;
 	c.s = &s;
+	c.max = max_count;
 	ret = bg_events_open(&r, &s, print_event, &c);
 	if (ret)
 		goto out;

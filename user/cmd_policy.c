@@ -184,10 +184,7 @@ static int do_apply(int argc, char **argv)
 		audit_refused_load(argv[0], err);
 		return ret;
 	}
-	/* Capacities matter only the first time; later they are what they are. */
-	ret = bg_state_setup(opts.pin_path, p.max_ids, p.max_pfx, NULL);
-	if (ret == -EEXIST)
-		ret = bg_state_setup(opts.pin_path, 0, 0, NULL);
+	ret = bg_policy_state_setup(opts.pin_path, &p);
 	if (!ret)
 		ret = bg_state_open(&s, opts.pin_path, BG_OPEN_READ);
 	if (ret)

@@ -585,6 +585,13 @@ static int setup_inotify(struct serve *sv)
 	return 0;
 }
 
+static void close_fd(int fd)
+{
+	if (fd >= 0)
+		close(fd);
+}
+
+/* Only what this file opened: the ring's and MHD's fds belong to them. */
 static void cleanup(struct serve *sv)
 {
 	if (sv->ev_on)
@@ -596,15 +603,12 @@ static void cleanup(struct serve *sv)
 	free(sv->names);
 	free(sv->tuned);
 	free(sv->dropped_at);
-	if (sv->lock_fd >= 0)
-		close(sv->lock_fd); /* the single-instance lock goes last */
-	for (int i = 0; i < sv->nsrc; i++)
-		if (sv->src[i].fd >= 0 && sv->src[i].fd != sv->sig_fd)
-			close(sv->src[i].fd);
-	if (sv->sig_fd >= 0)
-		close(sv->sig_fd);
-	if (sv->ep >= 0)
-		close(sv->ep);
+	close_fd(sv->ino_fd);
+	close_fd(sv->tick_fd);
+	close_fd(sv->reload_fd);
+	close_fd(sv->sig_fd);
+	close_fd(sv->ep);
+	close_fd(sv->lock_fd); /* the single-instance lock goes last */
 }
 
 int do_serve(int argc, char **argv)
@@ -675,11 +679,7 @@ int do_serve(int argc, char **argv)
 	sv->have_pol = true;
 
 	/* 2. the state (created with the policy's capacities if absent), one controller */
-	ret = bg_state_setup(opts.pin_path, sv->pol.max_ids, sv->pol.max_pfx, NULL);
-	if (ret == -EEXIST) {
-		bg_warn("serve: keeping the existing state's capacities");
-		ret = bg_state_setup(opts.pin_path, 0, 0, NULL);
-	}
+	ret = bg_policy_state_setup(opts.pin_path, &sv->pol);
 	if (ret)
 		goto out;
 	ret = bg_lock_take(opts.pin_path, BG_LOCK_SERVE, &sv->lock_fd, &holder);

@@ -105,6 +105,11 @@ static void test_good(void)
 	CU_ASSERT_EQUAL(p.ntuned, 1);
 	bg_policy_free(&p);
 
+	/* empty sections take their defaults */
+	CU_ASSERT_EQUAL_FATAL(parse("version: 1\nhost:\ncontroller: ~\nidentities:\n", &p), 0);
+	CU_ASSERT_EQUAL(p.nids, 0);
+	bg_policy_free(&p);
+
 	/* the smallest policy: the default identity allows, nothing else */
 	CU_ASSERT_EQUAL_FATAL(parse("version: 1\n", &p), 0);
 	CU_ASSERT_EQUAL(p.nids, 0);

@@ -173,16 +173,6 @@ static int loop_add(struct serve *sv, int fd, loop_fn fn, void *arg)
 	return 0;
 }
 
-static void loop_del(struct serve *sv, int fd)
-{
-	int i;
-
-	epoll_ctl(sv->ep, EPOLL_CTL_DEL, fd, NULL);
-	for (i = 0; i < sv->nsrc; i++)
-		if (sv->src[i].fd == fd)
-			sv->src[i].fd = -1; /* slots are never reused: pointers stay valid */
-}
-
 static void arm(int tfd, __u32 ms, bool repeat)
 {
 	struct itimerspec it = {};
@@ -777,14 +767,12 @@ int do_serve(int argc, char **argv)
 		for (i = 0; i < n && !sv->stop; i++) {
 			struct loop_src *src = evs[i].data.ptr;
 
-			if (src->fd >= 0)
-				src->fn(sv, src->arg, evs[i].events);
+			src->fn(sv, src->arg, evs[i].events);
 		}
 		if (sv->ms && n == 0)
 			bg_metrics_run(sv->ms); /* MHD's own timeouts */
 	}
 	sd_notify_("STOPPING=1");
-	(void)loop_del;
 out:
 	cleanup(sv);
 	return ret;

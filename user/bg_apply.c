@@ -668,10 +668,8 @@ static int write_ids(struct bg_state *s, const struct bg_plan_id *ids, size_t n,
 		zeros = calloc(n + 1, stride * (size_t)s->ncpus);
 		if (!zeros)
 			goto out;
-		for (i = 0; i < n; i++) {
+		for (i = 0; i < n; i++)
 			bg_identity_reset_buckets(s, slots[i]);
-			__atomic_store_n(&s->tats[slots[i]].limited_since_ns, 0, __ATOMIC_SEQ_CST);
-		}
 		err = update_many(s->stats_fd, slots, sizeof(*slots), zeros,
 				  stride * (size_t)s->ncpus, n, BPF_ANY);
 		if (err)

@@ -28,8 +28,9 @@ endif
 # Debian packages: build, then test (root suites, VMs). `make deps` installs
 # the missing ones; nothing else is needed on a fresh Debian 12.
 DEPS_BUILD := make gcc clang llvm pkg-config libbpf-dev bpftool libelf-dev \
-	zlib1g-dev libjansson-dev libcunit1-dev linux-libc-dev
-DEPS_TEST := iproute2 util-linux procps python3 coreutils
+	zlib1g-dev libjansson-dev libcunit1-dev linux-libc-dev \
+	libyaml-dev libmicrohttpd-dev
+DEPS_TEST := iproute2 util-linux procps python3 coreutils curl tmux
 # vmtest: QEMU, busybox as the guest's init, decompressors for the kernels
 DEPS_VMTEST := qemu-system-x86 busybox-static xz-utils zstd
 DEPS_LINT := clang-format clang-tidy cppcheck
@@ -39,8 +40,9 @@ BPF_CFLAGS := -g -O2 -Wall -Werror -target bpf -mcpu=v3 \
 	-D__TARGET_ARCH_$(ARCH) -Iinclude $(if $(MULTIARCH),-I/usr/include/$(MULTIARCH))
 USER_CFLAGS := -g -O2 -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE \
 	-DBG_VERSION='"$(VERSION)"' -Iinclude -Iuser -I$(OUTPUT) \
-	$(shell pkg-config --cflags libbpf jansson 2>/dev/null)
+	$(shell pkg-config --cflags libbpf jansson yaml-0.1 libmicrohttpd 2>/dev/null)
 USER_LIBS := $(shell pkg-config --libs libbpf jansson 2>/dev/null || echo -lbpf -ljansson) \
+	$(shell pkg-config --libs yaml-0.1 libmicrohttpd 2>/dev/null || echo -lyaml -lmicrohttpd) \
 	-lelf -lz -lm
 CFLAGS ?=
 LDFLAGS ?=
@@ -53,8 +55,12 @@ BPF_HDRS := $(wildcard bpf/*.h) $(wildcard include/*.h)
 LIB_SRCS := user/bg_state.c user/bg_attach.c user/bg_identity.c \
 	user/bg_prefix.c user/bg_units.c user/bg_log.c user/bg_out.c \
 	user/bg_probe_veth.c
+# The controller (issue 4): policy, apply, tuner, metrics, events.
+LIB_SRCS += user/bg_policy.c user/bg_apply.c user/bg_tuner.c user/bg_metrics.c \
+	user/bg_events.c user/bg_audit.c
 CLI_SRCS := user/burstctl.c user/cmd_attach.c user/cmd_identity.c \
 	user/cmd_prefix.c user/cmd_stats.c user/cmd_config.c
+CLI_SRCS += user/cmd_policy.c user/cmd_serve.c user/cmd_top.c user/cmd_events.c
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(LIB_SRCS))
 CLI_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(CLI_SRCS))
 LIB := $(OUTPUT)/libburstgate.a
@@ -93,9 +99,9 @@ $(BURSTCTL): $(CLI_OBJS) $(LIB)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(USER_LIBS) -o $@
 
-$(UNIT_TESTS): $(UNIT_SRCS) $(LIB) $(wildcard tests/unit/*.h tests/lib/*.h) | $(OUTPUT)/tests
+$(UNIT_TESTS): $(UNIT_SRCS) $(LIB) $(wildcard tests/unit/*.h tests/lib/*.h user/*.h) | $(OUTPUT)/tests
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(USER_CFLAGS) -Itests/lib $(CFLAGS) $(LDFLAGS) $(UNIT_SRCS) $(LIB) $(USER_LIBS) -lcunit -o $@
+	$(Q)$(CC) $(USER_CFLAGS) -Itests/lib -DBG_SRCDIR='"$(CURDIR)"' $(CFLAGS) $(LDFLAGS) $(UNIT_SRCS) $(LIB) $(USER_LIBS) -lcunit -o $@
 
 $(BPF_TESTS): $(BPFTEST_SRCS) $(LIB) $(wildcard tests/bpf/*.h tests/lib/*.h) | $(OUTPUT)/tests
 	$(call msg,LINK,$@)
@@ -162,6 +168,10 @@ lint: $(SKEL)
 
 install: $(BURSTCTL)
 	install -D -m 0755 $(BURSTCTL) $(DESTDIR)/usr/local/sbin/burstctl
+	install -D -m 0644 docs/burstctl.8 $(DESTDIR)/usr/local/share/man/man8/burstctl.8
+	install -D -m 0644 docs/burstctl.8 $(DESTDIR)/usr/local/share/man/man8/burstctl.8
+	install -D -m 0644 packaging/burstgate.service $(DESTDIR)/etc/systemd/system/burstgate.service
+	install -D -m 0644 examples/policy.yaml $(DESTDIR)/usr/local/share/doc/burstgate/policy.yaml
 
 clean:
 	$(call msg,CLEAN,$(OUTPUT))

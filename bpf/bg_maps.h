@@ -90,6 +90,22 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } bg_counters SEC(".maps");
 
+/* Limited / cleared events (struct bg_event). Written here, read by one reader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, BG_EVENTS_BYTES);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bg_events SEC(".maps");
+
+/* Controller settings of the last policy applied. burstctl only; never read here. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct bg_ctl);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bg_ctl SEC(".maps");
+
 static __always_inline void bg_count(__u32 counter)
 {
 	__u64 *v = bpf_map_lookup_elem(&bg_counters, &counter);

@@ -21,12 +21,53 @@ static __always_inline int malformed_verdict(const struct bg_global *g)
 	return XDP_DROP;
 }
 
+/* One event into the ring; a full ring loses it, counted. */
+static __always_inline void emit_event(__u32 id, __u32 type, __u32 action, __u64 now, __u64 since)
+{
+	struct bg_event *e = bpf_ringbuf_reserve(&bg_events, sizeof(*e), 0);
+
+	if (!e) {
+		bg_count(BG_C_EVENTS_LOST);
+		return;
+	}
+	e->ts_ns = now;
+	e->since_ns = since;
+	e->id = id;
+	e->type = type;
+	e->action = action;
+	e->pad = 0;
+	bpf_ringbuf_submit(e, 0);
+}
+
+/*
+ * The limited state (see struct bg_id_state). Only a compare-and-swap
+ * winner emits, so two CPUs never report the same transition; the common
+ * cases (over while limited, conforming while not) cost one read of a word
+ * on the cache line the meter just wrote.
+ */
+static __always_inline void track_limited(__u32 id, struct bg_id_state *st, __u32 action, int over,
+					  __u64 now)
+{
+	__u64 since = bg_read_once(st->limited_since_ns);
+
+	if (over) {
+		st->last_over_ns = now; /* a plain store: any recent stamp will do */
+		if (!since && bg_cmpxchg(&st->limited_since_ns, 0, now) == 0)
+			emit_event(id, BG_EV_LIMITED, action, now, now);
+		return;
+	}
+	if (since && now - bg_read_once(st->last_over_ns) >= BG_EVENT_HOLD_NS &&
+	    bg_cmpxchg(&st->limited_since_ns, since, 0) == since)
+		emit_event(id, BG_EV_CLEARED, action, now, since);
+}
+
 /* Apply the identity's action and buckets; count the verdict. */
 static __always_inline int meter_identity(__u32 id, const struct bg_id_cfg *cfg,
 					  const struct bg_global *g, __u32 len)
 {
 	struct bg_id_state *st;
 	struct bg_id_stats *stats;
+	__u64 now = bpf_ktime_get_ns();
 	int over = 0;
 
 	stats = bpf_map_lookup_elem(&bg_id_stats, &id);
@@ -41,8 +82,8 @@ static __always_inline int meter_identity(__u32 id, const struct bg_id_cfg *cfg,
 		over = 1;
 		break;
 	default: /* enforce and shadow meter alike */
-		switch (bg_meter2(&st->pkt_tat, &cfg->pkt, &st->byte_tat, &cfg->byte,
-				  bg_ticks(bpf_ktime_get_ns()), len)) {
+		switch (bg_meter2(&st->pkt_tat, &cfg->pkt, &st->byte_tat, &cfg->byte, bg_ticks(now),
+				  len)) {
 		case BG_TAKE_CONFORM:
 			break;
 		case BG_TAKE_CONTENDED:
@@ -54,6 +95,8 @@ static __always_inline int meter_identity(__u32 id, const struct bg_id_cfg *cfg,
 		}
 	}
 
+	if (cfg->action != BG_ACT_ALLOW)
+		track_limited(id, st, cfg->action, over, now);
 	if (over && cfg->action != BG_ACT_SHADOW && !(g && g->shadow_all)) {
 		stats->dropped_pkts += 1;
 		stats->dropped_bytes += len;

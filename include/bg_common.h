@@ -22,6 +22,8 @@
 #define BG_MAP_PFX6 "bg_pfx6"
 #define BG_MAP_GLOBAL "bg_global"
 #define BG_MAP_COUNTERS "bg_counters"
+#define BG_MAP_EVENTS "bg_events"
+#define BG_MAP_CTL "bg_ctl"
 
 /* Default capacities; `burstctl setup` can choose others at creation. */
 #define BG_MAX_IDS_DEFAULT 16384U
@@ -58,10 +60,48 @@ struct bg_id_cfg {
  * bg_id_state: ARRAY indexed by identity, BPF_F_MMAPABLE. The two TATs in
  * ticks (see bg_gcra.h), written only by compare-and-swap, by the XDP
  * program and, through mmap, by burstctl (reset on identity creation).
+ *
+ * limited_since_ns and last_over_ns drive the "limited" events: the XDP
+ * program sets limited_since_ns (0 -> now, compare-and-swap, the winner
+ * emits BG_EV_LIMITED) on the first packet over the limit, stamps
+ * last_over_ns on every packet over it, and clears limited_since_ns (the
+ * winner emits BG_EV_CLEARED) on the first conforming packet
+ * BG_EVENT_HOLD_NS after the last one over. An identity that goes quiet
+ * while limited is cleared the same way by the event reader, through mmap.
+ * All in CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns); 32 bytes, so one
+ * identity's state shares one cache line.
  */
 struct bg_id_state {
 	__u64 pkt_tat;
 	__u64 byte_tat;
+	__u64 limited_since_ns; /* 0: not limited */
+	__u64 last_over_ns; /* last packet over the limit (dropped or shadow) */
+};
+
+/* How long an identity must conform before it counts as no longer limited. */
+#define BG_EVENT_HOLD_NS 1000000000ULL
+
+/*
+ * bg_events: RINGBUF of struct bg_event, written by the XDP program (and
+ * nobody else), read by one reader at a time (`burstctl events` or the
+ * controller). At most one BG_EV_LIMITED and one BG_EV_CLEARED per identity
+ * per BG_EVENT_HOLD_NS: never one event per dropped packet. A full ring
+ * loses the event and counts BG_C_EVENTS_LOST.
+ */
+#define BG_EVENTS_BYTES (256 * 1024) /* a power of two, a multiple of the page */
+
+enum bg_event_type {
+	BG_EV_LIMITED = 1, /* the first packet over the limit */
+	BG_EV_CLEARED = 2, /* conforming again, BG_EVENT_HOLD_NS after the last over */
+};
+
+struct bg_event {
+	__u64 ts_ns; /* CLOCK_MONOTONIC ns */
+	__u64 since_ns; /* CLEARED: when the episode began; LIMITED: = ts_ns */
+	__u32 id; /* identity index */
+	__u32 type; /* enum bg_event_type */
+	__u32 action; /* enum bg_action at the time */
+	__u32 pad;
 };
 
 /*
@@ -95,6 +135,14 @@ struct bg_id_meta {
 	__u64 byte_rate_bits; /* bits per second; 0: unlimited */
 	__u64 burst_bytes;
 	__u64 created_unix; /* seconds since the epoch */
+	/*
+	 * Adaptive burst bounds (see docs/tuner.md); 0 and 0: not tuned.
+	 * burst_pkts / burst_bytes above are then the bursts in force now.
+	 */
+	__u64 burst_min_pkts;
+	__u64 burst_max_pkts;
+	__u64 burst_min_bytes;
+	__u64 burst_max_bytes;
 };
 
 /* bg_pfx4 / bg_pfx6: LPM_TRIE from source prefix to identity (__u32). */
@@ -121,6 +169,29 @@ struct bg_global {
 	__u32 max_ids; /* capacity of the identity arrays, set at creation */
 	__u32 next_id_hint; /* burstctl: where to look for a free slot */
 };
+
+/*
+ * bg_ctl: ARRAY of one. The controller settings of the last policy applied
+ * (burstctl only, never read by the XDP program), so that `burstctl policy
+ * dump` can print the live state as a policy that round-trips.
+ */
+#define BG_CTL_PATH_LEN 256
+
+struct bg_ctl {
+	__u64 capacity_pps; /* host capacity for the tuner; 0: not declared */
+	__u64 capacity_bits; /* bits per second; 0: not declared */
+	__u32 tune_interval_ms; /* tuner period */
+	__u32 grow_below_pct; /* grow bursts while utilisation is below this */
+	__u32 shrink_above_pct; /* shrink them while it is above this */
+	__u32 flags; /* BG_CTL_F_* */
+	__u64 applied_unix; /* last policy apply, seconds since the epoch */
+	__u64 generation; /* policy applies so far */
+	char audit_log[BG_CTL_PATH_LEN]; /* NUL-terminated path */
+	char http_token_header[64]; /* NUL-terminated; "": none */
+};
+
+#define BG_CTL_F_POLICY (1U << 0) /* a policy has been applied */
+#define BG_CTL_F_IFACES (1U << 1) /* the policy says where to attach */
 
 /*
  * bg_counters: PERCPU_ARRAY of __u64, one per enum bg_counter. Each packet
@@ -153,6 +224,8 @@ enum bg_counter {
 	BG_C_METER_CONTENDED, /* CAS lost BG_CAS_TRIES times: treated as over */
 	BG_C_MALFORMED_DROPPED, /* dropped by the malformed verdict */
 	BG_C_MALFORMED_SHADOW, /* would have been, but the host is in shadow */
+	/* events */
+	BG_C_EVENTS_LOST, /* the event ring was full: a limited event was lost */
 	BG_C_MAX,
 };
 

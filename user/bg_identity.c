@@ -190,6 +190,8 @@ void bg_identity_reset_buckets(const struct bg_state *s, __u32 id)
 	now = bg_ticks((__u64)ts.tv_sec * BG_NSEC_PER_SEC + (__u64)ts.tv_nsec);
 	__atomic_store_n(&s->tats[id].pkt_tat, now, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&s->tats[id].byte_tat, now, __ATOMIC_SEQ_CST);
+	/* and not limited: a reused slot must not carry its last owner's episode */
+	__atomic_store_n(&s->tats[id].limited_since_ns, 0, __ATOMIC_SEQ_CST);
 }
 
 int bg_identity_get(const struct bg_state *s, const char *name, struct bg_identity *out)

@@ -59,8 +59,15 @@ static const struct map_desc {
 	  sizeof(struct bg_global), SZ_FIXED },
 	{ BG_MAP_COUNTERS, offsetof(struct bg_state, counters_fd), BPF_MAP_TYPE_PERCPU_ARRAY,
 	  sizeof(__u32), sizeof(__u64), SZ_FIXED },
+	{ BG_MAP_EVENTS, offsetof(struct bg_state, events_fd), BPF_MAP_TYPE_RINGBUF, 0, 0,
+	  SZ_FIXED },
+	{ BG_MAP_CTL, offsetof(struct bg_state, ctl_fd), BPF_MAP_TYPE_ARRAY, sizeof(__u32),
+	  sizeof(struct bg_ctl), SZ_FIXED },
 };
 #define N_MAPS (sizeof(map_descs) / sizeof(map_descs[0]))
+
+/* Empty folders under the pin path that serve as flock()s. */
+static const char *const lock_dirs[] = { BG_LOCK_SERVE, BG_LOCK_EVENTS };
 
 const char *bg_default_pin_path(void)
 {
@@ -501,6 +508,15 @@ int bg_state_teardown(const char *pin_path)
 		return dir_fd;
 	}
 	err = bg_links_detach_all(pin_path);
+	/* The controller's and the event reader's lock folders (user/serve.c). */
+	for (i = 0; i < sizeof(lock_dirs) / sizeof(lock_dirs[0]); i++) {
+		pin_file(path, sizeof(path), pin_path, lock_dirs[i]);
+		if (rmdir(path) && errno != ENOENT) {
+			err = -errno;
+			bg_err("remove %s: %s (is `burstctl serve` or `burstctl events` running?)",
+			       path, strerror(-err));
+		}
+	}
 	for (i = 0; i < N_MAPS; i++) {
 		pin_file(path, sizeof(path), pin_path, map_descs[i].name);
 		if (unlink(path) && errno != ENOENT) {

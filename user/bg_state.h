@@ -14,6 +14,13 @@
 
 struct bg_xdp; /* the generated skeleton */
 
+/*
+ * Folders under the pin path, flock()ed by one process at a time: the
+ * controller (`burstctl serve`), and the reader of the event ring.
+ */
+#define BG_LOCK_SERVE "serve"
+#define BG_LOCK_EVENTS "events"
+
 struct bg_state {
 	char pin_path[200];
 	int dir_fd; /* the pin folder; flock()ed while writing */
@@ -25,6 +32,8 @@ struct bg_state {
 	int pfx6_fd;
 	int global_fd;
 	int counters_fd;
+	int events_fd; /* ring buffer of struct bg_event */
+	int ctl_fd; /* struct bg_ctl: controller settings */
 	struct bg_id_state *tats; /* bg_id_state, mmapped */
 	size_t tats_len;
 	__u32 max_ids;

@@ -83,6 +83,10 @@ static int do_help(int argc, char **argv)
 	       "  config show|set                     host-wide shadow mode, malformed verdict\n"
 	       "  setup [max-identities N] [max-prefixes N]   create the pinned state\n"
 	       "  teardown                            detach everywhere and remove all state\n"
+	       "  policy check|apply|dump [FILE]      declarative YAML policy (see `policy help`)\n"
+	       "  serve --policy FILE [--metrics A:P] the controller: reload, tuner, metrics\n"
+	       "  top [sort rate|drops]               live view of identities, every second\n"
+	       "  events                              identities starting/stopping being limited\n"
 	       "  version\n"
 	       "\n"
 	       "Options:\n"
@@ -107,17 +111,11 @@ static int do_version(int argc, char **argv)
 }
 
 static const struct cmd objects[] = {
-	{ "attach", do_attach },
-	{ "detach", do_detach },
-	{ "status", do_status },
-	{ "stats", do_stats },
-	{ "identity", do_identity },
-	{ "prefix", do_prefix },
-	{ "config", do_config },
-	{ "setup", do_setup },
-	{ "teardown", do_teardown },
-	{ "version", do_version },
-	{ NULL, NULL },
+	{ "attach", do_attach }, { "detach", do_detach },     { "status", do_status },
+	{ "stats", do_stats },	 { "identity", do_identity }, { "prefix", do_prefix },
+	{ "config", do_config }, { "setup", do_setup },	      { "teardown", do_teardown },
+	{ "policy", do_policy }, { "serve", do_serve },	      { "top", do_top },
+	{ "events", do_events }, { "version", do_version },   { NULL, NULL },
 };
 
 int main(int argc, char **argv)

@@ -43,5 +43,9 @@ int do_prefix(int argc, char **argv);
 int do_config(int argc, char **argv);
 int do_setup(int argc, char **argv);
 int do_teardown(int argc, char **argv);
+int do_policy(int argc, char **argv);
+int do_serve(int argc, char **argv);
+int do_top(int argc, char **argv);
+int do_events(int argc, char **argv);
 
 #endif /* BURSTCTL_H */

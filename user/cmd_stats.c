@@ -39,8 +39,9 @@ static const struct {
 	[BG_C_METER_CONTENDED] = { "meter", "contended" },
 	[BG_C_MALFORMED_DROPPED] = { "malformed", "dropped" },
 	[BG_C_MALFORMED_SHADOW] = { "malformed", "shadow" },
+	[BG_C_EVENTS_LOST] = { "events", "lost" },
 };
-_Static_assert(BG_C_MAX == 21, "counter_names must name every bg_counter");
+_Static_assert(BG_C_MAX == 22, "counter_names must name every bg_counter");
 
 static int help(void)
 {

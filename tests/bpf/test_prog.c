@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bg_events.h"
 #include "bg_identity.h"
 #include "bg_log.h"
 #include "bg_parse.h"
@@ -524,6 +525,94 @@ static void test_repeat_exact(void)
 	fx_down();
 }
 
+/* ---- Limited / cleared events ---- */
+
+struct ev_log {
+	struct bg_event ev[16];
+	bool swept[16];
+	int n;
+};
+
+static void collect(void *arg, const struct bg_event *e, bool swept)
+{
+	struct ev_log *l = arg;
+
+	if (l->n < 16) {
+		l->ev[l->n] = *e;
+		l->swept[l->n++] = swept;
+	}
+}
+
+/*
+ * One event when an identity starts being limited, however many packets
+ * it then drops; one when it conforms again a second after the last one
+ * over; and the reader's sweep clears one that went quiet.
+ */
+static void test_events(void)
+{
+	struct pkt_spec p = V4(.src = "198.18.0.1");
+	struct bg_ev_reader r;
+	struct bg_identity id;
+	struct ev_log log = {};
+	int pass, drop;
+
+	FX_UP();
+	add_id("agent", 1, 2, 0, 0, BG_ACT_ENFORCE);
+	add_pfx("198.18.0.1", "agent");
+	CU_ASSERT_EQUAL_FATAL(bg_identity_get(&st, "agent", &id), 0);
+	CU_ASSERT_EQUAL_FATAL(bg_events_open(&r, &st, collect, &log), 0);
+	run_n(&p, 2, &pass, &drop);
+	bg_events_consume(&r);
+	CU_ASSERT_EQUAL(log.n, 0); /* within the burst: nothing to say */
+	run_n(&p, 200, &pass, &drop);
+	CU_ASSERT_EQUAL(drop, 200);
+	bg_events_consume(&r);
+	CU_ASSERT_EQUAL_FATAL(log.n, 1); /* 200 drops, one event */
+	CU_ASSERT_EQUAL(log.ev[0].type, BG_EV_LIMITED);
+	CU_ASSERT_EQUAL(log.ev[0].id, id.id);
+	CU_ASSERT_EQUAL(log.ev[0].action, BG_ACT_ENFORCE);
+	CU_ASSERT_NOT_EQUAL(st.tats[id.id].limited_since_ns, 0);
+	/* a second on, the bucket has a token again: conforming, cleared */
+	usleep(1100 * 1000);
+	CU_ASSERT_EQUAL(run_spec(&p, NULL), XDP_PASS);
+	bg_events_consume(&r);
+	CU_ASSERT_EQUAL_FATAL(log.n, 2);
+	CU_ASSERT_EQUAL(log.ev[1].type, BG_EV_CLEARED);
+	CU_ASSERT_EQUAL(log.ev[1].since_ns, log.ev[0].ts_ns);
+	CU_ASSERT(log.ev[1].ts_ns - log.ev[1].since_ns >= BG_EVENT_HOLD_NS);
+	CU_ASSERT(!log.swept[1]);
+	CU_ASSERT_EQUAL(st.tats[id.id].limited_since_ns, 0);
+	/* limited again, then quiet: the sweep clears it, once */
+	run_n(&p, 5, &pass, &drop);
+	bg_events_consume(&r);
+	CU_ASSERT_EQUAL_FATAL(log.n, 3);
+	CU_ASSERT_EQUAL(bg_events_sweep(&r), 0); /* too early */
+	usleep(1100 * 1000);
+	CU_ASSERT_EQUAL(bg_events_sweep(&r), 1);
+	CU_ASSERT_EQUAL(bg_events_sweep(&r), 0);
+	CU_ASSERT_EQUAL_FATAL(log.n, 4);
+	CU_ASSERT_EQUAL(log.ev[3].type, BG_EV_CLEARED);
+	CU_ASSERT(log.swept[3]);
+	CU_ASSERT_EQUAL(counter(BG_C_EVENTS_LOST), 0);
+	bg_events_close(&r);
+	fx_down();
+}
+
+/* The ring has one reader: a second is refused while the first holds it. */
+static void test_events_one_reader(void)
+{
+	struct bg_ev_reader a, b;
+	struct ev_log log = {};
+
+	FX_UP();
+	CU_ASSERT_EQUAL_FATAL(bg_events_open(&a, &st, collect, &log), 0);
+	CU_ASSERT_EQUAL(bg_events_open(&b, &st, collect, &log), -EBUSY);
+	bg_events_close(&a);
+	CU_ASSERT_EQUAL_FATAL(bg_events_open(&b, &st, collect, &log), 0);
+	bg_events_close(&b);
+	fx_down();
+}
+
 int main(void)
 {
 	static const struct {
@@ -542,6 +631,8 @@ int main(void)
 		{ "default identity limits unknown traffic", test_default_limited },
 		{ "reloading the program keeps state", test_reload_keeps_state },
 		{ "repeat counts exactly", test_repeat_exact },
+		{ "limited/cleared events: one per episode", test_events },
+		{ "event ring: one reader at a time", test_events_one_reader },
 	};
 	unsigned int failed;
 	CU_pSuite s;

@@ -16,5 +16,9 @@ int add_gcra_suite(void);
 int add_units_suite(void);
 int add_parse_suite(void);
 int add_limits_suite(void);
+int add_policy_suite(void);
+int add_apply_suite(void);
+int add_tuner_suite(void);
+int add_metrics_suite(void);
 
 #endif

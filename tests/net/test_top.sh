@@ -1,0 +1,53 @@
+#!/bin/bash
+# `burstctl top` in a real terminal (tmux): one screen, read as a user
+# reads it: the header, identities sorted by rate with their pass and drop
+# rates, the limited one marked; `d` sorts by drops; `q` quits.
+. "$(dirname "$0")/lib.sh"
+require_root
+command -v tmux >/dev/null || skip "tmux is not installed (make deps)"
+setup_topology 198.18.70 2001:db8:70
+TM="tmux -L ${P}tmux"
+trap 'rc=$?; $TM kill-server 2>/dev/null; (exit $rc); cleanup' EXIT INT TERM
+cat >"$TMPF.policy.yaml" <<YAML
+version: 1
+host:
+  interfaces: [${P}b]
+controller:
+  audit_log: $TMPF.audit.jsonl
+identities:
+  hot: { rate: 300pps, burst: 30, prefixes: [198.18.70.10] }
+  warm: { action: allow, prefixes: [198.18.70.11] }
+  idle: { rate: 10pps, prefixes: [198.18.70.12] }
+YAML
+bctl policy apply "$TMPF.policy.yaml" >/dev/null || exit 1
+
+$TM new-session -d -s top -x 160 -y 30 \
+	"nsenter --net=/run/netns/$RX $BURSTCTL -d $PIN top; sleep 30" || skip "tmux cannot start a session here"
+send --dst 198.18.70.1 --port 9000 --src 198.18.70.10 --rate 1000 --duration 5 >/dev/null &
+send --dst 198.18.70.1 --port 9000 --src 198.18.70.11 --rate 500 --duration 5 >/dev/null &
+sleep 3.2
+$TM capture-pane -p -t top >"$TMPF.screen1"
+echo "--- screen 1"
+grep -v '^$' "$TMPF.screen1"
+row() { grep -E "^$1 " "$TMPF.screen1"; }
+col() { row "$1" | awk -v c="$2" '{ print $c }'; }
+check "header names the state and the sort" grep -q "burstgate top - $PIN - .* - 4 identities - sorted by rate" "$TMPF.screen1"
+check "column headings" grep -qE "^IDENTITY +ACTION +PASS/s +DROP/s +SHADOW/s +BITS/s +LIMIT +FILL +BURST +STATE" "$TMPF.screen1"
+order=$(grep -E "^(hot|warm|idle|default) " "$TMPF.screen1" | awk '{ print $1 }' | tr '\n' ' ')
+check "sorted by rate: hot, warm, then the idle ones ($order)" eq "$order" "hot warm default idle "
+check "hot passes about its 300/s ($(col hot 3))" within "$(col hot 3)" 300 25
+check "hot drops about 700/s ($(col hot 4))" within "$(col hot 4)" 700 25
+check "warm passes about 500/s ($(col warm 3))" within "$(col warm 3)" 500 25
+check "warm never drops" eq "$(col warm 4)" 0
+check "hot is marked LIMITED" eq "$(col hot 10)" LIMITED
+check "hot's limit shown" eq "$(col hot 7)" 300pps
+
+$TM send-keys -t top d
+sleep 0.5
+$TM capture-pane -p -t top >"$TMPF.screen2"
+check "d: sorted by drops, hot first" eq "$(grep -c 'sorted by drops' "$TMPF.screen2"):$(grep -E '^(hot|warm|idle|default) ' "$TMPF.screen2" | head -1 | awk '{ print $1 }')" "1:hot"
+$TM send-keys -t top q
+sleep 0.5
+check "q: top exits (the shell's sleep is what is left)" test "$($TM list-panes -t top -F '#{pane_current_command}' 2>/dev/null)" = sleep
+wait
+finish

@@ -1,0 +1,96 @@
+#!/bin/bash
+# Adaptive bursts end to end, with real traffic: on an idle host the
+# controller grows a bursty agent's burst toward burst_max, and a burst
+# gets through whole; under load it shrinks it toward burst_min, and the
+# same burst is cut short. The rate never changes; every change is logged.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/serve_lib.sh"
+require_root
+setup_topology 198.18.80 2001:db8:80
+POL=$TMPF.policy.yaml
+write_policy "$POL" <<YAML
+version: 1
+host:
+  interfaces: [${P}b]
+  capacity: { rate: 2000pps }
+controller:
+  audit_log: $TMPF.audit.jsonl
+  tune_interval: 200ms
+  grow_below: 60%
+  shrink_above: 85%
+identities:
+  bursty:
+    rate: 100pps
+    burst_min: 10
+    burst_max: 400
+    prefixes: [198.18.80.10]
+  bulk:
+    action: allow
+    prefixes: [198.18.80.11]
+YAML
+burst() { bctl -j identity show bursty | json - "j['burst_pkts']"; }
+# wait_burst CMP N SECS: until the burst in force is CMP N (ge/le)
+wait_burst() {
+	local i
+	for i in $(seq $(($3 * 10))); do
+		awk -v a="$(burst)" -v b="$2" -v c="$1" 'BEGIN { exit !(c == "ge" ? a >= b : a <= b) }' && return 0
+		sleep 0.1
+	done
+	return 1
+}
+# wait_full: until bursty's packet bucket is full again
+wait_full() {
+	local i
+	for i in $(seq 100); do
+		bctl -j stats identity bursty | json - "int(j['identities'][0]['pkt_tokens'] >= j['identities'][0]['burst_pkts'])" | grep -q 1 && return 0
+		sleep 0.1
+	done
+	return 1
+}
+# one_burst: 500 packets back to back from bursty; prints how many passed
+# and how many the refill (100 pps) could have added while they were sent
+one_burst() {
+	local before
+	before=$(stat bursty passed_pkts)
+	send --dst 198.18.80.1 --port 9000 --src 198.18.80.10 --count 500 >"$TMPF.burst"
+	echo "$(($(stat bursty passed_pkts) - before)) $(json "$TMPF.burst" "int(j['elapsed_s'] * 100) + 2")"
+}
+
+serve_start "$TMPF.log" --policy "$POL" || exit 1
+check "starts at burst_min" eq "$(burst)" 10
+
+# idle host: the burst grows toward 400
+check "idle host: burst grew to at least 350 within 10 s" wait_burst ge 350 10
+b1=$(burst)
+# a restart (the tuner was at work) keeps the tuned burst
+serve_stop
+serve_start "$TMPF.log2" --policy "$POL" || exit 1
+check "restart adopts the state" grep -q "applied (start): 0 changes" "$TMPF.log2"
+check "restart keeps the tuned burst ($b1, not 10: $(burst))" le "$b1" "$(burst)"
+b1=$(burst)
+read -r idle_pass refill <<<"$(one_burst)"
+echo "idle host: burst $b1, a burst of 500 back to back: $idle_pass passed (refill meanwhile: up to $refill)"
+check "idle host: the whole burst got through ($idle_pass passed, burst $b1)" le $((b1 - 2)) "$idle_pass"
+
+# loaded host: 1900 pps of bulk traffic (95% of capacity)
+send --dst 198.18.80.1 --port 9000 --src 198.18.80.11 --rate 1900 --duration 10 >/dev/null &
+LOAD=$!
+check "loaded host: burst shrank to at most 20 within 8 s" wait_burst le 20 8
+# the big burst above left the bucket drained for seconds: wait until full
+check "bucket full again" wait_full
+b2=$(burst)
+read -r busy_pass refill <<<"$(one_burst)"
+echo "loaded host: burst $b2, a burst of 500 back to back: $busy_pass passed (refill meanwhile: up to $refill)"
+check "loaded host: the burst is cut short ($busy_pass passed, burst $b2 + refill $refill)" le "$busy_pass" $((b2 + refill))
+check "loaded host: the (small) burst itself passes ($busy_pass >= $b2 - 2)" le $((b2 - 2)) "$busy_pass"
+check "larger bursts idle than loaded ($idle_pass > 4 x $busy_pass)" le $((busy_pass * 4)) "$idle_pass"
+kill "$LOAD" 2>/dev/null
+wait "$LOAD" 2>/dev/null
+
+check "the rate never changed" eq "$(bctl -j identity show bursty | json - "j['rate_pps']")" 100
+check "log: growing steps" grep -qE "tuner: identity bursty burst [0-9]+ -> [0-9]+ \(utilisation [0-9]+% below 60%: growing\)" "$TMPF.log"
+check "log: shrinking steps" grep -qE "tuner: identity bursty burst [0-9]+ -> [0-9]+ \(utilisation [0-9]+% above 85%: shrinking\)" "$TMPF.log2"
+grep -E "tuner:" "$TMPF.log" | head -3
+echo "..."
+grep -E "tuner:" "$TMPF.log2" | tail -3
+finish

@@ -1,0 +1,202 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The Prometheus formatter on made-up snapshots: the series a dashboard
+ * reads, the exposition rules (every sample under a TYPE, counters named
+ * _total), label escaping, and the per-scrape cap on identities.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bg_metrics.h"
+#include "unit.h"
+
+static char *format(const struct bg_snap *snap, const struct bg_health *h, size_t max)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	CU_ASSERT_EQUAL(bg_metrics_format(f, snap, h, max), 0);
+	fclose(f);
+	return text;
+}
+
+static void make(struct bg_snap *s, size_t n)
+{
+	size_t i;
+
+	memset(s, 0, sizeof(*s));
+	s->ids = calloc(n, sizeof(*s->ids));
+	s->nids = n;
+	s->max_ids = 1024;
+	for (i = 0; i < n; i++) {
+		struct bg_snap_id *x = &s->ids[i];
+
+		snprintf(x->name, sizeof(x->name), i ? "agent-%zu" : "default", i);
+		x->id = (__u32)i;
+		x->st.passed_pkts = 100 * i;
+		x->st.dropped_pkts = 10 * i;
+		x->st.passed_bytes = 6400 * i;
+		x->st.shadow_pkts = i;
+		x->pkt_fill = -1;
+		x->byte_fill = -1;
+	}
+	s->counters[BG_C_PARSE_UDP] = 77;
+	s->counters[BG_C_CLS_STALE] = 3;
+}
+
+static void test_series(void)
+{
+	struct bg_health h = { .controller = true,
+			       .start_unix = 1700000000,
+			       .reloads_total = 3,
+			       .reload_errors_total = 1,
+			       .last_reload_unix = 1700000100,
+			       .last_reload_ok = false,
+			       .tune_util = 0.25,
+			       .tune_grow_total = 9,
+			       .events_limited_total = 2 };
+	struct bg_snap s;
+	char *t;
+
+	make(&s, 3);
+	s.ids[1].meta.rate_pps = 500;
+	s.ids[1].meta.burst_pkts = 200;
+	s.ids[1].pkt_fill = 50;
+	s.ids[1].meta.byte_rate_bits = 8000000;
+	s.ids[1].meta.burst_bytes = 1000;
+	s.ids[1].byte_fill = 1000;
+	s.ids[1].limited = true;
+	s.ctl.capacity_pps = 100000;
+	t = format(&s, &h, 100);
+	CU_ASSERT_PTR_NOT_NULL(strstr(
+		t,
+		"burstgate_identity_packets_total{identity=\"agent-1\",verdict=\"pass\"} 100\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(
+		t, "burstgate_identity_packets_total{identity=\"agent-2\",verdict=\"drop\"} 20\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(
+		t,
+		"burstgate_identity_bytes_total{identity=\"agent-2\",verdict=\"pass\"} 12800\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(
+		t, "burstgate_identity_shadow_drop_packets_total{identity=\"agent-2\"} 2\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(
+		t,
+		"burstgate_identity_bucket_fill_ratio{identity=\"agent-1\",bucket=\"packets\"} 0.2500\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(
+		t,
+		"burstgate_identity_bucket_fill_ratio{identity=\"agent-1\",bucket=\"bytes\"} 1.0000\n"));
+	/* unlimited buckets have no fill and no limit series */
+	CU_ASSERT_PTR_NULL(strstr(t, "burstgate_identity_bucket_fill_ratio{identity=\"agent-2\""));
+	CU_ASSERT_PTR_NULL(
+		strstr(t, "burstgate_identity_rate_limit_packets_per_second{identity=\"agent-2\""));
+	/* base units: bytes per second, not bits */
+	CU_ASSERT_PTR_NOT_NULL(strstr(
+		t,
+		"burstgate_identity_rate_limit_bytes_per_second{identity=\"agent-1\"} 1000000\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(
+		t, "burstgate_identity_rate_limit_packets_per_second{identity=\"agent-1\"} 500\n"));
+	CU_ASSERT_PTR_NOT_NULL(
+		strstr(t, "burstgate_identity_burst_packets{identity=\"agent-1\"} 200\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, "burstgate_identity_limited{identity=\"agent-1\"} 1\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, "burstgate_parse_packets_total{outcome=\"udp\"} 77\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, "burstgate_classify_packets_total{source=\"stale\"} 3\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, "burstgate_controller_up 1\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, "burstgate_controller_reload_errors_total 1\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, "burstgate_controller_last_reload_success 0\n"));
+	CU_ASSERT_PTR_NOT_NULL(
+		strstr(t, "burstgate_controller_last_reload_timestamp_seconds 1700000100\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, "burstgate_tuner_utilization_ratio 0.25\n"));
+	CU_ASSERT_PTR_NOT_NULL(
+		strstr(t, "burstgate_tuner_adjustments_total{direction=\"grow\"} 9\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, "burstgate_events_total{type=\"limited\"} 2\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, "burstgate_host_capacity_packets_per_second 100000\n"));
+	free(t);
+	/* without a controller: no controller series, and it says so */
+	t = format(&s, NULL, 100);
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, "burstgate_controller_up 0\n"));
+	CU_ASSERT_PTR_NULL(strstr(t, "burstgate_controller_reloads_total"));
+	free(t);
+	bg_snap_free(&s);
+}
+
+/* Every sample has a TYPE before it; counters end in _total; one TYPE per name. */
+static void test_exposition_rules(void)
+{
+	struct bg_health h = { .controller = true, .tune_util = 0.5 };
+	char *t, *line, *save = NULL, types[64][96];
+	int ntypes = 0, i, samples = 0;
+	struct bg_snap s;
+
+	make(&s, 4);
+	t = format(&s, &h, 100);
+	for (line = strtok_r(t, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char name[96], kind[16];
+
+		if (sscanf(line, "# TYPE %95s %15s", name, kind) == 2) {
+			for (i = 0; i < ntypes; i++)
+				CU_ASSERT_STRING_NOT_EQUAL(types[i], name);
+			if (!strcmp(kind, "counter"))
+				CU_ASSERT_PTR_NOT_NULL(strstr(name, "_total"));
+			if (ntypes < 64)
+				snprintf(types[ntypes++], sizeof(types[0]), "%s", name);
+			continue;
+		}
+		if (line[0] == '#')
+			continue;
+		samples++;
+		sscanf(line, "%95[^{ ]", name);
+		for (i = 0; i < ntypes && strcmp(types[i], name); i++)
+			;
+		if (i == ntypes) {
+			printf("\n  sample without TYPE: %s", line);
+			CU_FAIL("sample without TYPE");
+		}
+	}
+	CU_ASSERT(samples > 40);
+	free(t);
+	bg_snap_free(&s);
+}
+
+static void test_escape(void)
+{
+	char out[64];
+
+	bg_metrics_escape("a\"b\\c\nd", out, sizeof(out));
+	CU_ASSERT_STRING_EQUAL(out, "a\\\"b\\\\c\\nd");
+	bg_metrics_escape("agent-7@x:1", out, sizeof(out));
+	CU_ASSERT_STRING_EQUAL(out, "agent-7@x:1");
+}
+
+/* Past the cap, identities are summed into "_other": bounded series. */
+static void test_cardinality_cap(void)
+{
+	struct bg_snap s;
+	char *t;
+
+	make(&s, 10);
+	t = format(&s, NULL, 4);
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, "{identity=\"agent-3\",verdict=\"pass\"} 300\n"));
+	CU_ASSERT_PTR_NULL(strstr(t, "identity=\"agent-4\""));
+	/* agents 4..9: 100 * (4 + ... + 9) = 3900 passed */
+	CU_ASSERT_PTR_NOT_NULL(strstr(
+		t,
+		"burstgate_identity_packets_total{identity=\"_other\",verdict=\"pass\"} 3900\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, "burstgate_metrics_identities_omitted 6\n"));
+	CU_ASSERT_PTR_NULL(strstr(t, "burstgate_identity_limited{identity=\"_other\""));
+	free(t);
+	bg_snap_free(&s);
+}
+
+int add_metrics_suite(void)
+{
+	static const struct unit_test tests[] = {
+		{ "the series a dashboard reads", test_series },
+		{ "exposition rules: TYPE, _total", test_exposition_rules },
+		{ "label escaping", test_escape },
+		{ "cardinality cap: the rest as _other", test_cardinality_cap },
+		{ NULL, NULL },
+	};
+
+	return unit_add_suite("metrics", tests);
+}

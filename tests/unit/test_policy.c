@@ -1,0 +1,316 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The policy loader: good files give the values a user wrote; every kind of
+ * bad file is refused with FILE:LINE:COLUMN and a message that says what is
+ * accepted; what bg_policy_write prints parses back to the same policy.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "bg_policy.h"
+#include "unit.h"
+
+static char err[1024];
+
+static int parse(const char *text, struct bg_policy *p)
+{
+	err[0] = '\0';
+	return bg_policy_parse("p.yaml", text, strlen(text), p, err, sizeof(err));
+}
+
+static const char good[] = "version: 1\n"
+			   "host:\n"
+			   "  shadow: on\n"
+			   "  malformed: drop\n"
+			   "  interfaces: [eth0, { name: eth1, mode: skb }]\n"
+			   "  capacity: { rate: 100kpps, bytes_rate: 1gbit }\n"
+			   "  max_identities: 200000\n"
+			   "  http_token_header: X-Agent-Token\n"
+			   "controller:\n"
+			   "  tune_interval: 500ms\n"
+			   "  grow_below: 50%\n"
+			   "  shrink_above: 90\n"
+			   "  audit_log: /tmp/audit.jsonl\n"
+			   "default:\n"
+			   "  action: enforce\n"
+			   "  rate: 10kpps\n"
+			   "identities:\n"
+			   "  agent-7:\n"
+			   "    rate: 500pps\n"
+			   "    burst: 200\n"
+			   "    bytes_rate: 20mbit\n"
+			   "    prefixes: [203.0.113.0/24, '2001:db8::/48']\n"
+			   "  planner:\n"
+			   "    rate: 1kpps\n"
+			   "    burst_min: 10\n"
+			   "    burst_max: 1000\n"
+			   "    bytes_rate: 8mbit\n"
+			   "    bytes_burst_min: 16kb\n"
+			   "    bytes_burst_max: 1mb\n"
+			   "  crawler:\n"
+			   "    action: shadow\n"
+			   "  empty:\n";
+
+static void test_good(void)
+{
+	struct bg_policy p;
+	const struct bg_pol_identity *a, *pl;
+
+	CU_ASSERT_EQUAL_FATAL(parse(good, &p), 0);
+	CU_ASSERT_EQUAL(p.shadow, 1);
+	CU_ASSERT_EQUAL(p.malformed, BG_MALFORMED_DROP);
+	CU_ASSERT(p.has_ifaces);
+	CU_ASSERT_EQUAL(p.nifaces, 2);
+	CU_ASSERT_STRING_EQUAL(p.ifaces[1].name, "eth1");
+	CU_ASSERT_EQUAL(p.ifaces[1].mode, BG_MODE_SKB);
+	CU_ASSERT_EQUAL(p.ifaces[0].mode, BG_MODE_AUTO);
+	CU_ASSERT_EQUAL(p.ctl.capacity_pps, 100000);
+	CU_ASSERT_EQUAL(p.ctl.capacity_bits, 1000000000ULL);
+	CU_ASSERT_EQUAL(p.max_ids, 200000);
+	CU_ASSERT_STRING_EQUAL(p.http_token_header, "X-Agent-Token");
+	CU_ASSERT_EQUAL(p.ctl.tune_interval_ms, 500);
+	CU_ASSERT_EQUAL(p.ctl.grow_below_pct, 50);
+	CU_ASSERT_EQUAL(p.ctl.shrink_above_pct, 90);
+	CU_ASSERT_STRING_EQUAL(p.audit_log, "/tmp/audit.jsonl");
+	CU_ASSERT_EQUAL(p.deflt.lim.action, BG_ACT_ENFORCE);
+	CU_ASSERT_EQUAL(p.deflt.lim.rate_pps, 10000);
+	CU_ASSERT_EQUAL(p.deflt.lim.burst_pkts, 1000); /* 100 ms worth */
+	CU_ASSERT_EQUAL_FATAL(p.nids, 4);
+	a = &p.ids[0];
+	CU_ASSERT_STRING_EQUAL(a->name, "agent-7");
+	CU_ASSERT_EQUAL(a->lim.action, BG_ACT_ENFORCE);
+	CU_ASSERT_EQUAL(a->lim.rate_pps, 500);
+	CU_ASSERT_EQUAL(a->lim.burst_pkts, 200);
+	CU_ASSERT_EQUAL(a->lim.byte_rate_bits, 20000000);
+	CU_ASSERT_EQUAL(a->lim.burst_bytes, 250000);
+	CU_ASSERT_EQUAL(a->cfg.flags, BG_ID_F_IN_USE);
+	CU_ASSERT_NOT_EQUAL(a->cfg.pkt.tau, 0);
+	CU_ASSERT_EQUAL_FATAL(a->npfx, 2);
+	CU_ASSERT_EQUAL(a->pfx[1].pfx.family, AF_INET6);
+	CU_ASSERT_EQUAL(a->pfx[1].line, 22);
+	pl = &p.ids[1];
+	CU_ASSERT_EQUAL(pl->tune.min_pkts, 10);
+	CU_ASSERT_EQUAL(pl->tune.max_pkts, 1000);
+	CU_ASSERT_EQUAL(pl->lim.burst_pkts, 10); /* starts at burst_min */
+	CU_ASSERT_EQUAL(pl->tune.min_bytes, 16384);
+	CU_ASSERT_EQUAL(pl->lim.burst_bytes, 16384);
+	CU_ASSERT_EQUAL(p.ids[2].lim.action, BG_ACT_SHADOW);
+	CU_ASSERT_EQUAL(p.ids[2].lim.rate_pps, 0);
+	CU_ASSERT_EQUAL(p.ids[3].lim.action, BG_ACT_ENFORCE);
+	CU_ASSERT_EQUAL(p.npfx4, 1);
+	CU_ASSERT_EQUAL(p.npfx6, 1);
+	CU_ASSERT_EQUAL(p.ntuned, 1);
+	bg_policy_free(&p);
+
+	/* empty sections take their defaults */
+	CU_ASSERT_EQUAL_FATAL(parse("version: 1\nhost:\ncontroller: ~\nidentities:\n", &p), 0);
+	CU_ASSERT_EQUAL(p.nids, 0);
+	bg_policy_free(&p);
+
+	/* the smallest policy: the default identity allows, nothing else */
+	CU_ASSERT_EQUAL_FATAL(parse("version: 1\n", &p), 0);
+	CU_ASSERT_EQUAL(p.nids, 0);
+	CU_ASSERT_EQUAL(p.deflt.lim.action, BG_ACT_ALLOW);
+	CU_ASSERT(!p.has_ifaces);
+	CU_ASSERT_EQUAL(p.ctl.tune_interval_ms, BG_TUNE_INTERVAL_MS_DEFAULT);
+	bg_policy_free(&p);
+}
+
+static void test_token_files(void)
+{
+	char path[] = "/tmp/bg_unit_tokXXXXXX", text[512];
+	struct bg_policy p;
+	int fd = mkstemp(path);
+
+	CU_ASSERT_FATAL(fd >= 0);
+	close(fd);
+	snprintf(text, sizeof(text), "version: 1\nidentities:\n  a:\n    token_files: [\"%s\"]\n",
+		 path);
+	CU_ASSERT_EQUAL(parse(text, &p), 0);
+	CU_ASSERT_EQUAL(p.ntoken_files, 1);
+	CU_ASSERT_STRING_EQUAL(p.ids[0].token_files[0], path);
+	bg_policy_free(&p);
+	unlink(path);
+	CU_ASSERT_EQUAL(parse(text, &p), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "No such file"));
+}
+
+/* Every kind of bad file: where, and what the message must say. */
+static const struct {
+	const char *name;
+	const char *text;
+	const char *where;
+	const char *says;
+} bad[] = {
+	{ "not yaml", "version: 1\nidentities: [\n", "p.yaml:3:1:", "not valid YAML" },
+	{ "tab indent", "version: 1\nhost:\n\tshadow: on\n", "p.yaml:3:", "not valid YAML" },
+	{ "empty", "", "p.yaml:1:1:", "empty file" },
+	{ "not a mapping", "- a\n- b\n", "p.yaml:1:1:", "expected a mapping, found a list" },
+	{ "no version", "identities: {}\n", "p.yaml:1:1:", "missing `version: 1`" },
+	{ "wrong version", "version: 2\n", "p.yaml:1:10:", "policy version 1" },
+	{ "unknown top key", "version: 1\nidentites: {}\n", "p.yaml:2:1:",
+	  "unknown key \"identites\" (accepted: version, host, controller, default, identities)" },
+	{ "duplicate key", "version: 1\nversion: 1\n",
+	  "p.yaml:2:1:", "given twice (first at line 1)" },
+	{ "unknown identity key", "version: 1\nidentities:\n  a:\n    rat: 5pps\n",
+	  "p.yaml:4:5:", "unknown key \"rat\" (accepted: action, rate, burst" },
+	{ "bad unit", "version: 1\nidentities:\n  a:\n    rate: 10 mbit\n",
+	  "p.yaml:4:11:", "unknown unit \"mbit\" (use pps, kpps, mpps" },
+	{ "zero rate", "version: 1\nidentities:\n  a:\n    rate: 0\n",
+	  "p.yaml:4:11:", "zero is not a rate" },
+	{ "burst without rate", "version: 1\nidentities:\n  a:\n    burst: 5\n",
+	  "p.yaml:4:12:", "burst: needs a rate" },
+	{ "fractional burst", "version: 1\nidentities:\n  a:\n    rate: 5\n    burst: 2.5\n",
+	  "p.yaml:5:12:", "not a whole number of packets" },
+	{ "tiny bytes burst",
+	  "version: 1\nidentities:\n  a:\n    bytes_rate: 1mbit\n    bytes_burst: 10\n",
+	  "p.yaml:5:18:", "must be at least 64" },
+	{ "window too long", "version: 1\nidentities:\n  a:\n    rate: 1pps\n    burst: 100000\n",
+	  "p.yaml:4:11:", "19.5 hours" },
+	{ "bad action", "version: 1\nidentities:\n  a:\n    action: stop\n",
+	  "p.yaml:4:13:", "use enforce, shadow, allow or block" },
+	{ "bad name", "version: 1\nidentities:\n  \"a b\": {}\n", "p.yaml:3:3:", "not allowed" },
+	{ "default in identities", "version: 1\nidentities:\n  default: {}\n",
+	  "p.yaml:3:3:", "top-level default: section" },
+	{ "duplicate identity", "version: 1\nidentities:\n  a: {}\n  b: {}\n  a: {}\n",
+	  "p.yaml:5:3:", "identity a: defined twice (first at line 3)" },
+	{ "prefix host bits", "version: 1\nidentities:\n  a:\n    prefixes: [10.1.2.3/8]\n",
+	  "p.yaml:4:16:", "did you mean 10.0.0.0/8" },
+	{ "prefix not a list", "version: 1\nidentities:\n  a:\n    prefixes: 10.0.0.0/8\n",
+	  "p.yaml:4:15:", "prefixes: expected a list" },
+	{ "prefix twice",
+	  "version: 1\nidentities:\n  a:\n    prefixes: [10.0.0.0/8]\n  b:\n    prefixes: [10.0.0.0/8]\n",
+	  "p.yaml:6:16:", "already given to identity a at line 4" },
+	{ "only burst_min", "version: 1\nidentities:\n  a:\n    rate: 5\n    burst_min: 2\n",
+	  "p.yaml:5:16:", "give both" },
+	{ "min above max",
+	  "version: 1\nidentities:\n  a:\n    rate: 5\n    burst_min: 20\n    burst_max: 2\n",
+	  "p.yaml:5:16:", "burst_min 20 is above burst_max 2" },
+	{ "burst outside bounds",
+	  "version: 1\nidentities:\n  a:\n    rate: 5\n    burst: 1\n    burst_min: 2\n    burst_max: 9\n",
+	  "p.yaml:5:12:", "outside burst_min..burst_max (2..9)" },
+	{ "bounds without rate",
+	  "version: 1\nidentities:\n  a:\n    burst_min: 2\n    burst_max: 9\n",
+	  "p.yaml:4:16:", "needs a rate (the tuner never changes rates)" },
+	{ "default with prefixes", "version: 1\ndefault:\n  prefixes: [10.0.0.0/8]\n",
+	  "p.yaml:3:3:", "it has no prefixes" },
+	{ "relative token file", "version: 1\nidentities:\n  a:\n    token_files: [tok]\n",
+	  "p.yaml:4:19:", "must be an absolute path" },
+	{ "bad bool", "version: 1\nhost:\n  shadow: maybe\n",
+	  "p.yaml:3:11:", "not a boolean (use true or false)" },
+	{ "bad malformed", "version: 1\nhost:\n  malformed: eat\n",
+	  "p.yaml:3:14:", "use pass or drop" },
+	{ "bad mode", "version: 1\nhost:\n  interfaces: [{ name: eth0, mode: fast }]\n",
+	  "p.yaml:3:36:", "use auto, native or skb" },
+	{ "interface twice", "version: 1\nhost:\n  interfaces: [eth0, eth0]\n",
+	  "p.yaml:3:22:", "listed twice" },
+	{ "bad header", "version: 1\nhost:\n  http_token_header: \"X Token\"\n",
+	  "p.yaml:3:22:", "not an HTTP header name" },
+	{ "bad interval", "version: 1\ncontroller:\n  tune_interval: 5\n",
+	  "p.yaml:3:18:", "expected a duration in ms or s" },
+	{ "interval too short", "version: 1\ncontroller:\n  tune_interval: 10ms\n",
+	  "p.yaml:3:18:", "must be from 100ms to 60000ms" },
+	{ "band inverted", "version: 1\ncontroller:\n  grow_below: 90%\n  shrink_above: 80%\n",
+	  "p.yaml:3:15:", "must be below shrink_above" },
+	{ "bad percent", "version: 1\ncontroller:\n  grow_below: 150%\n",
+	  "p.yaml:3:15:", "percentage from 1% to 100%" },
+	{ "relative audit log", "version: 1\ncontroller:\n  audit_log: audit.jsonl\n",
+	  "p.yaml:3:14:", "must be an absolute path" },
+	{ "capacity zero", "version: 1\nhost:\n  capacity: { rate: 0 }\n",
+	  "p.yaml:3:21:", "zero is not a rate" },
+	{ "capacity unknown key", "version: 1\nhost:\n  capacity: { pps: 5 }\n",
+	  "p.yaml:3:15:", "unknown key \"pps\" (accepted: rate, bytes_rate)" },
+	{ "identities a list", "version: 1\nidentities: [a, b]\n",
+	  "p.yaml:2:13:", "identities: expected a mapping, found a list" },
+};
+
+static void test_bad(void)
+{
+	struct bg_policy p;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int ret = parse(bad[i].text, &p);
+
+		if (ret != -EINVAL || strncmp(err, bad[i].where, strlen(bad[i].where)) ||
+		    !strstr(err, bad[i].says)) {
+			printf("\n  bad file \"%s\": ret %d, message: %s\n  want: %s ... %s",
+			       bad[i].name, ret, err, bad[i].where, bad[i].says);
+			CU_FAIL("bad file");
+		}
+		if (!ret)
+			bg_policy_free(&p);
+	}
+}
+
+/* write -> parse gives the same policy, field by field. */
+static void test_roundtrip(void)
+{
+	struct bg_policy a, b;
+	char *text = NULL;
+	size_t len = 0, i, j;
+	FILE *f;
+
+	CU_ASSERT_EQUAL_FATAL(parse(good, &a), 0);
+	f = open_memstream(&text, &len);
+	CU_ASSERT_EQUAL(bg_policy_write(f, &a), 0);
+	fclose(f);
+	if (parse(text, &b)) {
+		printf("\n  %s\n%s", err, text);
+		CU_FAIL_FATAL("written policy does not parse");
+	}
+	CU_ASSERT_EQUAL(a.shadow, b.shadow);
+	CU_ASSERT_EQUAL(a.malformed, b.malformed);
+	CU_ASSERT_EQUAL(a.nifaces, b.nifaces);
+	CU_ASSERT_EQUAL(memcmp(&a.ctl, &b.ctl, sizeof(a.ctl)), 0);
+	CU_ASSERT_EQUAL(a.max_ids, b.max_ids);
+	CU_ASSERT_STRING_EQUAL(a.http_token_header, b.http_token_header);
+	CU_ASSERT_STRING_EQUAL(a.audit_log, b.audit_log);
+	CU_ASSERT_EQUAL(memcmp(&a.deflt.cfg, &b.deflt.cfg, sizeof(a.deflt.cfg)), 0);
+	CU_ASSERT_EQUAL_FATAL(a.nids, b.nids);
+	for (i = 0; i < a.nids; i++) {
+		CU_ASSERT_STRING_EQUAL(a.ids[i].name, b.ids[i].name);
+		CU_ASSERT_EQUAL(memcmp(&a.ids[i].lim, &b.ids[i].lim, sizeof(a.ids[i].lim)), 0);
+		CU_ASSERT_EQUAL(memcmp(&a.ids[i].cfg, &b.ids[i].cfg, sizeof(a.ids[i].cfg)), 0);
+		CU_ASSERT_EQUAL(memcmp(&a.ids[i].tune, &b.ids[i].tune, sizeof(a.ids[i].tune)), 0);
+		CU_ASSERT_EQUAL_FATAL(a.ids[i].npfx, b.ids[i].npfx);
+		for (j = 0; j < a.ids[i].npfx; j++)
+			CU_ASSERT_EQUAL(memcmp(&a.ids[i].pfx[j].pfx, &b.ids[i].pfx[j].pfx,
+					       sizeof(struct bg_prefix)),
+					0);
+	}
+	bg_policy_free(&a);
+	bg_policy_free(&b);
+	free(text);
+}
+
+/* The shipped example is valid (its token file line is commented out). */
+static void test_example(void)
+{
+	struct bg_policy p;
+	int ret = bg_policy_load(BG_SRCDIR "/examples/policy.yaml", &p, err, sizeof(err));
+
+	if (ret)
+		printf("\n  %s", err);
+	CU_ASSERT_EQUAL_FATAL(ret, 0);
+	CU_ASSERT(p.nids >= 3);
+	CU_ASSERT(p.ntuned >= 1);
+	bg_policy_free(&p);
+}
+
+int add_policy_suite(void)
+{
+	static const struct unit_test tests[] = {
+		{ "good file, every field", test_good },
+		{ "token files must exist", test_token_files },
+		{ "every kind of bad file: FILE:LINE:COL and what is accepted", test_bad },
+		{ "write then parse round-trips", test_roundtrip },
+		{ "the shipped example is valid", test_example },
+		{ NULL, NULL },
+	};
+
+	return unit_add_suite("policy", tests);
+}

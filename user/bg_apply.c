@@ -1,0 +1,1034 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include "bg_apply.h"
+
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bg_attach.h"
+#include "bg_log.h"
+#include "bg_units.h"
+
+/* ---- Reading the live state ---- */
+
+int bg_live_read(const struct bg_state *s, struct bg_live *live)
+{
+	__u32 zero = 0;
+	int err;
+
+	memset(live, 0, sizeof(*live));
+	live->max_ids = s->max_ids;
+	live->max_pfx = s->max_pfx;
+	err = bg_identity_list(s, &live->ids, &live->nids);
+	if (!err)
+		err = bg_prefix_list(s, &live->pfx, &live->npfx);
+	if (!err)
+		err = bg_global_get(s, &live->g);
+	if (!err && bpf_map_lookup_elem(s->ctl_fd, &zero, &live->ctl))
+		err = -errno;
+	if (err)
+		bg_live_free(live);
+	return err;
+}
+
+void bg_live_free(struct bg_live *live)
+{
+	free(live->ids);
+	free(live->pfx);
+	live->ids = NULL;
+	live->pfx = NULL;
+	live->nids = live->npfx = 0;
+}
+
+/* ---- The diff ---- */
+
+static int cmp_have_name(const void *a, const void *b)
+{
+	return strcmp((*(const struct bg_identity *const *)a)->name,
+		      (*(const struct bg_identity *const *)b)->name);
+}
+
+static const struct bg_identity *find_name(const struct bg_identity **byname, size_t n,
+					   const char *name)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int r = strcmp(byname[mid]->name, name);
+
+		if (!r)
+			return byname[mid];
+		if (r < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* live->ids is sorted by id. */
+static const struct bg_identity *find_id(const struct bg_live *live, __u32 id)
+{
+	size_t lo = 0, hi = live->nids;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (live->ids[mid].id == id)
+			return &live->ids[mid];
+		if (live->ids[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static __u64 clamp(__u64 v, __u64 lo, __u64 hi)
+{
+	return v < lo ? lo : v > hi ? hi : v;
+}
+
+static int build_cfg(const struct bg_limits *want, struct bg_limits *out, struct bg_id_cfg *cfg)
+{
+	unsigned int mask = BG_LIM_ACTION | BG_LIM_RATE | BG_LIM_BYTE_RATE;
+	struct bg_limits cur = {};
+
+	if (want->rate_pps)
+		mask |= BG_LIM_BURST;
+	if (want->byte_rate_bits)
+		mask |= BG_LIM_BYTE_BURST;
+	if (bg_limits_apply(&cur, want, mask, cfg, NULL, 0))
+		return -EINVAL; /* the policy loader validated it: cannot happen */
+	*out = cur;
+	return 0;
+}
+
+static void append(char *buf, size_t len, const char *fmt, const char *a, const char *b)
+{
+	size_t off = strlen(buf);
+
+	if (off < len)
+		snprintf(buf + off, len - off, fmt, off ? ", " : "", a, b);
+}
+
+/* "rate 500pps -> 1kpps, burst 50 -> 100": what differs, in the user's units. */
+static void describe_diff(const struct bg_identity *h, const struct bg_limits *n,
+			  const struct bg_tune_bounds *t, char *buf, size_t len)
+{
+	const struct bg_id_meta *m = &h->meta;
+	char a[48], b[48];
+
+	buf[0] = '\0';
+	if (h->cfg.action != n->action)
+		append(buf, len, "%saction %s -> %s", bg_action_name(h->cfg.action),
+		       bg_action_name(n->action));
+	if (m->rate_pps != n->rate_pps)
+		append(buf, len, "%srate %s -> %s", bg_fmt_pps(m->rate_pps, a, sizeof(a)),
+		       bg_fmt_pps(n->rate_pps, b, sizeof(b)));
+	if (m->burst_pkts != n->burst_pkts) {
+		snprintf(a, sizeof(a), "%llu", (unsigned long long)m->burst_pkts);
+		snprintf(b, sizeof(b), "%llu", (unsigned long long)n->burst_pkts);
+		append(buf, len, "%sburst %s -> %s", a, b);
+	}
+	if (m->burst_min_pkts != t->min_pkts || m->burst_max_pkts != t->max_pkts) {
+		snprintf(a, sizeof(a), "%llu..%llu", (unsigned long long)m->burst_min_pkts,
+			 (unsigned long long)m->burst_max_pkts);
+		snprintf(b, sizeof(b), "%llu..%llu", (unsigned long long)t->min_pkts,
+			 (unsigned long long)t->max_pkts);
+		append(buf, len, "%sburst bounds %s -> %s", a, b);
+	}
+	if (m->byte_rate_bits != n->byte_rate_bits)
+		append(buf, len, "%sbytes_rate %s -> %s",
+		       bg_fmt_bitrate(m->byte_rate_bits, a, sizeof(a)),
+		       bg_fmt_bitrate(n->byte_rate_bits, b, sizeof(b)));
+	if (m->burst_bytes != n->burst_bytes)
+		append(buf, len, "%sbytes_burst %s -> %s",
+		       bg_fmt_bytes(m->burst_bytes, a, sizeof(a)),
+		       bg_fmt_bytes(n->burst_bytes, b, sizeof(b)));
+	if (m->burst_min_bytes != t->min_bytes || m->burst_max_bytes != t->max_bytes) {
+		snprintf(a, sizeof(a), "%llu..%llu", (unsigned long long)m->burst_min_bytes,
+			 (unsigned long long)m->burst_max_bytes);
+		snprintf(b, sizeof(b), "%llu..%llu", (unsigned long long)t->min_bytes,
+			 (unsigned long long)t->max_bytes);
+		append(buf, len, "%sbytes_burst bounds %s -> %s", a, b);
+	}
+}
+
+static void describe_new(const struct bg_limits *n, char *buf, size_t len)
+{
+	char a[48], b[48];
+
+	snprintf(buf, len, "%s", bg_action_name(n->action));
+	if (n->rate_pps) {
+		snprintf(b, sizeof(b), "%llu", (unsigned long long)n->burst_pkts);
+		append(buf, len, "%srate %s, burst %s", bg_fmt_pps(n->rate_pps, a, sizeof(a)), b);
+	}
+	if (n->byte_rate_bits)
+		append(buf, len, "%sbytes_rate %s, bytes_burst %s",
+		       bg_fmt_bitrate(n->byte_rate_bits, a, sizeof(a)),
+		       bg_fmt_bytes(n->burst_bytes, b, sizeof(b)));
+}
+
+/*
+ * What an existing identity will have: the policy's limits, except that a
+ * burst the tuner manages keeps its current value (clamped to the new
+ * bounds), so a reload does not undo the tuning.
+ */
+static int effective(const struct bg_pol_identity *w, const struct bg_identity *h,
+		     struct bg_limits *lim, struct bg_id_cfg *cfg)
+{
+	struct bg_limits l = w->lim;
+
+	if (h && w->tune.max_pkts && h->meta.burst_max_pkts)
+		l.burst_pkts = clamp(h->meta.burst_pkts, w->tune.min_pkts, w->tune.max_pkts);
+	if (h && w->tune.max_bytes && h->meta.burst_max_bytes)
+		l.burst_bytes = clamp(h->meta.burst_bytes, w->tune.min_bytes, w->tune.max_bytes);
+	return build_cfg(&l, lim, cfg);
+}
+
+static bool same(const struct bg_identity *h, const struct bg_limits *l,
+		 const struct bg_tune_bounds *t)
+{
+	const struct bg_id_meta *m = &h->meta;
+
+	return h->cfg.action == l->action && m->rate_pps == l->rate_pps &&
+	       m->burst_pkts == l->burst_pkts && m->byte_rate_bits == l->byte_rate_bits &&
+	       m->burst_bytes == l->burst_bytes && m->burst_min_pkts == t->min_pkts &&
+	       m->burst_max_pkts == t->max_pkts && m->burst_min_bytes == t->min_bytes &&
+	       m->burst_max_bytes == t->max_bytes && (h->cfg.flags & BG_ID_F_IN_USE);
+}
+
+/* Compare identity changes, additions and removals. */
+static int plan_identities(const struct bg_policy *p, const struct bg_live *live,
+			   const struct bg_identity **byname, struct bg_plan *plan, char *inwant,
+			   __u32 *slot_of, char *err, size_t errlen)
+{
+	const struct bg_identity *h;
+	struct bg_plan_id *pi;
+	size_t i;
+	int ret;
+
+	for (i = 0; i <= p->nids; i++) {
+		const struct bg_pol_identity *w = i < p->nids ? &p->ids[i] : &p->deflt;
+		struct bg_limits lim;
+		struct bg_id_cfg cfg;
+
+		h = find_name(byname, live->nids, w->name);
+		if (w == &p->deflt && (!h || h->id != BG_ID_DEFAULT)) {
+			snprintf(
+				err, errlen,
+				"the state has no default identity in slot 0: it is damaged (recreate it with `burstctl teardown` and `burstctl setup`)");
+			return -EPROTO;
+		}
+		ret = effective(w, h, &lim, &cfg);
+		if (ret)
+			return ret;
+		if (h) {
+			inwant[h - live->ids] = 1;
+			if (i < p->nids)
+				slot_of[i] = h->id;
+			if (same(h, &lim, &w->tune)) {
+				plan->nsame++;
+				continue;
+			}
+			pi = &plan->set[plan->nset++];
+			describe_diff(h, &lim, &w->tune, pi->what, sizeof(pi->what));
+			pi->slot = h->id;
+		} else {
+			pi = &plan->add[plan->nadd++];
+			describe_new(&lim, pi->what, sizeof(pi->what));
+		}
+		pi->want = w;
+		pi->have = h;
+		pi->lim = lim;
+		pi->cfg = cfg;
+	}
+	for (i = 0; i < live->nids; i++)
+		if (!inwant[i] && live->ids[i].id != BG_ID_DEFAULT)
+			plan->del[plan->ndel++] = &live->ids[i];
+	return 0;
+}
+
+/* Slots for the additions: never-used ones first; a removed one only if full. */
+static int plan_slots(const struct bg_live *live, struct bg_plan *plan, char *err, size_t errlen)
+{
+	__u32 max = live->max_ids, hint = live->g.next_id_hint, slot, i;
+	size_t k = 0, d = 0, total;
+	char *used;
+
+	total = plan->nsame + plan->nset + plan->nadd;
+	if (total > max) {
+		snprintf(
+			err, errlen,
+			"the policy has %zu identities (default included) but the state holds at most %u: recreate it larger (`burstctl teardown`, then `burstctl setup max-identities N`; counters are lost) or set host: max_identities before the state is first created",
+			total, max);
+		return -ENOSPC;
+	}
+	used = calloc(max, 1);
+	if (!used)
+		return -ENOMEM;
+	for (i = 0; i < live->nids; i++)
+		if (live->ids[i].id < max)
+			used[live->ids[i].id] = 1;
+	used[BG_ID_DEFAULT] = 1;
+	if (!hint || hint >= max)
+		hint = 1;
+	for (i = 0; i < max - 1 && k < plan->nadd; i++) {
+		slot = 1 + (hint - 1 + i) % (max - 1);
+		if (!used[slot])
+			plan->add[k++].slot = slot;
+	}
+	for (; k < plan->nadd && d < plan->ndel; d++, k++) {
+		plan->add[k].slot = plan->del[d]->id;
+		plan->reuse = true;
+	}
+	free(used);
+	return 0;
+}
+
+struct want_pfx {
+	struct bg_prefix pfx;
+	__u32 id;
+	const char *name;
+};
+
+static int cmp_prefix(const struct bg_prefix *x, const struct bg_prefix *y)
+{
+	if (x->family != y->family)
+		return x->family < y->family ? -1 : 1;
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	return memcmp(x->addr, y->addr, 16);
+}
+
+static int cmp_want_pfx(const void *a, const void *b)
+{
+	return cmp_prefix(&((const struct want_pfx *)a)->pfx, &((const struct want_pfx *)b)->pfx);
+}
+
+static int cmp_live_pfx(const void *a, const void *b)
+{
+	return cmp_prefix(&((const struct bg_prefix_entry *)a)->pfx,
+			  &((const struct bg_prefix_entry *)b)->pfx);
+}
+
+static bool slot_deleted(const struct bg_plan *plan, __u32 id)
+{
+	size_t i;
+
+	for (i = 0; i < plan->ndel; i++)
+		if (plan->del[i]->id == id)
+			return true;
+	return false;
+}
+
+static const char *name_of(const struct bg_live *live, __u32 id)
+{
+	const struct bg_identity *h = find_id(live, id);
+
+	return h ? h->name : "(deleted)";
+}
+
+/* slot_of[i]: the slot p->ids[i] will have (kept, or given by plan_slots). */
+static int plan_prefixes(const struct bg_policy *p, const struct bg_live *live,
+			 struct bg_plan *plan, const __u32 *slot_of, char *err, size_t errlen)
+{
+	struct bg_prefix_entry *have = NULL;
+	struct want_pfx *w = NULL;
+	size_t nw = 0, i, j, a, b, n4 = 0, n6 = 0;
+	int ret = -ENOMEM;
+
+	w = calloc(p->npfx4 + p->npfx6 + 1, sizeof(*w));
+	have = calloc(live->npfx + 1, sizeof(*have));
+	plan->pfx_add = calloc(p->npfx4 + p->npfx6 + 1, sizeof(*plan->pfx_add));
+	plan->pfx_move = calloc(p->npfx4 + p->npfx6 + 1, sizeof(*plan->pfx_move));
+	plan->pfx_del = calloc(live->npfx + 1, sizeof(*plan->pfx_del));
+	if (!w || !have || !plan->pfx_add || !plan->pfx_move || !plan->pfx_del)
+		goto out;
+	for (i = 0; i < p->nids; i++) {
+		const struct bg_pol_identity *id = &p->ids[i];
+		__u32 slot = slot_of[i];
+
+		for (j = 0; j < id->npfx; j++) {
+			w[nw].pfx = id->pfx[j].pfx;
+			w[nw].id = slot;
+			w[nw].name = id->name;
+			nw++;
+			if (id->pfx[j].pfx.family == AF_INET)
+				n4++;
+			else
+				n6++;
+		}
+	}
+	if (n4 > live->max_pfx || n6 > live->max_pfx) {
+		snprintf(
+			err, errlen,
+			"the policy has %zu IPv4 and %zu IPv6 prefixes but the state holds at most %u per family: recreate it larger (`burstctl setup max-prefixes N`)",
+			n4, n6, live->max_pfx);
+		ret = -ENOSPC;
+		goto out;
+	}
+	memcpy(have, live->pfx, live->npfx * sizeof(*have));
+	qsort(w, nw, sizeof(*w), cmp_want_pfx);
+	qsort(have, live->npfx, sizeof(*have), cmp_live_pfx);
+	for (a = 0, b = 0; a < nw || b < live->npfx;) {
+		int r = a == nw ? 1 : b == live->npfx ? -1 : cmp_prefix(&w[a].pfx, &have[b].pfx);
+		struct bg_plan_pfx *x;
+
+		if (r < 0) {
+			x = &plan->pfx_add[plan->npfx_add++];
+			*x = (struct bg_plan_pfx){ .pfx = w[a].pfx,
+						   .new_id = w[a].id,
+						   .new_name = w[a].name };
+			a++;
+		} else if (r > 0) {
+			x = &plan->pfx_del[plan->npfx_del++];
+			*x = (struct bg_plan_pfx){ .pfx = have[b].pfx,
+						   .old_id = have[b].id,
+						   .old_name = name_of(live, have[b].id) };
+			b++;
+		} else {
+			if (w[a].id != have[b].id) {
+				bool split = plan->reuse && slot_deleted(plan, have[b].id);
+
+				/* from a slot about to be reused: remove first, add after */
+				x = split ? &plan->pfx_del[plan->npfx_del++] :
+					    &plan->pfx_move[plan->npfx_move++];
+				*x = (struct bg_plan_pfx){ .pfx = w[a].pfx,
+							   .old_id = have[b].id,
+							   .new_id = w[a].id,
+							   .old_name = name_of(live, have[b].id),
+							   .new_name = w[a].name };
+				if (split)
+					plan->pfx_add[plan->npfx_add++] = *x;
+			}
+			a++;
+			b++;
+		}
+	}
+	ret = 0;
+out:
+	if (ret == -ENOMEM)
+		snprintf(err, errlen, "out of memory planning prefixes");
+	free(w);
+	free(have);
+	return ret;
+}
+
+static void plan_host(const struct bg_policy *p, const struct bg_live *live, struct bg_plan *plan)
+{
+	const struct bg_ctl *o = &live->ctl;
+	struct bg_ctl *c = &plan->ctl;
+
+	plan->g = live->g;
+	plan->g.shadow_all = p->shadow;
+	plan->g.malformed = p->malformed;
+	plan->host_what[0] = '\0';
+	if (live->g.shadow_all != p->shadow)
+		append(plan->host_what, sizeof(plan->host_what), "%sshadow %s -> %s",
+		       live->g.shadow_all ? "on" : "off", p->shadow ? "on" : "off");
+	if (live->g.malformed != p->malformed)
+		append(plan->host_what, sizeof(plan->host_what), "%smalformed %s -> %s",
+		       live->g.malformed == BG_MALFORMED_DROP ? "drop" : "pass",
+		       p->malformed == BG_MALFORMED_DROP ? "drop" : "pass");
+	plan->global_changed = plan->host_what[0] != '\0';
+
+	*c = p->ctl;
+	c->flags = BG_CTL_F_POLICY | (p->has_ifaces ? BG_CTL_F_IFACES : 0);
+	snprintf(c->audit_log, sizeof(c->audit_log), "%s", p->audit_log);
+	snprintf(c->http_token_header, sizeof(c->http_token_header), "%s", p->http_token_header);
+	c->generation = o->generation;
+	c->applied_unix = o->applied_unix;
+	if (o->capacity_pps != c->capacity_pps || o->capacity_bits != c->capacity_bits) {
+		char a[48], b[48], x[48], y[48];
+
+		snprintf(a, sizeof(a), "%s", bg_fmt_pps(o->capacity_pps, x, sizeof(x)));
+		snprintf(b, sizeof(b), "%s", bg_fmt_pps(c->capacity_pps, y, sizeof(y)));
+		append(plan->host_what, sizeof(plan->host_what), "%scapacity rate %s -> %s", a, b);
+		snprintf(a, sizeof(a), "%s", bg_fmt_bitrate(o->capacity_bits, x, sizeof(x)));
+		snprintf(b, sizeof(b), "%s", bg_fmt_bitrate(c->capacity_bits, y, sizeof(y)));
+		append(plan->host_what, sizeof(plan->host_what), "%scapacity bytes_rate %s -> %s",
+		       a, b);
+	}
+	plan->ctl_changed = o->capacity_pps != c->capacity_pps ||
+			    o->capacity_bits != c->capacity_bits ||
+			    o->tune_interval_ms != c->tune_interval_ms ||
+			    o->grow_below_pct != c->grow_below_pct ||
+			    o->shrink_above_pct != c->shrink_above_pct || o->flags != c->flags ||
+			    strcmp(o->audit_log, c->audit_log) ||
+			    strcmp(o->http_token_header, c->http_token_header);
+	if (plan->ctl_changed && !plan->host_what[0])
+		snprintf(plan->host_what, sizeof(plan->host_what), "controller settings changed");
+}
+
+int bg_plan_build(const struct bg_policy *p, const struct bg_live *live, struct bg_plan *plan,
+		  char *err, size_t errlen)
+{
+	const struct bg_identity **byname = NULL;
+	__u32 *slot_of = NULL;
+	char *inwant = NULL;
+	size_t i;
+	int ret = -ENOMEM;
+
+	memset(plan, 0, sizeof(*plan));
+	slot_of = calloc(p->nids + 1, sizeof(*slot_of));
+	byname = calloc(live->nids + 1, sizeof(*byname));
+	inwant = calloc(live->nids + 1, 1);
+	plan->add = calloc(p->nids + 1, sizeof(*plan->add));
+	plan->set = calloc(p->nids + 1, sizeof(*plan->set));
+	plan->del = calloc(live->nids + 1, sizeof(*plan->del));
+	if (!byname || !inwant || !slot_of || !plan->add || !plan->set || !plan->del) {
+		snprintf(err, errlen, "out of memory planning %zu identities", p->nids);
+		goto out;
+	}
+	for (i = 0; i < live->nids; i++)
+		byname[i] = &live->ids[i];
+	qsort(byname, live->nids, sizeof(*byname), cmp_have_name);
+	ret = plan_identities(p, live, byname, plan, inwant, slot_of, err, errlen);
+	if (!ret)
+		ret = plan_slots(live, plan, err, errlen);
+	for (i = 0; !ret && i < plan->nadd; i++)
+		if (plan->add[i].want != &p->deflt)
+			slot_of[plan->add[i].want - p->ids] = plan->add[i].slot;
+	if (!ret)
+		ret = plan_prefixes(p, live, plan, slot_of, err, errlen);
+	if (!ret)
+		plan_host(p, live, plan);
+out:
+	free(byname);
+	free(inwant);
+	free(slot_of);
+	if (ret)
+		bg_plan_free(plan);
+	return ret;
+}
+
+void bg_plan_free(struct bg_plan *plan)
+{
+	free(plan->add);
+	free(plan->set);
+	free(plan->del);
+	free(plan->pfx_add);
+	free(plan->pfx_del);
+	free(plan->pfx_move);
+	memset(plan, 0, sizeof(*plan));
+}
+
+size_t bg_plan_changes(const struct bg_plan *plan)
+{
+	return plan->nadd + plan->nset + plan->ndel + plan->npfx_add + plan->npfx_del +
+	       plan->npfx_move + (plan->global_changed || plan->ctl_changed);
+}
+
+void bg_plan_describe(const struct bg_plan *plan, size_t max,
+		      void (*fn)(void *arg, const char *kind, const char *name, const char *line),
+		      void *arg)
+{
+	size_t i, n = 0, total = bg_plan_changes(plan);
+	char line[512], buf[64];
+
+#define EMIT(kind, name, ...)                                      \
+	do {                                                       \
+		if (n++ < max) {                                   \
+			snprintf(line, sizeof(line), __VA_ARGS__); \
+			fn(arg, kind, name, line);                 \
+		}                                                  \
+	} while (0)
+
+	for (i = 0; i < plan->nadd; i++)
+		EMIT("identity_added", plan->add[i].want->name, "identity %s added: %s",
+		     plan->add[i].want->name, plan->add[i].what);
+	for (i = 0; i < plan->nset; i++)
+		EMIT("identity_changed", plan->set[i].want->name, "identity %s: %s",
+		     plan->set[i].want->name, plan->set[i].what);
+	for (i = 0; i < plan->ndel; i++)
+		EMIT("identity_removed", plan->del[i]->name,
+		     "identity %s removed (its buckets and counters are gone)", plan->del[i]->name);
+	for (i = 0; i < plan->npfx_add; i++)
+		EMIT("prefix_added", plan->pfx_add[i].new_name, "prefix %s added -> %s",
+		     bg_prefix_fmt(&plan->pfx_add[i].pfx, buf, sizeof(buf)),
+		     plan->pfx_add[i].new_name);
+	for (i = 0; i < plan->npfx_move; i++)
+		EMIT("prefix_moved", plan->pfx_move[i].new_name, "prefix %s: %s -> %s",
+		     bg_prefix_fmt(&plan->pfx_move[i].pfx, buf, sizeof(buf)),
+		     plan->pfx_move[i].old_name, plan->pfx_move[i].new_name);
+	for (i = 0; i < plan->npfx_del; i++)
+		EMIT("prefix_removed", plan->pfx_del[i].old_name, "prefix %s removed (was %s)",
+		     bg_prefix_fmt(&plan->pfx_del[i].pfx, buf, sizeof(buf)),
+		     plan->pfx_del[i].old_name);
+	if (plan->global_changed || plan->ctl_changed)
+		EMIT("host_changed", "", "host: %s", plan->host_what);
+#undef EMIT
+	if (total > max) {
+		snprintf(line, sizeof(line), "... and %zu more changes", total - max);
+		fn(arg, "more", "", line);
+	}
+}
+
+/* ---- Writing: batch operations, one syscall per map where the kernel can ---- */
+
+/*
+ * Batch update, falling back to one element at a time where the map type
+ * has no batch operation (LPM tries before Linux 6.x, for one).
+ */
+static int update_many(int fd, const void *keys, size_t ksz, const void *vals, size_t vsz, size_t n,
+		       __u64 flags)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, o, .elem_flags = flags);
+	__u32 count = (__u32)n;
+	size_t i = 0;
+
+	if (!n)
+		return 0;
+	if (bpf_map_update_batch(fd, keys, vals, &count, &o) == 0)
+		return 0;
+	if (count <= n)
+		i = count; /* what the batch did before it stopped */
+	for (; i < n; i++)
+		if (bpf_map_update_elem(fd, (const char *)keys + i * ksz,
+					(const char *)vals + i * vsz, flags))
+			return -errno;
+	return 0;
+}
+
+static int delete_many(int fd, const void *keys, size_t ksz, size_t n)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, o);
+	__u32 count = (__u32)n;
+	size_t i = 0;
+
+	if (!n)
+		return 0;
+	if (bpf_map_delete_batch(fd, keys, &count, &o) == 0)
+		return 0;
+	if (count <= n)
+		i = count;
+	for (; i < n; i++)
+		if (bpf_map_delete_elem(fd, (const char *)keys + i * ksz) && errno != ENOENT)
+			return -errno;
+	return 0;
+}
+
+static void name_key(const char *name, struct bg_id_name *k)
+{
+	size_t n = strnlen(name, sizeof(k->name) - 1);
+
+	memset(k, 0, sizeof(*k));
+	memcpy(k->name, name, n);
+}
+
+static void fill_meta(struct bg_id_meta *m, __u32 slot, const struct bg_limits *l,
+		      const struct bg_tune_bounds *t, __u64 created)
+{
+	memset(m, 0, sizeof(*m));
+	m->id = slot;
+	m->rate_pps = l->rate_pps;
+	m->burst_pkts = l->burst_pkts;
+	m->byte_rate_bits = l->byte_rate_bits;
+	m->burst_bytes = l->burst_bytes;
+	m->created_unix = created;
+	m->burst_min_pkts = t->min_pkts;
+	m->burst_max_pkts = t->max_pkts;
+	m->burst_min_bytes = t->min_bytes;
+	m->burst_max_bytes = t->max_bytes;
+}
+
+/* Identities in ids[0..n): config, then names (set) or state + config + names (add). */
+static int write_ids(struct bg_state *s, const struct bg_plan_id *ids, size_t n, bool add)
+{
+	struct bg_id_name *keys = calloc(n + 1, sizeof(*keys));
+	struct bg_id_meta *metas = calloc(n + 1, sizeof(*metas));
+	struct bg_id_cfg *cfgs = calloc(n + 1, sizeof(*cfgs));
+	__u32 *slots = calloc(n + 1, sizeof(*slots));
+	size_t stride = (sizeof(struct bg_id_stats) + 7) & ~(size_t)7;
+	void *zeros = NULL;
+	__u64 now = (__u64)time(NULL);
+	size_t i;
+	int err = -ENOMEM;
+
+	if (!keys || !metas || !cfgs || !slots)
+		goto out;
+	for (i = 0; i < n; i++) {
+		slots[i] = ids[i].slot;
+		cfgs[i] = ids[i].cfg;
+		name_key(ids[i].want->name, &keys[i]);
+		fill_meta(&metas[i], ids[i].slot, &ids[i].lim, &ids[i].want->tune,
+			  ids[i].have ? ids[i].have->meta.created_unix : now);
+	}
+	if (add) {
+		/* A reused slot must not inherit its last owner's buckets or counters. */
+		zeros = calloc(n + 1, stride * (size_t)s->ncpus);
+		if (!zeros)
+			goto out;
+		for (i = 0; i < n; i++)
+			bg_identity_reset_buckets(s, slots[i]);
+		err = update_many(s->stats_fd, slots, sizeof(*slots), zeros,
+				  stride * (size_t)s->ncpus, n, BPF_ANY);
+		if (err)
+			goto out;
+	}
+	/* The buckets' TATs stay: changing a limit never refills a bucket. */
+	err = update_many(s->cfg_fd, slots, sizeof(*slots), cfgs, sizeof(*cfgs), n, BPF_ANY);
+	if (!err)
+		err = update_many(s->names_fd, keys, sizeof(*keys), metas, sizeof(*metas), n,
+				  BPF_ANY);
+out:
+	free(keys);
+	free(metas);
+	free(cfgs);
+	free(slots);
+	free(zeros);
+	return err;
+}
+
+static int del_ids(struct bg_state *s, const struct bg_plan *plan)
+{
+	struct bg_id_name *keys = calloc(plan->ndel + 1, sizeof(*keys));
+	struct bg_id_cfg *clear = calloc(plan->ndel + 1, sizeof(*clear));
+	__u32 *slots = calloc(plan->ndel + 1, sizeof(*slots));
+	size_t i;
+	int err = -ENOMEM;
+
+	if (!keys || !clear || !slots)
+		goto out;
+	for (i = 0; i < plan->ndel; i++) {
+		slots[i] = plan->del[i]->id;
+		name_key(plan->del[i]->name, &keys[i]);
+	}
+	err = update_many(s->cfg_fd, slots, sizeof(*slots), clear, sizeof(*clear), plan->ndel,
+			  BPF_ANY);
+	if (!err)
+		err = delete_many(s->names_fd, keys, sizeof(*keys), plan->ndel);
+out:
+	free(keys);
+	free(clear);
+	free(slots);
+	return err;
+}
+
+/* Prefix keys per family; moves and adds are updates (BPF_ANY: in place, no gap). */
+static int write_prefixes(struct bg_state *s, const struct bg_plan_pfx *v, size_t n, bool del)
+{
+	struct bg_pfx4_key *k4 = calloc(n + 1, sizeof(*k4));
+	struct bg_pfx6_key *k6 = calloc(n + 1, sizeof(*k6));
+	__u32 *v4 = calloc(n + 1, sizeof(__u32)), *v6 = calloc(n + 1, sizeof(__u32));
+	size_t i, n4 = 0, n6 = 0;
+	int err = -ENOMEM;
+
+	if (!k4 || !k6 || !v4 || !v6)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if (v[i].pfx.family == AF_INET) {
+			k4[n4].prefixlen = v[i].pfx.len;
+			memcpy(&k4[n4].addr, v[i].pfx.addr, 4);
+			v4[n4++] = v[i].new_id;
+		} else {
+			k6[n6].prefixlen = v[i].pfx.len;
+			memcpy(k6[n6].addr, v[i].pfx.addr, 16);
+			v6[n6++] = v[i].new_id;
+		}
+	}
+	if (del) {
+		err = delete_many(s->pfx4_fd, k4, sizeof(*k4), n4);
+		if (!err)
+			err = delete_many(s->pfx6_fd, k6, sizeof(*k6), n6);
+	} else {
+		err = update_many(s->pfx4_fd, k4, sizeof(*k4), v4, sizeof(__u32), n4, BPF_ANY);
+		if (!err)
+			err = update_many(s->pfx6_fd, k6, sizeof(*k6), v6, sizeof(__u32), n6,
+					  BPF_ANY);
+	}
+out:
+	free(k4);
+	free(k6);
+	free(v4);
+	free(v6);
+	return err;
+}
+
+int bg_plan_exec(struct bg_state *s, const struct bg_plan *plan)
+{
+	struct bg_ctl ctl = plan->ctl;
+	struct bg_global g = plan->g;
+	__u32 zero = 0;
+	int err;
+
+	/* 1. changed identities, in place: slots, buckets, counters kept */
+	err = write_ids(s, plan->set, plan->nset, false);
+	if (err)
+		return err;
+	if (plan->reuse) {
+		/* table full: make room first (their traffic falls to default meanwhile) */
+		err = write_prefixes(s, plan->pfx_del, plan->npfx_del, true);
+		if (!err)
+			err = del_ids(s, plan);
+		if (!err)
+			err = write_ids(s, plan->add, plan->nadd, true);
+		if (!err)
+			err = write_prefixes(s, plan->pfx_add, plan->npfx_add, false);
+		if (!err)
+			err = write_prefixes(s, plan->pfx_move, plan->npfx_move, false);
+	} else {
+		/* 2. new identities in fresh slots; 3. prefixes; 4. removals last */
+		err = write_ids(s, plan->add, plan->nadd, true);
+		if (!err)
+			err = write_prefixes(s, plan->pfx_move, plan->npfx_move, false);
+		if (!err)
+			err = write_prefixes(s, plan->pfx_add, plan->npfx_add, false);
+		if (!err)
+			err = write_prefixes(s, plan->pfx_del, plan->npfx_del, true);
+		if (!err)
+			err = del_ids(s, plan);
+	}
+	if (err)
+		return err;
+	if (plan->nadd)
+		g.next_id_hint = plan->add[plan->nadd - 1].slot + 1 < s->max_ids ?
+					 plan->add[plan->nadd - 1].slot + 1 :
+					 1;
+	err = bg_global_put(s, &g);
+	if (err)
+		return err;
+	ctl.generation++;
+	ctl.applied_unix = (__u64)time(NULL);
+	if (bpf_map_update_elem(s->ctl_fd, &zero, &ctl, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+/* ---- Dump ---- */
+
+static int cmp_pfx_entry_id(const void *a, const void *b)
+{
+	const struct bg_prefix_entry *x = a, *y = b;
+
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	return cmp_prefix(&x->pfx, &y->pfx);
+}
+
+static void live_identity(const struct bg_identity *h, struct bg_pol_identity *id)
+{
+	const struct bg_id_meta *m = &h->meta;
+
+	snprintf(id->name, sizeof(id->name), "%s", h->name);
+	id->lim.action = h->cfg.action;
+	id->lim.rate_pps = m->rate_pps;
+	id->lim.burst_pkts = m->burst_pkts;
+	id->lim.byte_rate_bits = m->byte_rate_bits;
+	id->lim.burst_bytes = m->burst_bytes;
+	id->cfg = h->cfg;
+	id->tune.min_pkts = m->burst_min_pkts;
+	id->tune.max_pkts = m->burst_max_pkts;
+	id->tune.min_bytes = m->burst_min_bytes;
+	id->tune.max_bytes = m->burst_max_bytes;
+}
+
+int bg_live_to_policy(const struct bg_state *s, const struct bg_live *live, struct bg_policy *p)
+{
+	struct bg_prefix_entry *pfx = NULL;
+	struct bg_link *links = NULL;
+	size_t i, j = 0;
+	int nlinks = 0, k;
+
+	bg_policy_init(p);
+	p->shadow = live->g.shadow_all;
+	p->malformed = live->g.malformed;
+	p->max_ids = live->max_ids;
+	p->max_pfx = live->max_pfx;
+	if (live->ctl.flags & BG_CTL_F_POLICY) {
+		p->ctl.capacity_pps = live->ctl.capacity_pps;
+		p->ctl.capacity_bits = live->ctl.capacity_bits;
+		p->ctl.tune_interval_ms = live->ctl.tune_interval_ms;
+		p->ctl.grow_below_pct = live->ctl.grow_below_pct;
+		p->ctl.shrink_above_pct = live->ctl.shrink_above_pct;
+		snprintf(p->audit_log, sizeof(p->audit_log), "%s", live->ctl.audit_log);
+		snprintf(p->http_token_header, sizeof(p->http_token_header), "%s",
+			 live->ctl.http_token_header);
+	}
+	if (live->ctl.flags & BG_CTL_F_IFACES) {
+		p->has_ifaces = true;
+		bg_links_list(s->pin_path, &links, &nlinks);
+		p->ifaces = calloc((size_t)nlinks + 1, sizeof(*p->ifaces));
+		if (!p->ifaces)
+			goto nomem;
+		for (k = 0; k < nlinks; k++) {
+			if (!links[k].this_netns || !links[k].ifindex || !links[k].ifname[0])
+				continue;
+			snprintf(p->ifaces[p->nifaces].name, IF_NAMESIZE, "%s", links[k].ifname);
+			p->ifaces[p->nifaces++].mode =
+				links[k].mode == BG_MODE_UNKNOWN ? BG_MODE_AUTO : links[k].mode;
+		}
+	}
+	p->ids = calloc(live->nids + 1, sizeof(*p->ids));
+	pfx = calloc(live->npfx + 1, sizeof(*pfx));
+	if (!p->ids || !pfx)
+		goto nomem;
+	memcpy(pfx, live->pfx, live->npfx * sizeof(*pfx));
+	qsort(pfx, live->npfx, sizeof(*pfx), cmp_pfx_entry_id);
+	for (i = 0; i < live->nids; i++) {
+		const struct bg_identity *h = &live->ids[i];
+		struct bg_pol_identity *id;
+		size_t first;
+
+		if (h->id == BG_ID_DEFAULT) {
+			live_identity(h, &p->deflt);
+			continue;
+		}
+		id = &p->ids[p->nids++];
+		live_identity(h, id);
+		if (bg_tune_active(&id->tune))
+			p->ntuned++;
+		while (j < live->npfx && pfx[j].id < h->id)
+			j++; /* prefixes of no live identity: stale, not part of a policy */
+		first = j;
+		while (j < live->npfx && pfx[j].id == h->id)
+			j++;
+		if (j == first)
+			continue;
+		id->pfx = calloc(j - first, sizeof(*id->pfx));
+		if (!id->pfx)
+			goto nomem;
+		for (; first < j; first++) {
+			id->pfx[id->npfx++].pfx = pfx[first].pfx;
+			if (pfx[first].pfx.family == AF_INET)
+				p->npfx4++;
+			else
+				p->npfx6++;
+		}
+	}
+	free(pfx);
+	free(links);
+	return 0;
+nomem:
+	free(pfx);
+	free(links);
+	bg_policy_free(p);
+	return -ENOMEM;
+}
+
+/* ---- The whole apply ---- */
+
+int bg_policy_apply(struct bg_state *s, const struct bg_policy *p, struct bg_plan *plan_out,
+		    struct bg_live *live_out, char *err, size_t errlen)
+{
+	struct bg_plan plan;
+	struct bg_live live;
+	int ret;
+
+	/* The writer lock: no other burstctl changes the state under us. */
+	if (flock(s->dir_fd, LOCK_EX)) {
+		ret = -errno;
+		snprintf(err, errlen, "lock %s: %s", s->pin_path, strerror(-ret));
+		return ret;
+	}
+	ret = bg_live_read(s, &live);
+	if (ret) {
+		snprintf(err, errlen, "read the state at %s: %s", s->pin_path, strerror(-ret));
+		goto unlock;
+	}
+	ret = bg_plan_build(p, &live, &plan, err, errlen);
+	if (ret) {
+		bg_live_free(&live);
+		goto unlock;
+	}
+	ret = bg_plan_exec(s, &plan);
+	if (ret)
+		snprintf(
+			err, errlen,
+			"writing the state failed midway: %s (what was written stays; apply the same policy again to complete it)",
+			strerror(-ret));
+	if (plan_out && live_out) {
+		*plan_out = plan;
+		*live_out = live;
+	} else {
+		bg_plan_free(&plan);
+		bg_live_free(&live);
+	}
+unlock:
+	flock(s->dir_fd, LOCK_UN);
+	return ret;
+}
+
+int bg_policy_attach(const char *pin_path, const struct bg_policy *p,
+		     void (*fn)(void *arg, const char *line), void *arg)
+{
+	struct bg_attach_result res;
+	struct bg_link *links = NULL;
+	char line[256];
+	int nlinks = 0, k, ret = 0, r;
+	size_t i;
+
+	if (!p->has_ifaces)
+		return 0;
+	bg_links_list(pin_path, &links, &nlinks);
+	for (i = 0; i < p->nifaces; i++) {
+		bool have = false;
+
+		for (k = 0; k < nlinks; k++)
+			if (links[k].this_netns && links[k].ifindex &&
+			    !strcmp(links[k].ifname, p->ifaces[i].name))
+				have = true;
+		if (have)
+			continue; /* already attached: leave the program as it is */
+		r = bg_attach(pin_path, p->ifaces[i].name, p->ifaces[i].mode, &res);
+		if (r) {
+			ret = ret ? ret : r;
+			continue;
+		}
+		snprintf(line, sizeof(line), "attached to %s in %s mode (program %u)",
+			 p->ifaces[i].name, bg_mode_name(res.mode), res.prog_id);
+		fn(arg, line);
+	}
+	for (k = 0; k < nlinks; k++) {
+		bool want = false;
+
+		if (!links[k].this_netns || !links[k].ifindex || !links[k].ifname[0])
+			continue;
+		for (i = 0; i < p->nifaces; i++)
+			if (!strcmp(links[k].ifname, p->ifaces[i].name))
+				want = true;
+		if (want)
+			continue;
+		r = bg_detach(pin_path, links[k].ifname);
+		if (r) {
+			ret = ret ? ret : r;
+			continue;
+		}
+		snprintf(line, sizeof(line), "detached from %s (not in the policy)",
+			 links[k].ifname);
+		fn(arg, line);
+	}
+	free(links);
+	return ret;
+}
+
+int bg_policy_state_setup(const char *pin_path, const struct bg_policy *p)
+{
+	char path[256];
+	struct bg_state s;
+	int ret;
+
+	snprintf(path, sizeof(path), "%s/" BG_MAP_ID_CFG, pin_path);
+	if (access(path, F_OK))
+		return bg_state_setup(pin_path, p->max_ids, p->max_pfx, NULL);
+	ret = bg_state_setup(pin_path, 0, 0, NULL);
+	if (ret || (!p->max_ids && !p->max_pfx))
+		return ret;
+	if (bg_state_open(&s, pin_path, BG_OPEN_READ))
+		return 0; /* the apply that follows says what is wrong */
+	if ((p->max_ids && p->max_ids != s.max_ids) || (p->max_pfx && p->max_pfx != s.max_pfx))
+		bg_warn("the policy asks for room for %u identities and %u prefixes, but the state at %s was created with %u and %u: capacities are fixed at creation (recreate it with `burstctl teardown` to change them; counters are lost)",
+			p->max_ids ? p->max_ids : s.max_ids, p->max_pfx ? p->max_pfx : s.max_pfx,
+			pin_path, s.max_ids, s.max_pfx);
+	bg_state_close(&s);
+	return 0;
+}

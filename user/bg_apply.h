@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Applying a policy to the live state: diff, then swap.
+ *
+ * bg_plan_build() is pure: from the policy and a snapshot of the live state
+ * it computes every change (identities added, removed, changed; prefixes
+ * added, removed, moved; host settings) and the slot of every new identity,
+ * and checks the result fits the state's capacity. Nothing is written until
+ * the whole plan exists, so a bad policy or a policy too large changes
+ * nothing.
+ *
+ * bg_plan_exec() writes it with batch map operations, in an order that never
+ * touches an unchanged identity (its slot, buckets, counters and prefixes
+ * stay as they are, so none of its packets is dropped or misclassified) and
+ * gives a moved prefix no gap: new identities first, then prefix updates,
+ * then removals. Changed identities keep their buckets' TATs and counters.
+ */
+#ifndef BG_APPLY_H
+#define BG_APPLY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "bg_identity.h"
+#include "bg_policy.h"
+#include "bg_prefix.h"
+#include "bg_state.h"
+
+/* The live state, as read from the maps. */
+struct bg_live {
+	struct bg_identity *ids; /* sorted by id; ids[i].meta holds bounds too */
+	size_t nids;
+	struct bg_prefix_entry *pfx;
+	size_t npfx;
+	struct bg_global g;
+	struct bg_ctl ctl;
+	__u32 max_ids; /* capacity of the identity arrays */
+	__u32 max_pfx; /* per family */
+};
+
+int bg_live_read(const struct bg_state *s, struct bg_live *live);
+void bg_live_free(struct bg_live *live);
+
+struct bg_plan_id {
+	const struct bg_pol_identity *want;
+	const struct bg_identity *have; /* NULL for an addition */
+	__u32 slot;
+	struct bg_limits lim; /* what will be in force (a tuned burst kept) */
+	struct bg_id_cfg cfg;
+	char what[200]; /* "rate 500pps -> 1kpps, burst 50 -> 100" */
+};
+
+struct bg_plan_pfx {
+	struct bg_prefix pfx;
+	__u32 old_id; /* removals and moves */
+	__u32 new_id; /* additions and moves */
+	const char *old_name;
+	const char *new_name;
+};
+
+struct bg_plan {
+	struct bg_plan_id *add, *set;
+	size_t nadd, nset, nsame;
+	const struct bg_identity **del;
+	size_t ndel;
+	struct bg_plan_pfx *pfx_add, *pfx_del, *pfx_move;
+	size_t npfx_add, npfx_del, npfx_move;
+	bool reuse; /* a removed identity's slot is reused: remove before adding */
+	bool global_changed, ctl_changed;
+	struct bg_global g; /* host settings to write */
+	struct bg_ctl ctl;
+	char host_what[200];
+};
+
+int bg_plan_build(const struct bg_policy *p, const struct bg_live *live, struct bg_plan *plan,
+		  char *err, size_t errlen);
+void bg_plan_free(struct bg_plan *plan);
+size_t bg_plan_changes(const struct bg_plan *plan);
+
+/*
+ * Write the plan. The state must be open, and the caller must hold the
+ * writer lock. On a kernel error midway (out of memory) what was written
+ * stays; every step is idempotent, so applying the same policy again
+ * completes it.
+ */
+int bg_plan_exec(struct bg_state *s, const struct bg_plan *plan);
+
+/*
+ * Report each change as one line ("identity agent-7 added: ..."), at most
+ * max lines, then one line saying how many more. fn is called per line.
+ */
+void bg_plan_describe(const struct bg_plan *plan, size_t max,
+		      void (*fn)(void *arg, const char *kind, const char *name, const char *line),
+		      void *arg);
+
+/* The live state as a policy (for `policy dump`); free with bg_policy_free. */
+int bg_live_to_policy(const struct bg_state *s, const struct bg_live *live, struct bg_policy *p);
+
+/*
+ * Everything `policy apply` and the controller do: lock, read, plan, write
+ * identities, prefixes and host settings, unlock; then attach and detach
+ * where the policy says (outside the lock: bg_attach takes it itself).
+ * On success *plan_out (if not NULL) receives the plan (free it).
+ */
+int bg_policy_apply(struct bg_state *s, const struct bg_policy *p, struct bg_plan *plan_out,
+		    struct bg_live *live_out, char *err, size_t errlen);
+
+/*
+ * Create the state with the policy's capacities if there is none; if there
+ * is one with other capacities, keep it and warn (capacities are fixed at
+ * creation).
+ */
+int bg_policy_state_setup(const char *pin_path, const struct bg_policy *p);
+
+/* Attach to the policy's interfaces not yet attached, detach the others. */
+int bg_policy_attach(const char *pin_path, const struct bg_policy *p,
+		     void (*fn)(void *arg, const char *line), void *arg);
+
+#endif /* BG_APPLY_H */

@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include "bg_audit.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define AUDIT_MAX_CHANGES 1000 /* per line; the rest are counted */
+
+static void add_change(void *arg, const char *kind, const char *name, const char *line)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "kind", json_string(kind));
+	if (name && *name)
+		json_object_set_new(o, "identity", json_string(name));
+	json_object_set_new(o, "change", json_string(line));
+	json_array_append_new(arg, o);
+}
+
+static int mkdir_parent(const char *path)
+{
+	char dir[BG_CTL_PATH_LEN];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return 0;
+	*slash = '\0';
+	if (mkdir(dir, 0750) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int bg_audit_write(const char *log_path, const struct bg_audit_who *who, const char *policy_path,
+		   const struct bg_plan *plan, const char *error)
+{
+	struct passwd *pw = getpwuid(who->uid);
+	json_t *o = json_object(), *w = json_object(), *ch;
+	char when[40], *line = NULL;
+	struct timespec ts;
+	struct stat st;
+	struct tm tm;
+	int fd, err = 0;
+	size_t len;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	json_object_set_new(o, "time", json_string(when));
+	json_object_set_new(o, "time_unix", json_real((double)ts.tv_sec + ts.tv_nsec / 1e9));
+	json_object_set_new(w, "via", json_string(who->via));
+	json_object_set_new(w, "uid", json_integer(who->uid));
+	json_object_set_new(w, "user", pw ? json_string(pw->pw_name) : json_null());
+	json_object_set_new(w, "pid", who->pid ? json_integer(who->pid) : json_null());
+	if (getenv("SUDO_USER"))
+		json_object_set_new(w, "sudo_user", json_string(getenv("SUDO_USER")));
+	json_object_set_new(o, "who", w);
+	json_object_set_new(o, "policy", json_string(policy_path));
+	if (stat(policy_path, &st) == 0) {
+		json_object_set_new(o, "policy_size", json_integer(st.st_size));
+		json_object_set_new(o, "policy_mtime_unix", json_integer(st.st_mtime));
+		json_object_set_new(o, "policy_owner_uid", json_integer(st.st_uid));
+	}
+	json_object_set_new(o, "result", json_string(error ? "refused" : "applied"));
+	if (error)
+		json_object_set_new(o, "error", json_string(error));
+	if (plan) {
+		ch = json_array();
+		bg_plan_describe(plan, AUDIT_MAX_CHANGES, add_change, ch);
+		json_object_set_new(o, "changes_total",
+				    json_integer((json_int_t)bg_plan_changes(plan)));
+		json_object_set_new(o, "unchanged_identities",
+				    json_integer((json_int_t)plan->nsame));
+		json_object_set_new(o, "changes", ch);
+	}
+	line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	if (!line)
+		return -ENOMEM;
+	len = strlen(line);
+	line[len++] = '\n'; /* replaces the NUL: written by length */
+	mkdir_parent(log_path);
+	fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0)
+		err = -errno;
+	else if (write(fd, line, len) != (ssize_t)len)
+		err = -EIO;
+	if (fd >= 0)
+		close(fd);
+	free(line);
+	return err;
+}

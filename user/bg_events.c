@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include "bg_events.h"
+
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bg_log.h"
+
+const char *bg_event_name(__u32 type)
+{
+	switch (type) {
+	case BG_EV_LIMITED:
+		return "limited";
+	case BG_EV_CLEARED:
+		return "cleared";
+	default:
+		return "unknown";
+	}
+}
+
+/* Who holds an flock on this inode: /proc/locks "1: FLOCK ADVISORY WRITE PID MAJ:MIN:INO ..." */
+static pid_t lock_holder(int fd)
+{
+	char line[256], type[16];
+	unsigned int maj, min;
+	unsigned long ino;
+	struct stat st;
+	pid_t pid = 0;
+	int p;
+	FILE *f;
+
+	if (fstat(fd, &st))
+		return 0;
+	f = fopen("/proc/locks", "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (strstr(line, "->"))
+			continue; /* a waiter, not the holder */
+		if (sscanf(line, "%*d: %15s %*s %*s %d %x:%x:%lu", type, &p, &maj, &min, &ino) != 5)
+			continue;
+		if (!strcmp(type, "FLOCK") && ino == st.st_ino && maj == major(st.st_dev) &&
+		    min == minor(st.st_dev)) {
+			pid = p;
+			break;
+		}
+	}
+	fclose(f);
+	return pid;
+}
+
+int bg_lock_take(const char *pin_path, const char *name, int *fdp, pid_t *holder)
+{
+	char path[256];
+	int fd, err;
+
+	*holder = 0;
+	snprintf(path, sizeof(path), "%s/%s", pin_path, name);
+	if (mkdir(path, 0700) && errno != EEXIST) {
+		err = -errno;
+		bg_err("create %s: %s", path, strerror(-err));
+		return err;
+	}
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		bg_err("open %s: %s", path, strerror(-err));
+		return err;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		err = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		if (err == -EBUSY)
+			*holder = lock_holder(fd);
+		close(fd);
+		return err;
+	}
+	*fdp = fd;
+	return 0;
+}
+
+static int on_sample(void *ctx, void *data, size_t size)
+{
+	struct bg_ev_reader *r = ctx;
+
+	if (size < sizeof(struct bg_event))
+		return 0;
+	r->fn(r->arg, data, false);
+	return 0;
+}
+
+int bg_events_open(struct bg_ev_reader *r, const struct bg_state *s, bg_event_fn fn, void *arg)
+{
+	pid_t holder;
+	int err;
+
+	memset(r, 0, sizeof(*r));
+	r->s = s;
+	r->fn = fn;
+	r->arg = arg;
+	r->lock_fd = -1;
+	err = bg_lock_take(s->pin_path, BG_LOCK_EVENTS, &r->lock_fd, &holder);
+	if (err == -EBUSY) {
+		if (holder)
+			bg_err("the event ring of %s is being read by process %d (the controller, `burstctl serve`, logs every event: see its log, e.g. journalctl -u burstgate); a ring has one reader",
+			       s->pin_path, (int)holder);
+		else
+			bg_err("the event ring of %s is being read by another process; a ring has one reader",
+			       s->pin_path);
+		return err;
+	}
+	if (err)
+		return err;
+	r->rb = ring_buffer__new(s->events_fd, on_sample, r, NULL);
+	if (!r->rb) {
+		err = -errno;
+		bg_err("open the event ring: %s", strerror(-err));
+		close(r->lock_fd);
+		r->lock_fd = -1;
+		return err;
+	}
+	return 0;
+}
+
+int bg_events_fd(const struct bg_ev_reader *r)
+{
+	return ring_buffer__epoll_fd(r->rb);
+}
+
+int bg_events_consume(struct bg_ev_reader *r)
+{
+	return ring_buffer__consume(r->rb);
+}
+
+int bg_events_sweep(struct bg_ev_reader *r)
+{
+	const struct bg_state *s = r->s;
+	struct timespec ts;
+	__u64 now;
+	__u32 id;
+	int n = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (__u64)ts.tv_sec * BG_NSEC_PER_SEC + (__u64)ts.tv_nsec;
+	for (id = 0; id < s->max_ids; id++) {
+		struct bg_id_state *st = &s->tats[id];
+		__u64 since = __atomic_load_n(&st->limited_since_ns, __ATOMIC_RELAXED);
+		struct bg_event e;
+
+		if (!since ||
+		    now - __atomic_load_n(&st->last_over_ns, __ATOMIC_RELAXED) < BG_EVENT_HOLD_NS)
+			continue;
+		if (!__atomic_compare_exchange_n(&st->limited_since_ns, &since, 0, false,
+						 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+			continue; /* the XDP program cleared it first, and said so */
+		memset(&e, 0, sizeof(e));
+		e.ts_ns = now;
+		e.since_ns = since;
+		e.id = id;
+		e.type = BG_EV_CLEARED;
+		r->fn(r->arg, &e, true);
+		n++;
+	}
+	return n;
+}
+
+void bg_events_close(struct bg_ev_reader *r)
+{
+	ring_buffer__free(r->rb);
+	r->rb = NULL;
+	if (r->lock_fd >= 0)
+		close(r->lock_fd);
+	r->lock_fd = -1;
+}

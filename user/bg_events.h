@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Reading the limited/cleared events (struct bg_event) from the ring.
+ *
+ * A BPF ring buffer has one consumer position: two readers would steal
+ * each other's events. So one process reads at a time, holding an flock on
+ * the folder <pin>/events; `burstctl events` run while the controller reads
+ * is refused and told where the controller's events go (its log).
+ *
+ * The XDP program clears an identity that conforms again; one that went
+ * quiet while limited is cleared by the reader's sweep (compare-and-swap on
+ * the mmapped state, so the two never both report it).
+ */
+#ifndef BG_EVENTS_H
+#define BG_EVENTS_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "bg_common.h"
+#include "bg_state.h"
+
+typedef void (*bg_event_fn)(void *arg, const struct bg_event *e, bool swept);
+
+struct bg_ev_reader {
+	const struct bg_state *s;
+	struct ring_buffer *rb;
+	int lock_fd;
+	bg_event_fn fn;
+	void *arg;
+};
+
+/*
+ * Take an exclusive flock on the folder <pin>/name (created if absent),
+ * without waiting. -EBUSY if another process holds it; *holder is then its
+ * pid when /proc/locks tells (else 0).
+ */
+int bg_lock_take(const char *pin_path, const char *name, int *fd, pid_t *holder);
+
+int bg_events_open(struct bg_ev_reader *r, const struct bg_state *s, bg_event_fn fn, void *arg);
+int bg_events_fd(const struct bg_ev_reader *r); /* poll it for input */
+int bg_events_consume(struct bg_ev_reader *r); /* events ready: call fn; count or -errno */
+int bg_events_sweep(struct bg_ev_reader *r); /* clear quiet identities; count */
+void bg_events_close(struct bg_ev_reader *r);
+
+const char *bg_event_name(__u32 type);
+
+#endif /* BG_EVENTS_H */

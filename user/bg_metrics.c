@@ -1,0 +1,588 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include "bg_metrics.h"
+
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "bg_identity.h"
+
+/* ---- Snapshot ---- */
+
+int bg_snap_read(const struct bg_state *s, struct bg_snap *snap)
+{
+	struct bg_identity *ids = NULL;
+	struct timespec ts;
+	__u32 zero = 0;
+	size_t n = 0, i;
+	__u64 now;
+	int err;
+
+	memset(snap, 0, sizeof(*snap));
+	snap->max_ids = s->max_ids;
+	err = bg_identity_list(s, &ids, &n);
+	if (err)
+		return err;
+	snap->ids = calloc(n + 1, sizeof(*snap->ids));
+	if (!snap->ids) {
+		free(ids);
+		return -ENOMEM;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (__u64)ts.tv_sec * BG_NSEC_PER_SEC + (__u64)ts.tv_nsec;
+	snap->mono_ns = now;
+	for (i = 0; i < n; i++) {
+		struct bg_snap_id *x = &snap->ids[snap->nids];
+		const struct bg_id_state *st = &s->tats[ids[i].id];
+
+		if (bg_percpu_sum(s, s->stats_fd, ids[i].id, (__u64 *)&x->st,
+				  sizeof(x->st) / sizeof(__u64)))
+			continue; /* deleted meanwhile */
+		snprintf(x->name, sizeof(x->name), "%s", ids[i].name);
+		x->id = ids[i].id;
+		x->action = ids[i].cfg.action;
+		x->meta = ids[i].meta;
+		x->pkt_fill = bg_bucket_fill(&ids[i].cfg.pkt,
+					     __atomic_load_n(&st->pkt_tat, __ATOMIC_RELAXED),
+					     bg_ticks(now));
+		x->byte_fill = bg_bucket_fill(&ids[i].cfg.byte,
+					      __atomic_load_n(&st->byte_tat, __ATOMIC_RELAXED),
+					      bg_ticks(now));
+		x->limited = __atomic_load_n(&st->limited_since_ns, __ATOMIC_RELAXED) != 0;
+		snap->nids++;
+	}
+	free(ids);
+	for (i = 0; i < BG_C_MAX; i++)
+		bg_percpu_sum(s, s->counters_fd, (__u32)i, &snap->counters[i], 1);
+	bg_global_get(s, &snap->g);
+	bpf_map_lookup_elem(s->ctl_fd, &zero, &snap->ctl);
+	return 0;
+}
+
+int bg_stats_total(const struct bg_state *s, __u64 *pkts, __u64 *bytes)
+{
+	const size_t chunk = 4096;
+	size_t vsz = sizeof(struct bg_id_stats) * (size_t)s->ncpus;
+	__u32 *keys = calloc(chunk, sizeof(*keys)), out_batch = 0, n, i, cpu;
+	struct bg_id_stats *vals = calloc(chunk, vsz);
+	LIBBPF_OPTS(bpf_map_batch_opts, o);
+	__u64 start = 0;
+	bool first = true;
+	int err = 0;
+
+	*pkts = *bytes = 0;
+	if (!keys || !vals) {
+		err = -ENOMEM;
+		goto out;
+	}
+	while (start < s->max_ids) {
+		bool end;
+		int r;
+
+		n = (__u32)chunk;
+		r = bpf_map_lookup_batch(s->stats_fd, first ? NULL : &out_batch, &out_batch, keys,
+					 vals, &n, &o);
+		end = r && errno == ENOENT; /* the last batch (maybe with entries) */
+		if (r && !end) {
+			/* no batch lookup here: one element at a time */
+			__u64 v[6];
+
+			*pkts = *bytes = 0;
+			for (i = 0; i < s->max_ids; i++) {
+				if (bg_percpu_sum(s, s->stats_fd, i, v, 6))
+					continue;
+				*pkts += v[0];
+				*bytes += v[1];
+			}
+			goto out;
+		}
+		for (i = 0; i < n; i++)
+			for (cpu = 0; cpu < (__u32)s->ncpus; cpu++) {
+				const struct bg_id_stats *x =
+					&vals[(size_t)i * (size_t)s->ncpus + cpu];
+
+				*pkts += x->passed_pkts;
+				*bytes += x->passed_bytes;
+			}
+		first = false;
+		start += n;
+		if (!n || end)
+			break;
+	}
+out:
+	free(keys);
+	free(vals);
+	return err;
+}
+
+void bg_snap_free(struct bg_snap *snap)
+{
+	free(snap->ids);
+	snap->ids = NULL;
+	snap->nids = 0;
+}
+
+/* ---- Formatter ---- */
+
+void bg_metrics_escape(const char *in, char *out, size_t len)
+{
+	size_t o = 0;
+
+	for (; *in && o + 3 < len; in++) {
+		if (*in == '\\' || *in == '"') {
+			out[o++] = '\\';
+			out[o++] = *in;
+		} else if (*in == '\n') {
+			out[o++] = '\\';
+			out[o++] = 'n';
+		} else {
+			out[o++] = *in;
+		}
+	}
+	out[o] = '\0';
+}
+
+static void head(FILE *f, const char *name, const char *type, const char *help)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* Host-wide counters: metric name and label of each enum bg_counter. */
+static const struct {
+	const char *metric;
+	const char *label; /* NULL: the metric has no label */
+	const char *value;
+} counter_metrics[BG_C_MAX] = {
+	[BG_C_PARSE_TCP] = { "burstgate_parse_packets_total", "outcome", "tcp" },
+	[BG_C_PARSE_UDP] = { "burstgate_parse_packets_total", "outcome", "udp" },
+	[BG_C_PARSE_OTHER_L4] = { "burstgate_parse_packets_total", "outcome", "other_l4" },
+	[BG_C_PARSE_FRAGMENT] = { "burstgate_parse_packets_total", "outcome", "fragment" },
+	[BG_C_PARSE_NON_IP] = { "burstgate_parse_packets_total", "outcome", "non_ip" },
+	[BG_C_PARSE_BAD_L4] = { "burstgate_parse_packets_total", "outcome", "bad_l4" },
+	[BG_C_PARSE_IPV6_EXT_LIMIT] = { "burstgate_parse_packets_total", "outcome",
+					"ipv6_ext_limit" },
+	[BG_C_PARSE_TRUNC_ETH] = { "burstgate_parse_packets_total", "outcome", "trunc_eth" },
+	[BG_C_PARSE_TRUNC_VLAN] = { "burstgate_parse_packets_total", "outcome", "trunc_vlan" },
+	[BG_C_PARSE_VLAN_LIMIT] = { "burstgate_parse_packets_total", "outcome", "vlan_limit" },
+	[BG_C_PARSE_TRUNC_IP] = { "burstgate_parse_packets_total", "outcome", "trunc_ip" },
+	[BG_C_PARSE_BAD_IP] = { "burstgate_parse_packets_total", "outcome", "bad_ip" },
+	[BG_C_IPV4] = { "burstgate_ip_packets_total", "version", "4" },
+	[BG_C_IPV6] = { "burstgate_ip_packets_total", "version", "6" },
+	[BG_C_CLS_PREFIX4] = { "burstgate_classify_packets_total", "source", "prefix4" },
+	[BG_C_CLS_PREFIX6] = { "burstgate_classify_packets_total", "source", "prefix6" },
+	[BG_C_CLS_DEFAULT] = { "burstgate_classify_packets_total", "source", "default" },
+	[BG_C_CLS_STALE] = { "burstgate_classify_packets_total", "source", "stale" },
+	[BG_C_METER_CONTENDED] = { "burstgate_meter_contended_packets_total", NULL, NULL },
+	[BG_C_MALFORMED_DROPPED] = { "burstgate_malformed_packets_total", "verdict", "drop" },
+	[BG_C_MALFORMED_SHADOW] = { "burstgate_malformed_packets_total", "verdict", "shadow" },
+	[BG_C_EVENTS_LOST] = { "burstgate_events_lost_total", NULL, NULL },
+};
+_Static_assert(BG_C_MAX == 22, "counter_metrics must name every bg_counter");
+
+static const char *counter_help(const char *metric)
+{
+	if (strstr(metric, "parse"))
+		return "Packets seen by XDP, by parse outcome (each packet counts once).";
+	if (strstr(metric, "_ip_"))
+		return "Metered packets by IP version.";
+	if (strstr(metric, "classify"))
+		return "Metered packets by classification source (stale: matched a deleted identity, took the default).";
+	if (strstr(metric, "contended"))
+		return "Packets treated as over the limit after losing the bucket compare-and-swap repeatedly.";
+	if (strstr(metric, "malformed"))
+		return "Malformed packets dropped (or, in shadow mode, that would have been).";
+	return "Limited/cleared events lost because the event ring was full.";
+}
+
+static void host_counters(FILE *f, const struct bg_snap *snap)
+{
+	const char *last = "";
+	size_t i;
+
+	for (i = 0; i < BG_C_MAX; i++) {
+		const char *m = counter_metrics[i].metric;
+
+		if (strcmp(m, last))
+			head(f, m, "counter", counter_help(m));
+		last = m;
+		if (counter_metrics[i].label)
+			fprintf(f, "%s{%s=\"%s\"} %llu\n", m, counter_metrics[i].label,
+				counter_metrics[i].value, (unsigned long long)snap->counters[i]);
+		else
+			fprintf(f, "%s %llu\n", m, (unsigned long long)snap->counters[i]);
+	}
+}
+
+/* One identity's (or the "_other" aggregate's) series of one metric. */
+enum id_metric {
+	M_PKTS,
+	M_BYTES,
+	M_SHADOW_PKTS,
+	M_SHADOW_BYTES,
+	M_FILL,
+	M_RATE_PKTS,
+	M_RATE_BYTES,
+	M_BURST_PKTS,
+	M_BURST_BYTES,
+	M_LIMITED,
+	M_MAX,
+};
+
+static const struct {
+	const char *name;
+	const char *type;
+	const char *help;
+} id_metrics[M_MAX] = {
+	[M_PKTS] = { "burstgate_identity_packets_total", "counter",
+		     "Packets metered for the identity, by verdict (pass includes shadow)." },
+	[M_BYTES] = { "burstgate_identity_bytes_total", "counter",
+		      "Bytes (L2 frames) metered for the identity, by verdict." },
+	[M_SHADOW_PKTS] = { "burstgate_identity_shadow_drop_packets_total", "counter",
+			    "Packets passed that enforcement would have dropped (shadow)." },
+	[M_SHADOW_BYTES] = { "burstgate_identity_shadow_drop_bytes_total", "counter",
+			     "Bytes passed that enforcement would have dropped (shadow)." },
+	[M_FILL] = { "burstgate_identity_bucket_fill_ratio", "gauge",
+		     "Tokens in the bucket now over its burst (1: full, 0: empty); limited buckets only." },
+	[M_RATE_PKTS] = { "burstgate_identity_rate_limit_packets_per_second", "gauge",
+			  "Configured sustained packet rate; absent: unlimited." },
+	[M_RATE_BYTES] = { "burstgate_identity_rate_limit_bytes_per_second", "gauge",
+			   "Configured sustained byte rate; absent: unlimited." },
+	[M_BURST_PKTS] = { "burstgate_identity_burst_packets", "gauge",
+			   "Burst allowance in force (the tuner moves it between its bounds)." },
+	[M_BURST_BYTES] = { "burstgate_identity_burst_bytes", "gauge",
+			    "Byte burst allowance in force." },
+	[M_LIMITED] = { "burstgate_identity_limited", "gauge",
+			"1 while the identity is being limited (dropped or shadow-dropped within the last second)." },
+};
+
+static void id_series(FILE *f, enum id_metric m, const char *lbl, const struct bg_snap_id *x)
+{
+	const char *n = id_metrics[m].name;
+	unsigned long long v;
+
+	switch (m) {
+	case M_PKTS:
+		fprintf(f, "%s{identity=\"%s\",verdict=\"pass\"} %llu\n", n, lbl,
+			(unsigned long long)x->st.passed_pkts);
+		fprintf(f, "%s{identity=\"%s\",verdict=\"drop\"} %llu\n", n, lbl,
+			(unsigned long long)x->st.dropped_pkts);
+		return;
+	case M_BYTES:
+		fprintf(f, "%s{identity=\"%s\",verdict=\"pass\"} %llu\n", n, lbl,
+			(unsigned long long)x->st.passed_bytes);
+		fprintf(f, "%s{identity=\"%s\",verdict=\"drop\"} %llu\n", n, lbl,
+			(unsigned long long)x->st.dropped_bytes);
+		return;
+	case M_SHADOW_PKTS:
+		v = x->st.shadow_pkts;
+		break;
+	case M_SHADOW_BYTES:
+		v = x->st.shadow_bytes;
+		break;
+	case M_FILL:
+		if (x->pkt_fill >= 0 && x->meta.burst_pkts)
+			fprintf(f, "%s{identity=\"%s\",bucket=\"packets\"} %.4f\n", n, lbl,
+				x->pkt_fill / (double)x->meta.burst_pkts);
+		if (x->byte_fill >= 0 && x->meta.burst_bytes)
+			fprintf(f, "%s{identity=\"%s\",bucket=\"bytes\"} %.4f\n", n, lbl,
+				x->byte_fill / (double)x->meta.burst_bytes);
+		return;
+	case M_RATE_PKTS:
+		if (!x->meta.rate_pps)
+			return;
+		v = x->meta.rate_pps;
+		break;
+	case M_RATE_BYTES:
+		if (!x->meta.byte_rate_bits)
+			return;
+		v = x->meta.byte_rate_bits / 8;
+		break;
+	case M_BURST_PKTS:
+		if (!x->meta.rate_pps)
+			return;
+		v = x->meta.burst_pkts;
+		break;
+	case M_BURST_BYTES:
+		if (!x->meta.byte_rate_bits)
+			return;
+		v = x->meta.burst_bytes;
+		break;
+	default:
+		v = x->limited;
+	}
+	fprintf(f, "%s{identity=\"%s\"} %llu\n", n, lbl, v);
+}
+
+static void add_stats(struct bg_id_stats *a, const struct bg_id_stats *b)
+{
+	a->passed_pkts += b->passed_pkts;
+	a->passed_bytes += b->passed_bytes;
+	a->dropped_pkts += b->dropped_pkts;
+	a->dropped_bytes += b->dropped_bytes;
+	a->shadow_pkts += b->shadow_pkts;
+	a->shadow_bytes += b->shadow_bytes;
+}
+
+static void gauge(FILE *f, const char *name, const char *help, double v)
+{
+	head(f, name, "gauge", help);
+	fprintf(f, "%s %.17g\n", name, v);
+}
+
+static void counter(FILE *f, const char *name, const char *help, __u64 v)
+{
+	head(f, name, "counter", help);
+	fprintf(f, "%s %llu\n", name, (unsigned long long)v);
+}
+
+int bg_metrics_format(FILE *f, const struct bg_snap *snap, const struct bg_health *h,
+		      size_t max_ids)
+{
+	size_t n = snap->nids < max_ids ? snap->nids : max_ids, i;
+	struct bg_snap_id other = { .name = "_other", .pkt_fill = -1, .byte_fill = -1 };
+	char lbl[BG_NAME_LEN * 2 + 1];
+	int m;
+
+	/* Identities: the first max_ids by index (stable across scrapes), the rest summed. */
+	for (i = n; i < snap->nids; i++)
+		add_stats(&other.st, &snap->ids[i].st);
+	for (m = 0; m < M_MAX; m++) {
+		head(f, id_metrics[m].name, id_metrics[m].type, id_metrics[m].help);
+		for (i = 0; i < n; i++) {
+			bg_metrics_escape(snap->ids[i].name, lbl, sizeof(lbl));
+			id_series(f, (enum id_metric)m, lbl, &snap->ids[i]);
+		}
+		if (snap->nids > n && m <= M_SHADOW_BYTES)
+			id_series(f, (enum id_metric)m, "_other", &other);
+	}
+	gauge(f, "burstgate_identities", "Identities configured, the default included.",
+	      (double)snap->nids);
+	gauge(f, "burstgate_identities_capacity", "Identities the state can hold.",
+	      (double)snap->max_ids);
+	gauge(f, "burstgate_metrics_identities_omitted",
+	      "Identities past the per-scrape cap, summed into identity=\"_other\".",
+	      (double)(snap->nids - n));
+	gauge(f, "burstgate_shadow_mode", "1 when the host is in dry run (nothing is dropped).",
+	      snap->g.shadow_all);
+	host_counters(f, snap);
+	if (snap->ctl.capacity_pps)
+		gauge(f, "burstgate_host_capacity_packets_per_second",
+		      "Declared host capacity the tuner works against.",
+		      (double)snap->ctl.capacity_pps);
+	if (snap->ctl.capacity_bits)
+		gauge(f, "burstgate_host_capacity_bytes_per_second",
+		      "Declared host capacity the tuner works against.",
+		      (double)snap->ctl.capacity_bits / 8.0);
+	gauge(f, "burstgate_policy_generation", "Policy applies to this state so far.",
+	      (double)snap->ctl.generation);
+	gauge(f, "burstgate_policy_applied_timestamp_seconds",
+	      "When a policy was last applied to this state (Unix time).",
+	      (double)snap->ctl.applied_unix);
+
+	/* The controller's health. */
+	gauge(f, "burstgate_controller_up", "1 when these metrics come from a running controller.",
+	      h && h->controller);
+	if (!h || !h->controller)
+		return ferror(f) ? -EIO : 0;
+	gauge(f, "burstgate_controller_start_time_seconds",
+	      "When the controller started (Unix time).", (double)h->start_unix);
+	counter(f, "burstgate_controller_reloads_total",
+		"Policy loads applied successfully, the first included.", h->reloads_total);
+	counter(f, "burstgate_controller_reload_errors_total",
+		"Policy loads refused (bad file, too large, kernel error); the running policy stays.",
+		h->reload_errors_total);
+	gauge(f, "burstgate_controller_last_reload_timestamp_seconds",
+	      "When the last policy load was attempted (Unix time).", (double)h->last_reload_unix);
+	gauge(f, "burstgate_controller_last_reload_success",
+	      "1 if the last policy load was applied, 0 if it was refused.", h->last_reload_ok);
+	if (h->tune_util >= 0)
+		gauge(f, "burstgate_tuner_utilization_ratio",
+		      "Admitted traffic over declared capacity in the last tuner interval.",
+		      h->tune_util);
+	head(f, "burstgate_tuner_adjustments_total", "counter",
+	     "Burst changes made by the tuner, one per identity per step.");
+	fprintf(f, "burstgate_tuner_adjustments_total{direction=\"grow\"} %llu\n",
+		(unsigned long long)h->tune_grow_total);
+	fprintf(f, "burstgate_tuner_adjustments_total{direction=\"shrink\"} %llu\n",
+		(unsigned long long)h->tune_shrink_total);
+	head(f, "burstgate_events_total", "counter",
+	     "Identities starting (limited) and ceasing (cleared) to be limited.");
+	fprintf(f, "burstgate_events_total{type=\"limited\"} %llu\n",
+		(unsigned long long)h->events_limited_total);
+	fprintf(f, "burstgate_events_total{type=\"cleared\"} %llu\n",
+		(unsigned long long)h->events_cleared_total);
+	return ferror(f) ? -EIO : 0;
+}
+
+/* ---- HTTP ---- */
+
+struct bg_metrics_server {
+	struct MHD_Daemon *d;
+	bg_metrics_fill_fn fill;
+	void *arg;
+};
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
+			      const char *method, const char *version, const char *upload,
+			      size_t *upload_len, void **con_cls)
+{
+	struct bg_metrics_server *m = cls;
+	struct MHD_Response *r;
+	const char *type = "text/plain; version=0.0.4; charset=utf-8";
+	char *buf = NULL;
+	size_t len = 0;
+	unsigned int status = MHD_HTTP_OK;
+	enum MHD_Result ret;
+	FILE *f;
+
+	(void)version;
+	(void)upload;
+	(void)upload_len;
+	(void)con_cls;
+	if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
+		static char msg[] = "only GET /metrics\n";
+
+		r = MHD_create_response_from_buffer(sizeof(msg) - 1, msg, MHD_RESPMEM_PERSISTENT);
+		status = MHD_HTTP_METHOD_NOT_ALLOWED;
+		goto send;
+	}
+	f = open_memstream(&buf, &len);
+	if (!f)
+		return MHD_NO;
+	if (!strcmp(url, "/metrics")) {
+		if (m->fill(m->arg, f))
+			status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+	} else {
+		fprintf(f, "burstgate: see /metrics\n");
+		status = MHD_HTTP_NOT_FOUND;
+	}
+	fclose(f);
+	r = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
+send:
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static int parse_addr(const char *addr, struct sockaddr_storage *ss, bool *any, char *err,
+		      size_t errlen)
+{
+	struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon = strrchr(addr, ':');
+	unsigned long port;
+	char *end;
+	size_t hl;
+
+	memset(ss, 0, sizeof(*ss));
+	if (!colon)
+		goto bad;
+	port = strtoul(colon + 1, &end, 10);
+	if (*end || end == colon + 1 || !port || port > 65535)
+		goto bad;
+	hl = (size_t)(colon - addr);
+	if (hl >= sizeof(host))
+		goto bad;
+	memcpy(host, addr, hl);
+	host[hl] = '\0';
+	*any = hl == 0;
+	if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+		host[hl - 1] = '\0';
+		memmove(host, host + 1, hl - 1);
+	}
+	if (*any || inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons((unsigned short)port);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons((unsigned short)port);
+		return 0;
+	}
+bad:
+	snprintf(
+		err, errlen,
+		"--metrics \"%s\": expected ADDR:PORT (127.0.0.1:9477, [::1]:9477, or :9477 for every address)",
+		addr);
+	return -EINVAL;
+}
+
+int bg_metrics_start(const char *addr, bg_metrics_fill_fn fill, void *arg,
+		     struct bg_metrics_server **out, char *err, size_t errlen)
+{
+	struct bg_metrics_server *m;
+	struct sockaddr_storage ss;
+	unsigned int flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	bool any;
+	int ret;
+
+	ret = parse_addr(addr, &ss, &any, err, errlen);
+	if (ret)
+		return ret;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->fill = fill;
+	m->arg = arg;
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	if (any)
+		m->d = MHD_start_daemon(flags | MHD_USE_DUAL_STACK,
+					ntohs(((struct sockaddr_in *)&ss)->sin_port), NULL, NULL,
+					handle, m, MHD_OPTION_CONNECTION_TIMEOUT, 10U,
+					MHD_OPTION_CONNECTION_LIMIT, 16U, MHD_OPTION_END);
+	else
+		m->d = MHD_start_daemon(flags, 0, NULL, NULL, handle, m, MHD_OPTION_SOCK_ADDR,
+					(struct sockaddr *)&ss, MHD_OPTION_CONNECTION_TIMEOUT, 10U,
+					MHD_OPTION_CONNECTION_LIMIT, 16U, MHD_OPTION_END);
+	if (!m->d) {
+		snprintf(
+			err, errlen,
+			"--metrics %s: cannot listen there (address in use, or not an address of this host)",
+			addr);
+		free(m);
+		return -EADDRINUSE;
+	}
+	*out = m;
+	return 0;
+}
+
+int bg_metrics_fd(struct bg_metrics_server *m)
+{
+	const union MHD_DaemonInfo *i = MHD_get_daemon_info(m->d, MHD_DAEMON_INFO_EPOLL_FD);
+
+	return i ? i->epoll_fd : -1;
+}
+
+int bg_metrics_timeout_ms(struct bg_metrics_server *m)
+{
+	MHD_UNSIGNED_LONG_LONG t;
+
+	if (MHD_get_timeout(m->d, &t) != MHD_YES)
+		return -1;
+	return t > 60000 ? 60000 : (int)t;
+}
+
+void bg_metrics_run(struct bg_metrics_server *m)
+{
+	MHD_run(m->d);
+}
+
+void bg_metrics_stop(struct bg_metrics_server *m)
+{
+	if (!m)
+		return;
+	MHD_stop_daemon(m->d);
+	free(m);
+}

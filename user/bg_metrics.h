@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Counters out: a snapshot of the live state (identities, their counters,
+ * bucket fill, the host-wide counters), and the Prometheus text exposition
+ * of a snapshot plus the controller's health. The formatter is pure, so the
+ * unit tests check it on made-up snapshots. docs/metrics.md lists every
+ * metric; identity names are the only unbounded label, capped per scrape.
+ */
+#ifndef BG_METRICS_H
+#define BG_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <linux/types.h>
+
+#include "bg_common.h"
+#include "bg_state.h"
+
+/* Per-scrape cap on identities exported one by one (the rest: "_other"). */
+#define BG_METRICS_MAX_IDS_DEFAULT 1000U
+
+struct bg_snap_id {
+	char name[BG_NAME_LEN];
+	__u32 id;
+	__u32 action;
+	struct bg_id_stats st;
+	struct bg_id_meta meta;
+	double pkt_fill; /* tokens now, in packets; -1: unlimited */
+	double byte_fill; /* in bytes; -1: unlimited */
+	bool limited; /* in a limited episode (see struct bg_id_state) */
+};
+
+struct bg_snap {
+	struct bg_snap_id *ids; /* sorted by id: identity 0 (default) first */
+	size_t nids;
+	__u32 max_ids;
+	__u64 counters[BG_C_MAX];
+	struct bg_global g;
+	struct bg_ctl ctl;
+	__u64 mono_ns; /* CLOCK_MONOTONIC when read */
+};
+
+int bg_snap_read(const struct bg_state *s, struct bg_snap *snap);
+void bg_snap_free(struct bg_snap *snap);
+
+/*
+ * Packets and bytes passed by every identity slot, summed (a few batch
+ * lookups, however many identities): the host's admitted traffic.
+ */
+int bg_stats_total(const struct bg_state *s, __u64 *pkts, __u64 *bytes);
+
+/* What the controller knows about itself; all zero outside `burstctl serve`. */
+struct bg_health {
+	bool controller; /* a controller is filling this in */
+	__u64 start_unix;
+	__u64 reloads_total; /* successful applies, the first one included */
+	__u64 reload_errors_total;
+	__u64 last_reload_unix; /* last attempt */
+	bool last_reload_ok;
+	double tune_util; /* -1: no capacity declared */
+	__u64 tune_grow_total; /* bursts grown, one per identity per step */
+	__u64 tune_shrink_total;
+	__u64 events_limited_total;
+	__u64 events_cleared_total;
+};
+
+/* Prometheus text format 0.0.4. Returns 0 or -EIO. */
+int bg_metrics_format(FILE *f, const struct bg_snap *snap, const struct bg_health *h,
+		      size_t max_ids);
+
+/* Label value escaping (\\, \", \n), for the formatter and its tests. */
+void bg_metrics_escape(const char *in, char *out, size_t len);
+
+/* The HTTP endpoint (libmicrohttpd), driven by the caller's event loop. */
+struct bg_metrics_server;
+typedef int (*bg_metrics_fill_fn)(void *arg, FILE *f);
+
+/* addr: "HOST:PORT", "[V6]:PORT" or ":PORT" (all addresses). */
+int bg_metrics_start(const char *addr, bg_metrics_fill_fn fill, void *arg,
+		     struct bg_metrics_server **out, char *err, size_t errlen);
+/* An fd to poll for input, and the longest the loop may sleep (ms, -1: any). */
+int bg_metrics_fd(struct bg_metrics_server *m);
+int bg_metrics_timeout_ms(struct bg_metrics_server *m);
+void bg_metrics_run(struct bg_metrics_server *m);
+void bg_metrics_stop(struct bg_metrics_server *m);
+
+#endif /* BG_METRICS_H */

@@ -1,0 +1,174 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* burstctl events: identities starting and ceasing to be limited, live */
+#include <errno.h>
+#include <jansson.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bg_events.h"
+#include "bg_identity.h"
+#include "bg_log.h"
+#include "bg_out.h"
+#include "bg_state.h"
+#include "bg_units.h"
+#include "burstctl.h"
+
+static volatile sig_atomic_t stop;
+
+static void on_sigint(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+struct ev_ctx {
+	const struct bg_state *s;
+	unsigned long count;
+	unsigned long max; /* 0: no limit */
+};
+
+static __u64 clock_ns(clockid_t c)
+{
+	struct timespec ts;
+
+	clock_gettime(c, &ts);
+	return (__u64)ts.tv_sec * BG_NSEC_PER_SEC + (__u64)ts.tv_nsec;
+}
+
+/* The identity's name now, by slot (events are rare: a lookup each is fine). */
+static void slot_name(const struct bg_state *s, __u32 id, char *buf, size_t len)
+{
+	struct bg_identity *ids;
+	size_t n, i;
+
+	snprintf(buf, len, "(slot %u)", id);
+	if (bg_identity_list(s, &ids, &n))
+		return;
+	for (i = 0; i < n; i++)
+		if (ids[i].id == id)
+			snprintf(buf, len, "%s", ids[i].name);
+	free(ids);
+}
+
+static void print_event(void *arg, const struct bg_event *e, bool swept)
+{
+	struct ev_ctx *c = arg;
+	__u64 real = clock_ns(CLOCK_REALTIME) - (clock_ns(CLOCK_MONOTONIC) - e->ts_ns);
+	time_t t = (time_t)(real / BG_NSEC_PER_SEC);
+	char when[40], name[BG_NAME_LEN + 16];
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(when + strlen(when), sizeof(when) - strlen(when), ".%03lluZ",
+		 (unsigned long long)(real % BG_NSEC_PER_SEC / 1000000));
+	if (c->max && c->count >= c->max)
+		return; /* one batch may hold more than asked for */
+	slot_name(c->s, e->id, name, sizeof(name));
+	c->count++;
+	if (out_is_json()) {
+		json_t *o = json_object();
+		char *line;
+
+		json_object_set_new(o, "time", json_string(when));
+		json_object_set_new(o, "identity", json_string(name));
+		json_object_set_new(o, "event", json_string(bg_event_name(e->type)));
+		if (e->type == BG_EV_CLEARED) {
+			json_object_set_new(o, "limited_for_s",
+					    json_real((double)(e->ts_ns - e->since_ns) / 1e9));
+			json_object_set_new(o, "reason",
+					    json_string(swept ? "quiet" : "conforming"));
+		} else {
+			json_object_set_new(o, "action", json_string(bg_action_name(e->action)));
+		}
+		line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		if (line)
+			printf("%s\n", line);
+		free(line);
+		json_decref(o);
+	} else if (e->type == BG_EV_LIMITED) {
+		printf("%s  %-20s limited (%s)\n", when, name, bg_action_name(e->action));
+	} else {
+		printf("%s  %-20s cleared after %.1f s (%s)\n", when, name,
+		       (double)(e->ts_ns - e->since_ns) / 1e9,
+		       swept ? "went quiet" : "conforming again");
+	}
+	fflush(stdout);
+}
+
+int do_events(int argc, char **argv)
+{
+	unsigned long max_count = 0;
+	double duration = 0;
+	struct bg_ev_reader r;
+	struct bg_state s;
+	struct ev_ctx c = {};
+	char err[128];
+	__u64 end = 0, next_sweep;
+	int ret;
+
+	while (argc > 0) {
+		const char *kw = argv[0], *v;
+		__u32 x;
+
+		if (!strcmp(kw, "help")) {
+			if (!out_is_json())
+				printf("Usage: burstctl events [count N] [duration SECONDS]\n"
+				       "\n"
+				       "Follow identities as they start being limited (a packet over\n"
+				       "the limit: dropped, or counted in shadow) and stop (conforming\n"
+				       "again, or quiet, for %.0f s). At most one of each per identity\n"
+				       "per second: never one event per dropped packet. With -j, one\n"
+				       "JSON object per line. The ring has one reader: while\n"
+				       "`burstctl serve` runs, it reads and logs the events.\n",
+				       BG_EVENT_HOLD_NS / 1e9);
+			return 0;
+		}
+		if (strcmp(kw, "count") && strcmp(kw, "duration"))
+			return usage_error("events", "unknown argument \"%s\"", kw);
+		v = take_value("events", &argc, &argv);
+		if (!v)
+			return -EINVAL;
+		if (bg_parse_u32(v, &x, err, sizeof(err)) || !x)
+			return usage_error("events", "%s %s: expected a whole number above 0", kw,
+					   v);
+		if (!strcmp(kw, "count"))
+			max_count = x;
+		else
+			duration = x;
+	}
+	ret = bg_state_open(&s, opts.pin_path, BG_OPEN_READ);
+	if (ret)
+		return ret;
+	c.s = &s;
+	c.max = max_count;
+	ret = bg_events_open(&r, &s, print_event, &c);
+	if (ret)
+		goto out;
+	signal(SIGINT, on_sigint);
+	signal(SIGTERM, on_sigint);
+	if (duration > 0)
+		end = clock_ns(CLOCK_MONOTONIC) + (__u64)(duration * 1e9);
+	next_sweep = clock_ns(CLOCK_MONOTONIC) + BG_NSEC_PER_SEC;
+	while (!stop && (!max_count || c.count < max_count)) {
+		struct pollfd p = { .fd = bg_events_fd(&r), .events = POLLIN };
+		__u64 now = clock_ns(CLOCK_MONOTONIC);
+
+		if (end && now >= end)
+			break;
+		if (now >= next_sweep) {
+			bg_events_sweep(&r);
+			next_sweep = now + BG_NSEC_PER_SEC / 4;
+		}
+		if (poll(&p, 1, 250) > 0)
+			bg_events_consume(&r);
+	}
+	bg_events_close(&r);
+out:
+	bg_state_close(&s);
+	return ret;
+}

@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* burstctl policy check|apply|dump */
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bg_apply.h"
+#include "bg_audit.h"
+#include "bg_events.h"
+#include "bg_log.h"
+#include "bg_out.h"
+#include "bg_policy.h"
+#include "bg_state.h"
+#include "burstctl.h"
+
+#define OBJ "policy"
+#define SHOW_CHANGES_MAX 200 /* lines printed; the rest are counted */
+
+static int help(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	if (out_is_json())
+		return 0;
+	printf("Usage: burstctl policy check FILE\n"
+	       "       burstctl policy apply FILE\n"
+	       "       burstctl policy dump\n"
+	       "\n"
+	       "FILE is a YAML policy: identities (limits, action, burst bounds,\n"
+	       "prefixes, token files), the default identity, host and controller\n"
+	       "settings (see examples/policy.yaml and burstctl(8)).\n"
+	       "\n"
+	       "check  validate FILE without changing anything; errors say\n"
+	       "       FILE:LINE:COLUMN. If the state exists, also list what apply\n"
+	       "       would change.\n"
+	       "apply  validate, plan, then write: a bad or too large policy changes\n"
+	       "       nothing. Identities that stay keep their buckets and\n"
+	       "       counters; unchanged ones are not touched at all. Logged to\n"
+	       "       the audit log (controller: audit_log).\n"
+	       "dump   print the live state as a policy file (apply it to get the\n"
+	       "       same state back). Token files are not kept in the state yet\n"
+	       "       (agent tokens, issue 3), so a dump has none.\n");
+	return 0;
+}
+
+static void print_change(void *arg, const char *kind, const char *name, const char *line)
+{
+	(void)arg;
+	out_begin_object(NULL);
+	out_str("kind", NULL, kind);
+	if (*name)
+		out_str("identity", NULL, name);
+	out_str("change", "  %s\n", line);
+	out_end_object();
+}
+
+static void print_note(void *arg, const char *note)
+{
+	(void)arg;
+	out_str(NULL, "note: %s\n", note);
+}
+
+static void print_summary(const struct bg_policy *p)
+{
+	size_t i;
+
+	out_str("policy", "%s: valid:", p->path);
+	out_u64("identities", " %llu identities (and default),", p->nids);
+	out_u64("prefixes_ipv4", " %llu IPv4", p->npfx4);
+	out_u64("prefixes_ipv6", " and %llu IPv6 prefixes,", p->npfx6);
+	out_u64("tuned", " %llu with adaptive bursts", p->ntuned);
+	out_begin_array("interfaces");
+	if (p->has_ifaces) {
+		out_text(", interfaces:");
+		for (i = 0; i < p->nifaces; i++)
+			out_str(NULL, " %s", p->ifaces[i].name);
+		if (!p->nifaces)
+			out_text(" none");
+	}
+	out_end_array();
+	out_text("\n");
+	out_begin_array("notes");
+	bg_policy_notes(p, print_note, NULL);
+	out_end_array();
+}
+
+static int load(const char *path, struct bg_policy *p)
+{
+	char err[1024];
+	int ret = bg_policy_load(path, p, err, sizeof(err));
+
+	if (ret)
+		bg_err("%s", err);
+	return ret;
+}
+
+/*
+ * A file too bad to read has no audit_log of its own: the refusal goes to
+ * the audit log of the policy in force, if there is one.
+ */
+static void audit_refused_load(const char *path, const char *err)
+{
+	struct bg_audit_who who = { .via = "cli", .uid = getuid(), .pid = getpid() };
+	struct bg_state s;
+	struct bg_ctl ctl;
+	__u32 zero = 0;
+
+	if (access(opts.pin_path, F_OK) || bg_state_open(&s, opts.pin_path, BG_OPEN_READ))
+		return;
+	if (bpf_map_lookup_elem(s.ctl_fd, &zero, &ctl) == 0 && (ctl.flags & BG_CTL_F_POLICY))
+		bg_audit_write(ctl.audit_log, &who, path, NULL, err);
+	bg_state_close(&s);
+}
+
+static int do_check(int argc, char **argv)
+{
+	struct bg_policy p;
+	struct bg_state s;
+	struct bg_live live;
+	struct bg_plan plan;
+	char err[1024];
+	int ret;
+
+	if (argc != 1)
+		return usage_error(OBJ, "check: expected exactly one FILE");
+	ret = load(argv[0], &p);
+	if (ret)
+		return ret;
+	out_begin_object(NULL);
+	print_summary(&p);
+	/* Against the live state, read-only, when there is one. */
+	if (access(opts.pin_path, F_OK) == 0 &&
+	    bg_state_open(&s, opts.pin_path, BG_OPEN_READ) == 0) {
+		ret = bg_live_read(&s, &live);
+		if (!ret) {
+			ret = bg_plan_build(&p, &live, &plan, err, sizeof(err));
+			if (ret) {
+				bg_err("%s: cannot be applied to %s: %s", p.path, opts.pin_path,
+				       err);
+			} else {
+				out_text("apply to %s", opts.pin_path);
+				out_u64("would_change", " would make %llu changes",
+					bg_plan_changes(&plan));
+				out_u64("unchanged", " (%llu identities unchanged)\n", plan.nsame);
+				out_begin_array("changes");
+				bg_plan_describe(&plan, SHOW_CHANGES_MAX, print_change, NULL);
+				out_end_array();
+				bg_plan_free(&plan);
+			}
+			bg_live_free(&live);
+		}
+		bg_state_close(&s);
+	}
+	out_end_object();
+	bg_policy_free(&p);
+	return ret;
+}
+
+static void print_attach(void *arg, const char *line)
+{
+	(void)arg;
+	out_str(NULL, "  %s\n", line);
+}
+
+static int do_apply(int argc, char **argv)
+{
+	struct bg_audit_who who = { .via = "cli", .uid = getuid(), .pid = getpid() };
+	struct bg_policy p;
+	struct bg_state s;
+	struct bg_live live;
+	struct bg_plan plan;
+	char err[1024];
+	pid_t holder;
+	int ret, lock_fd;
+
+	if (argc != 1)
+		return usage_error(OBJ, "apply: expected exactly one FILE");
+	ret = bg_policy_load(argv[0], &p, err, sizeof(err));
+	if (ret) {
+		bg_err("%s", err);
+		audit_refused_load(argv[0], err);
+		return ret;
+	}
+	ret = bg_policy_state_setup(opts.pin_path, &p);
+	if (!ret)
+		ret = bg_state_open(&s, opts.pin_path, BG_OPEN_READ);
+	if (ret)
+		goto out;
+	if (bg_lock_take(opts.pin_path, BG_LOCK_SERVE, &lock_fd, &holder) == 0)
+		close(lock_fd);
+	else if (holder)
+		bg_warn("a controller (`burstctl serve`, pid %d) manages this state from its own policy file: its next reload replaces what you apply now",
+			(int)holder);
+
+	ret = bg_policy_apply(&s, &p, &plan, &live, err, sizeof(err));
+	if (ret) {
+		bg_err("policy apply %s: %s", p.path, err);
+		bg_audit_write(p.audit_log, &who, p.path, NULL, err);
+		bg_state_close(&s);
+		goto out;
+	}
+	out_begin_object(NULL);
+	out_str("policy", "applied %s:", p.path);
+	out_u64("changes_total", " %llu changes", bg_plan_changes(&plan));
+	out_u64("unchanged", ", %llu identities unchanged\n", plan.nsame);
+	out_begin_array("changes");
+	bg_plan_describe(&plan, SHOW_CHANGES_MAX, print_change, NULL);
+	out_end_array();
+	if (bg_audit_write(p.audit_log, &who, p.path, &plan, NULL))
+		bg_warn("audit log %s: cannot write it (set controller: audit_log)", p.audit_log);
+	bg_plan_free(&plan);
+	bg_live_free(&live);
+	bg_state_close(&s);
+	out_begin_array("attach");
+	ret = bg_policy_attach(opts.pin_path, &p, print_attach, NULL);
+	out_end_array();
+	out_begin_array("notes");
+	bg_policy_notes(&p, print_note, NULL);
+	out_end_array();
+	out_end_object();
+out:
+	bg_policy_free(&p);
+	return ret;
+}
+
+static int do_dump(int argc, char **argv)
+{
+	struct bg_policy p;
+	struct bg_state s;
+	struct bg_live live;
+	int ret;
+
+	(void)argv;
+	if (argc)
+		return usage_error(OBJ, "dump: takes no arguments");
+	ret = bg_state_open(&s, opts.pin_path, BG_OPEN_READ);
+	if (ret)
+		return ret;
+	ret = bg_live_read(&s, &live);
+	if (!ret) {
+		ret = bg_live_to_policy(&s, &live, &p);
+		bg_live_free(&live);
+	}
+	if (!ret) {
+		printf("# burstgate policy: the live state of %s\n", opts.pin_path);
+		printf("# (token files are not kept in the state until agent tokens land, issue 3)\n");
+		ret = bg_policy_write(stdout, &p);
+		bg_policy_free(&p);
+	} else {
+		bg_err("policy dump: read the state: %s", strerror(-ret));
+	}
+	bg_state_close(&s);
+	return ret;
+}
+
+int do_policy(int argc, char **argv)
+{
+	static const struct cmd cmds[] = {
+		{ "check", do_check },
+		{ "apply", do_apply },
+		{ "dump", do_dump },
+		{ NULL, NULL },
+	};
+
+	return cmd_select(OBJ, cmds, argc, argv, help);
+}

@@ -1,0 +1,779 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * burstctl serve: the controller. One thread, one epoll loop over:
+ *   signalfd   SIGHUP reloads, SIGTERM/SIGINT stop
+ *   inotify    the policy file's folder: a change reloads (debounced)
+ *   timerfd    every tune_interval: the tuner, the event sweep
+ *   ring       limited/cleared events from the XDP program
+ *   HTTP       /metrics (libmicrohttpd, driven from this loop)
+ * and whatever else registers with loop_add() (the bind socket of agent
+ * tokens, issue 3, is meant to plug in there).
+ *
+ * The controller holds no state the kernel does not: everything is in the
+ * pinned maps. Killed, even with SIGKILL, it leaves enforcement running;
+ * started again, it applies its policy to the state it finds, which changes
+ * nothing that did not change, and carries on (tuned bursts included).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bg_apply.h"
+#include "bg_audit.h"
+#include "bg_events.h"
+#include "bg_identity.h"
+#include "bg_log.h"
+#include "bg_metrics.h"
+#include "bg_out.h"
+#include "bg_policy.h"
+#include "bg_state.h"
+#include "bg_tuner.h"
+#include "bg_units.h"
+#include "burstctl.h"
+
+#define RELOAD_DEBOUNCE_MS 200 /* editors write a file in several steps */
+#define TUNE_LOG_MAX 20 /* tuner lines per step; the rest are summed up */
+#define EVENTS_RETRY_TICKS 10 /* retry taking the event ring this often */
+#define LOOP_SOURCES_MAX 16
+#define DROPPED_UNKNOWN (~0ULL) /* the episode began before this controller */
+
+/* syslog priorities, as journald reads them from a "<N>" prefix */
+enum { LOG_ERR_ = 3, LOG_WARNING_ = 4, LOG_NOTICE_ = 5, LOG_INFO_ = 6 };
+
+struct serve;
+typedef void (*loop_fn)(struct serve *sv, void *arg, __u32 events);
+
+struct loop_src {
+	int fd;
+	loop_fn fn;
+	void *arg;
+};
+
+struct serve {
+	const char *policy_path;
+	char policy_dir[PATH_MAX];
+	char policy_base[NAME_MAX + 1];
+	struct bg_state s;
+	struct bg_policy pol;
+	bool have_pol;
+	int ep, sig_fd, ino_fd, tick_fd, reload_fd, lock_fd;
+	struct loop_src src[LOOP_SOURCES_MAX];
+	int nsrc;
+	struct bg_ev_reader ev;
+	bool ev_on;
+	unsigned int ticks;
+	struct bg_metrics_server *ms;
+	size_t metrics_max_ids;
+	struct bg_health h;
+	bool journal;
+	bool stop;
+	/* the tuner's previous sample of the host's admitted traffic */
+	__u64 prev_pkts, prev_bytes, prev_ns;
+	bool have_prev;
+	/* slot -> name, for events, and the tuned identities; refreshed after every apply */
+	char (*names)[BG_NAME_LEN];
+	char (*tuned)[BG_NAME_LEN];
+	size_t ntuned;
+	__u64 *dropped_at; /* dropped + shadow packets when the episode began */
+};
+
+/* ---- Logging: one line per change, journald-friendly ---- */
+
+__attribute__((format(printf, 3, 4))) static void slog(const struct serve *sv, int prio,
+						       const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	/* Under systemd the "<N>" prefix sets the priority and journald adds the time. */
+	if (sv->journal)
+		fprintf(stderr, "<%d>%s\n", prio, line);
+	else
+		fprintf(stderr, "burstctl serve: %s%s\n",
+			prio <= LOG_ERR_     ? "error: " :
+			prio == LOG_WARNING_ ? "warning: " :
+					       "",
+			line);
+}
+
+static void log_change(void *arg, const char *kind, const char *name, const char *line)
+{
+	(void)kind;
+	(void)name;
+	slog(arg, LOG_NOTICE_, "%s", line);
+}
+
+static void log_line(void *arg, const char *line)
+{
+	slog(arg, LOG_NOTICE_, "%s", line);
+}
+
+static void log_note(void *arg, const char *note)
+{
+	slog(arg, LOG_WARNING_, "%s", note);
+}
+
+/* systemd's readiness protocol, without libsystemd: one datagram. */
+static void sd_notify_(const char *msg)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	socklen_t len;
+	int fd;
+
+	if (!path || (path[0] != '/' && path[0] != '@') || strlen(path) >= sizeof(sa.sun_path))
+		return;
+	memcpy(sa.sun_path, path, strlen(path));
+	if (sa.sun_path[0] == '@')
+		sa.sun_path[0] = '\0'; /* abstract namespace */
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sa, len);
+	close(fd);
+}
+
+/* ---- The loop ---- */
+
+static int loop_add(struct serve *sv, int fd, loop_fn fn, void *arg)
+{
+	struct epoll_event e = { .events = EPOLLIN };
+	struct loop_src *src;
+
+	if (sv->nsrc >= LOOP_SOURCES_MAX)
+		return -ENOSPC;
+	src = &sv->src[sv->nsrc++];
+	*src = (struct loop_src){ fd, fn, arg };
+	e.data.ptr = src;
+	if (epoll_ctl(sv->ep, EPOLL_CTL_ADD, fd, &e)) {
+		sv->nsrc--;
+		return -errno;
+	}
+	return 0;
+}
+
+static void arm(int tfd, __u32 ms, bool repeat)
+{
+	struct itimerspec it = {};
+
+	it.it_value.tv_sec = ms / 1000;
+	it.it_value.tv_nsec = (long)(ms % 1000) * 1000000L;
+	if (repeat)
+		it.it_interval = it.it_value;
+	timerfd_settime(tfd, 0, &it, NULL);
+}
+
+static void drain(int fd)
+{
+	__u64 n;
+
+	if (read(fd, &n, sizeof(n)) < 0)
+		return; /* nothing to drain */
+}
+
+/* ---- Names of slots, for the events ---- */
+
+static void refresh_names(struct serve *sv)
+{
+	struct bg_identity *ids;
+	size_t n, i;
+
+	if (bg_identity_list(&sv->s, &ids, &n))
+		return;
+	memset(sv->names, 0, (size_t)sv->s.max_ids * BG_NAME_LEN);
+	sv->ntuned = 0;
+	for (i = 0; i < n; i++) {
+		if (ids[i].id < sv->s.max_ids)
+			snprintf(sv->names[ids[i].id], BG_NAME_LEN, "%s", ids[i].name);
+		if (ids[i].meta.burst_max_pkts || ids[i].meta.burst_max_bytes)
+			snprintf(sv->tuned[sv->ntuned++], BG_NAME_LEN, "%s", ids[i].name);
+	}
+	free(ids);
+}
+
+/* ---- Applying the policy ---- */
+
+static int apply(struct serve *sv, struct bg_policy *p, const struct bg_audit_who *who)
+{
+	struct bg_live live;
+	struct bg_plan plan;
+	char err[1024];
+	size_t n;
+	int ret;
+
+	ret = bg_policy_apply(&sv->s, p, &plan, &live, err, sizeof(err));
+	sv->h.last_reload_unix = (__u64)time(NULL);
+	if (ret) {
+		slog(sv, LOG_ERR_, "policy %s not applied: %s", p->path, err);
+		bg_audit_write(p->audit_log, who, p->path, NULL, err);
+		return ret;
+	}
+	n = bg_plan_changes(&plan);
+	slog(sv, LOG_NOTICE_, "policy %s applied (%s): %zu change%s, %zu identities unchanged",
+	     p->path, who->via, n, n == 1 ? "" : "s", plan.nsame);
+	bg_plan_describe(&plan, 100, log_change, sv);
+	if (bg_audit_write(p->audit_log, who, p->path, &plan, NULL))
+		slog(sv, LOG_WARNING_, "audit log %s: cannot write it (set controller: audit_log)",
+		     p->audit_log);
+	bg_plan_free(&plan);
+	bg_live_free(&live);
+	if (bg_policy_attach(sv->s.pin_path, p, log_line, sv))
+		slog(sv, LOG_WARNING_,
+		     "not attached everywhere the policy says (see the messages above); will retry at the next reload");
+	bg_policy_notes(p, log_note, sv);
+	refresh_names(sv);
+	return 0;
+}
+
+static void reload(struct serve *sv, const struct bg_audit_who *who)
+{
+	struct bg_policy p;
+	char err[1024];
+	int ret;
+
+	sd_notify_("RELOADING=1");
+	ret = bg_policy_load(sv->policy_path, &p, err, sizeof(err));
+	if (ret) {
+		slog(sv, LOG_ERR_, "reload refused, still enforcing the previous policy: %s", err);
+		bg_audit_write(sv->pol.audit_log, who, sv->policy_path, NULL, err);
+		sv->h.reload_errors_total++;
+		sv->h.last_reload_unix = (__u64)time(NULL);
+		sv->h.last_reload_ok = false;
+		sd_notify_("READY=1");
+		return;
+	}
+	ret = apply(sv, &p, who);
+	sv->h.last_reload_ok = ret == 0;
+	if (ret) {
+		sv->h.reload_errors_total++;
+		bg_policy_free(&p);
+		sd_notify_("READY=1");
+		return;
+	}
+	sv->h.reloads_total++;
+	if (p.ctl.tune_interval_ms != sv->pol.ctl.tune_interval_ms)
+		arm(sv->tick_fd, p.ctl.tune_interval_ms, true);
+	bg_policy_free(&sv->pol);
+	sv->pol = p;
+	sd_notify_("READY=1");
+}
+
+/* ---- Event sources ---- */
+
+static void on_signal(struct serve *sv, void *arg, __u32 events)
+{
+	struct signalfd_siginfo si;
+	struct bg_audit_who who = { .via = "SIGHUP" };
+
+	(void)arg;
+	(void)events;
+	if (read(sv->sig_fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	if (si.ssi_signo == SIGHUP) {
+		who.uid = si.ssi_uid;
+		who.pid = (pid_t)si.ssi_pid;
+		slog(sv, LOG_INFO_, "SIGHUP from pid %u (uid %u): reloading %s", si.ssi_pid,
+		     si.ssi_uid, sv->policy_path);
+		reload(sv, &who);
+		return;
+	}
+	slog(sv, LOG_NOTICE_,
+	     "stopping on signal %u; enforcement continues from the pinned program and maps (restart to resume control)",
+	     si.ssi_signo);
+	sv->stop = true;
+}
+
+static void on_inotify(struct serve *sv, void *arg, __u32 events)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	const struct inotify_event *e;
+	bool hit = false;
+	ssize_t n;
+	char *p;
+
+	(void)arg;
+	(void)events;
+	n = read(sv->ino_fd, buf, sizeof(buf));
+	for (p = buf; n > 0 && p < buf + n; p += sizeof(*e) + e->len) {
+		e = (const struct inotify_event *)p;
+		if (e->len && !strcmp(e->name, sv->policy_base))
+			hit = true;
+	}
+	if (hit)
+		arm(sv->reload_fd, RELOAD_DEBOUNCE_MS, false); /* re-arming restarts the wait */
+}
+
+static void on_reload_timer(struct serve *sv, void *arg, __u32 events)
+{
+	struct bg_audit_who who = { .via = "file-change" };
+	struct stat st;
+
+	(void)arg;
+	(void)events;
+	drain(sv->reload_fd);
+	if (stat(sv->policy_path, &st)) {
+		slog(sv, LOG_WARNING_, "%s is gone: still enforcing the last policy applied",
+		     sv->policy_path);
+		return;
+	}
+	who.uid = st.st_uid; /* the best a file change can tell: its owner */
+	slog(sv, LOG_INFO_, "%s changed: reloading", sv->policy_path);
+	reload(sv, &who);
+}
+
+static void on_event(void *arg, const struct bg_event *e, bool swept)
+{
+	struct serve *sv = arg;
+	const char *name = e->id < sv->s.max_ids ? sv->names[e->id] : "";
+	__u64 d[6] = {}, dropped;
+	char over[64] = "";
+
+	if (!*name) {
+		refresh_names(sv);
+		name = e->id < sv->s.max_ids && *sv->names[e->id] ? sv->names[e->id] : "(deleted)";
+	}
+	if (e->id < sv->s.max_ids)
+		bg_percpu_sum(&sv->s, sv->s.stats_fd, e->id, d, 6);
+	dropped = d[2] + d[4]; /* dropped + shadow packets */
+	if (e->type == BG_EV_LIMITED) {
+		sv->h.events_limited_total++;
+		if (e->id < sv->s.max_ids)
+			sv->dropped_at[e->id] = dropped;
+		slog(sv, LOG_NOTICE_, "event: identity %s limited (%s): packets over its limit",
+		     name,
+		     e->action == BG_ACT_SHADOW ? "shadow: counted, not dropped" :
+						  bg_action_name(e->action));
+		return;
+	}
+	sv->h.events_cleared_total++;
+	if (e->id < sv->s.max_ids && sv->dropped_at[e->id] != DROPPED_UNKNOWN)
+		snprintf(over, sizeof(over), "%llu packets over the limit; ",
+			 (unsigned long long)(dropped - sv->dropped_at[e->id]));
+	slog(sv, LOG_NOTICE_, "event: identity %s no longer limited after %.1f s (%s%s)", name,
+	     (double)(e->ts_ns - e->since_ns) / 1e9, over,
+	     swept ? "went quiet" : "conforming again");
+}
+
+static void on_ring(struct serve *sv, void *arg, __u32 events)
+{
+	(void)arg;
+	(void)events;
+	bg_events_consume(&sv->ev);
+}
+
+static void on_metrics(struct serve *sv, void *arg, __u32 events)
+{
+	(void)arg;
+	(void)events;
+	bg_metrics_run(sv->ms);
+}
+
+static int fill_metrics(void *arg, FILE *f)
+{
+	struct serve *sv = arg;
+	struct bg_snap snap;
+	int ret = bg_snap_read(&sv->s, &snap);
+
+	if (ret)
+		return ret;
+	ret = bg_metrics_format(f, &snap, &sv->h, sv->metrics_max_ids);
+	bg_snap_free(&snap);
+	return ret;
+}
+
+/* ---- The tuner ---- */
+
+/*
+ * One tuner step. Reads the host's admitted traffic (batch lookups) and the
+ * tuned identities only (listed at the last apply), so a state of 100,000
+ * identities with a few tuned ones costs a few syscalls per interval.
+ */
+static void tune(struct serve *sv)
+{
+	const struct bg_ctl *c = &sv->pol.ctl;
+	struct bg_tune_cfg tc = { c->capacity_pps, c->capacity_bits, c->tune_interval_ms,
+				  c->grow_below_pct, c->shrink_above_pct };
+	struct bg_tune_id *t = NULL;
+	struct bg_identity *cur = NULL;
+	__u64 pkts, bytes, now;
+	size_t i, n = 0, logged = 0;
+	enum bg_tune_dir dir;
+	struct timespec ts;
+	double u;
+
+	if (!c->capacity_pps && !c->capacity_bits) {
+		sv->h.tune_util = -1;
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (__u64)ts.tv_sec * BG_NSEC_PER_SEC + (__u64)ts.tv_nsec;
+	if (bg_stats_total(&sv->s, &pkts, &bytes))
+		return;
+	if (!sv->have_prev || pkts < sv->prev_pkts || bytes < sv->prev_bytes) {
+		/* first sample, or a slot was reused (its counters zeroed): start over */
+		sv->have_prev = true;
+		goto out;
+	}
+	u = bg_tune_util(&tc, pkts - sv->prev_pkts, bytes - sv->prev_bytes, now - sv->prev_ns);
+	sv->h.tune_util = u;
+	if (!sv->ntuned)
+		goto out;
+	t = calloc(sv->ntuned, sizeof(*t));
+	cur = calloc(sv->ntuned, sizeof(*cur));
+	if (!t || !cur)
+		goto out;
+	for (i = 0; i < sv->ntuned; i++) {
+		const struct bg_id_meta *m = &cur[n].meta;
+
+		if (bg_identity_get(&sv->s, sv->tuned[i], &cur[n]))
+			continue; /* removed by hand meanwhile */
+		t[n].slot = (__u32)n;
+		t[n].b = (struct bg_tune_bounds){ m->burst_min_pkts, m->burst_max_pkts,
+						  m->burst_min_bytes, m->burst_max_bytes };
+		t[n].burst_pkts = m->burst_pkts;
+		t[n].burst_bytes = m->burst_bytes;
+		n++;
+	}
+	dir = bg_tune_step(&tc, u, t, n);
+	if (dir == BG_TUNE_HOLD)
+		goto out;
+	flock(sv->s.dir_fd, LOCK_EX);
+	for (i = 0; i < n; i++) {
+		const char *name = cur[t[i].slot].name;
+		struct bg_limits l = { .burst_pkts = t[i].new_pkts, .burst_bytes = t[i].new_bytes };
+		unsigned int mask = 0;
+		char a[32], b[32];
+
+		if (t[i].new_pkts != t[i].burst_pkts)
+			mask |= BG_LIM_BURST;
+		if (t[i].new_bytes != t[i].burst_bytes)
+			mask |= BG_LIM_BYTE_BURST;
+		/* keeps the TATs: a smaller burst takes effect as the bucket drains */
+		if (!mask || bg_identity_set(&sv->s, name, &l, mask, NULL))
+			continue;
+		if (dir == BG_TUNE_GROW)
+			sv->h.tune_grow_total++;
+		else
+			sv->h.tune_shrink_total++;
+		if (logged++ >= TUNE_LOG_MAX)
+			continue;
+		if (mask & BG_LIM_BURST)
+			slog(sv, LOG_INFO_,
+			     "tuner: identity %s burst %llu -> %llu (utilisation %.0f%% %s %u%%: %s)",
+			     name, (unsigned long long)t[i].burst_pkts,
+			     (unsigned long long)t[i].new_pkts, u * 100,
+			     dir == BG_TUNE_GROW ? "below" : "above",
+			     dir == BG_TUNE_GROW ? c->grow_below_pct : c->shrink_above_pct,
+			     dir == BG_TUNE_GROW ? "growing" : "shrinking");
+		if (mask & BG_LIM_BYTE_BURST)
+			slog(sv, LOG_INFO_,
+			     "tuner: identity %s bytes_burst %s -> %s (utilisation %.0f%% %s %u%%: %s)",
+			     name, bg_fmt_bytes(t[i].burst_bytes, a, sizeof(a)),
+			     bg_fmt_bytes(t[i].new_bytes, b, sizeof(b)), u * 100,
+			     dir == BG_TUNE_GROW ? "below" : "above",
+			     dir == BG_TUNE_GROW ? c->grow_below_pct : c->shrink_above_pct,
+			     dir == BG_TUNE_GROW ? "growing" : "shrinking");
+	}
+	flock(sv->s.dir_fd, LOCK_UN);
+	if (logged > TUNE_LOG_MAX)
+		slog(sv, LOG_INFO_, "tuner: ... and %zu more bursts %s", logged - TUNE_LOG_MAX,
+		     dir == BG_TUNE_GROW ? "grown" : "shrunk");
+out:
+	sv->prev_pkts = pkts;
+	sv->prev_bytes = bytes;
+	sv->prev_ns = now;
+	free(t);
+	free(cur);
+}
+
+static void on_tick(struct serve *sv, void *arg, __u32 events)
+{
+	int err;
+
+	(void)arg;
+	(void)events;
+	drain(sv->tick_fd);
+	sv->ticks++;
+	tune(sv);
+	if (sv->ev_on) {
+		bg_events_sweep(&sv->ev);
+	} else if (sv->ticks % EVENTS_RETRY_TICKS == 1) {
+		err = bg_events_open(&sv->ev, &sv->s, on_event, sv);
+		if (!err && loop_add(sv, bg_events_fd(&sv->ev), on_ring, NULL) == 0) {
+			sv->ev_on = true;
+			slog(sv, LOG_INFO_, "reading the event ring now");
+		} else if (!err) {
+			bg_events_close(&sv->ev);
+		}
+	}
+	/* Agent tokens (issue 3) expire here, once that code lands. */
+}
+
+/* ---- Setup ---- */
+
+static int help(void)
+{
+	if (!out_is_json())
+		printf("Usage: burstctl serve --policy FILE [--metrics ADDR:PORT]\n"
+		       "                      [--metrics-max-identities N] [--bind-socket PATH]\n"
+		       "\n"
+		       "The controller: applies FILE, attaches where it says, reloads it on\n"
+		       "SIGHUP and whenever it changes, tunes adaptive bursts, logs every\n"
+		       "change (one line each, journald-friendly) and every limited/cleared\n"
+		       "event, keeps the audit log, and serves Prometheus metrics on\n"
+		       "http://ADDR:PORT/metrics.\n"
+		       "\n"
+		       "One controller per state: a second one is refused. Stopping or\n"
+		       "killing it leaves enforcement running; starting it again adopts the\n"
+		       "state as it is (no bucket, counter or tuned burst is reset).\n"
+		       "\n"
+		       "--metrics-max-identities N  identities exported one by one per scrape\n"
+		       "                            (default %u; the rest are summed up as\n"
+		       "                            identity=\"_other\")\n"
+		       "--bind-socket PATH          the bind API of agent tokens (issue 3):\n"
+		       "                            not in this build, refused\n",
+		       BG_METRICS_MAX_IDS_DEFAULT);
+	return 0;
+}
+
+static int setup_inotify(struct serve *sv)
+{
+	char tmp[PATH_MAX];
+
+	snprintf(tmp, sizeof(tmp), "%s", sv->policy_path);
+	snprintf(sv->policy_dir, sizeof(sv->policy_dir), "%s", dirname(tmp));
+	snprintf(tmp, sizeof(tmp), "%s", sv->policy_path);
+	snprintf(sv->policy_base, sizeof(sv->policy_base), "%s", basename(tmp));
+	sv->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (sv->ino_fd < 0)
+		return -errno;
+	/* The folder, not the file: editors replace files by renaming over them. */
+	if (inotify_add_watch(sv->ino_fd, sv->policy_dir,
+			      IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE) < 0)
+		return -errno;
+	return 0;
+}
+
+static void close_fd(int fd)
+{
+	if (fd >= 0)
+		close(fd);
+}
+
+/* Only what this file opened: the ring's and MHD's fds belong to them. */
+static void cleanup(struct serve *sv)
+{
+	if (sv->ev_on)
+		bg_events_close(&sv->ev);
+	bg_metrics_stop(sv->ms);
+	if (sv->have_pol)
+		bg_policy_free(&sv->pol);
+	bg_state_close(&sv->s);
+	free(sv->names);
+	free(sv->tuned);
+	free(sv->dropped_at);
+	close_fd(sv->ino_fd);
+	close_fd(sv->tick_fd);
+	close_fd(sv->reload_fd);
+	close_fd(sv->sig_fd);
+	close_fd(sv->ep);
+	close_fd(sv->lock_fd); /* the single-instance lock goes last */
+}
+
+int do_serve(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "policy", required_argument, NULL, 'p' },
+		{ "metrics", required_argument, NULL, 'm' },
+		{ "metrics-max-identities", required_argument, NULL, 'M' },
+		{ "bind-socket", required_argument, NULL, 'b' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static struct serve sv_;
+	struct serve *sv = &sv_;
+	struct bg_audit_who who = { .via = "start", .uid = getuid(), .pid = getpid() };
+	const char *metrics = NULL;
+	char err[1024];
+	sigset_t mask;
+	pid_t holder;
+	int c, ret;
+
+	if (argc >= 1 && !strcmp(argv[0], "help"))
+		return help();
+	memset(sv, 0, sizeof(*sv));
+	sv->ep = sv->sig_fd = sv->ino_fd = sv->tick_fd = sv->reload_fd = sv->lock_fd = -1;
+	sv->metrics_max_ids = BG_METRICS_MAX_IDS_DEFAULT;
+	sv->h.tune_util = -1;
+	sv->journal = getenv("JOURNAL_STREAM") != NULL;
+	/* argv[0] is the first argument here: getopt wants a program name before it */
+	argc++;
+	argv--;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			sv->policy_path = optarg;
+			break;
+		case 'm':
+			metrics = optarg;
+			break;
+		case 'M': {
+			__u32 v;
+
+			if (bg_parse_u32(optarg, &v, err, sizeof(err)))
+				return usage_error("serve", "--metrics-max-identities %s: %s",
+						   optarg, err);
+			sv->metrics_max_ids = v;
+			break;
+		}
+		case 'b':
+			bg_err("serve: --bind-socket %s: the bind API belongs to agent tokens (issue 3), which are not in this build; start without it",
+			       optarg);
+			return -ENOTSUP;
+		default:
+			return usage_error("serve", "unknown option");
+		}
+	}
+	if (optind < argc)
+		return usage_error("serve", "unexpected argument \"%s\"", argv[optind]);
+	if (!sv->policy_path)
+		return usage_error("serve", "missing --policy FILE");
+
+	/* 1. the policy must be valid before anything is touched */
+	ret = bg_policy_load(sv->policy_path, &sv->pol, err, sizeof(err));
+	if (ret) {
+		bg_err("serve: %s", err);
+		return ret;
+	}
+	sv->have_pol = true;
+
+	/* 2. the state (created with the policy's capacities if absent), one controller */
+	ret = bg_policy_state_setup(opts.pin_path, &sv->pol);
+	if (ret)
+		goto out;
+	ret = bg_lock_take(opts.pin_path, BG_LOCK_SERVE, &sv->lock_fd, &holder);
+	if (ret == -EBUSY) {
+		char who[32] = "";
+
+		if (holder)
+			snprintf(who, sizeof(who), " (pid %d)", (int)holder);
+		bg_err("serve: another controller%s already serves the state at %s; only one may (stop it first, e.g. systemctl stop burstgate, or give this one another state with -d)",
+		       who, opts.pin_path);
+		goto out;
+	}
+	if (ret)
+		goto out;
+	ret = bg_state_open(&sv->s, opts.pin_path, BG_OPEN_READ);
+	if (ret)
+		goto out;
+	sv->names = calloc(sv->s.max_ids, BG_NAME_LEN);
+	sv->tuned = calloc(sv->s.max_ids, BG_NAME_LEN);
+	sv->dropped_at = calloc(sv->s.max_ids, sizeof(__u64));
+	if (!sv->names || !sv->tuned || !sv->dropped_at) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	memset(sv->dropped_at, 0xff, sv->s.max_ids * sizeof(__u64)); /* DROPPED_UNKNOWN */
+
+	/* 3. signals, file watch, timers, before the first apply: nothing is missed */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sv->ep = epoll_create1(EPOLL_CLOEXEC);
+	sv->sig_fd = signalfd(-1, &mask, SFD_CLOEXEC);
+	sv->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	sv->reload_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	ret = setup_inotify(sv);
+	if (ret || sv->ep < 0 || sv->sig_fd < 0 || sv->tick_fd < 0 || sv->reload_fd < 0) {
+		ret = ret ? ret : -errno;
+		bg_err("serve: set up the event loop: %s", strerror(-ret));
+		goto out;
+	}
+	loop_add(sv, sv->sig_fd, on_signal, NULL);
+	loop_add(sv, sv->ino_fd, on_inotify, NULL);
+	loop_add(sv, sv->tick_fd, on_tick, NULL);
+	loop_add(sv, sv->reload_fd, on_reload_timer, NULL);
+
+	/* 4. adopt the state: apply the policy to what is there */
+	sv->h.controller = true;
+	sv->h.start_unix = (__u64)time(NULL);
+	slog(sv, LOG_NOTICE_, "controller for %s starting (pid %d), policy %s", opts.pin_path,
+	     (int)getpid(), sv->policy_path);
+	ret = apply(sv, &sv->pol, &who);
+	if (ret)
+		goto out;
+	sv->h.reloads_total = 1;
+	sv->h.last_reload_ok = true;
+
+	/* 5. events, metrics, the tick */
+	ret = bg_events_open(&sv->ev, &sv->s, on_event, sv);
+	if (!ret) {
+		sv->ev_on = true;
+		loop_add(sv, bg_events_fd(&sv->ev), on_ring, NULL);
+	} else {
+		slog(sv, LOG_WARNING_,
+		     "events: the ring is being read by someone else: retrying every %u ticks",
+		     EVENTS_RETRY_TICKS);
+	}
+	if (metrics) {
+		ret = bg_metrics_start(metrics, fill_metrics, sv, &sv->ms, err, sizeof(err));
+		if (ret) {
+			bg_err("serve: %s", err);
+			goto out;
+		}
+		loop_add(sv, bg_metrics_fd(sv->ms), on_metrics, NULL);
+		slog(sv, LOG_NOTICE_, "metrics on http://%s/metrics", metrics);
+	}
+	arm(sv->tick_fd, sv->pol.ctl.tune_interval_ms, true);
+	slog(sv, LOG_NOTICE_, "ready: tuner every %u ms, events %s", sv->pol.ctl.tune_interval_ms,
+	     sv->ev_on ? "read here" : "not read (busy)");
+	sd_notify_("READY=1");
+
+	/* 6. the loop */
+	while (!sv->stop) {
+		struct epoll_event evs[16];
+		int timeout = sv->ms ? bg_metrics_timeout_ms(sv->ms) : -1, n, i;
+
+		n = epoll_wait(sv->ep, evs, 16, timeout);
+		if (n < 0 && errno != EINTR) {
+			ret = -errno;
+			bg_err("serve: epoll: %s", strerror(-ret));
+			break;
+		}
+		for (i = 0; i < n && !sv->stop; i++) {
+			struct loop_src *src = evs[i].data.ptr;
+
+			src->fn(sv, src->arg, evs[i].events);
+		}
+		if (sv->ms && n == 0)
+			bg_metrics_run(sv->ms); /* MHD's own timeouts */
+	}
+	sd_notify_("STOPPING=1");
+out:
+	cleanup(sv);
+	return ret;
+}

@@ -169,7 +169,6 @@ lint: $(SKEL)
 install: $(BURSTCTL)
 	install -D -m 0755 $(BURSTCTL) $(DESTDIR)/usr/local/sbin/burstctl
 	install -D -m 0644 docs/burstctl.8 $(DESTDIR)/usr/local/share/man/man8/burstctl.8
-	install -D -m 0644 docs/burstctl.8 $(DESTDIR)/usr/local/share/man/man8/burstctl.8
 	install -D -m 0644 packaging/burstgate.service $(DESTDIR)/etc/systemd/system/burstgate.service
 	install -D -m 0644 examples/policy.yaml $(DESTDIR)/usr/local/share/doc/burstgate/policy.yaml
 

@@ -28,6 +28,7 @@
 
 #include "bg_attach.h"
 #include "bg_log.h"
+#include "bg_token_reg.h"
 #include "bg_xdp.skel.h"
 
 #define BPFFS_ROOT "/sys/fs/bpf"
@@ -59,6 +60,14 @@ static const struct map_desc {
 	  sizeof(struct bg_global), SZ_FIXED },
 	{ BG_MAP_COUNTERS, offsetof(struct bg_state, counters_fd), BPF_MAP_TYPE_PERCPU_ARRAY,
 	  sizeof(__u32), sizeof(__u64), SZ_FIXED },
+	{ BG_MAP_TOKENS, offsetof(struct bg_state, tokens_fd), BPF_MAP_TYPE_HASH, sizeof(__u64),
+	  sizeof(struct bg_token), SZ_FIXED },
+	{ BG_MAP_FLOWS, offsetof(struct bg_state, flows_fd), BPF_MAP_TYPE_LRU_HASH,
+	  sizeof(struct bg_flow_key), sizeof(struct bg_flow), SZ_FIXED },
+	{ BG_MAP_TOK_CFG, offsetof(struct bg_state, tok_cfg_fd), BPF_MAP_TYPE_ARRAY, sizeof(__u32),
+	  sizeof(struct bg_tok_cfg), SZ_FIXED },
+	{ BG_MAP_SECRET, offsetof(struct bg_state, secret_fd), BPF_MAP_TYPE_ARRAY, sizeof(__u32),
+	  sizeof(struct bg_secret), SZ_FIXED },
 };
 #define N_MAPS (sizeof(map_descs) / sizeof(map_descs[0]))
 
@@ -359,6 +368,9 @@ static int init_contents(const char *pin_path)
 	err = bg_state_open(&s, pin_path, BG_OPEN_READ);
 	if (err)
 		return err;
+	err = bg_token_state_init(&s); /* the secret, the header config */
+	if (err)
+		goto out;
 	err = bg_global_get(&s, &g);
 	if (err || g.max_ids)
 		goto out; /* already initialised */

@@ -25,6 +25,10 @@ struct bg_state {
 	int pfx6_fd;
 	int global_fd;
 	int counters_fd;
+	int tokens_fd; /* agent tokens (bg_token.h) */
+	int flows_fd;
+	int tok_cfg_fd;
+	int secret_fd;
 	struct bg_id_state *tats; /* bg_id_state, mmapped */
 	size_t tats_len;
 	__u32 max_ids;

@@ -81,6 +81,8 @@ static int do_help(int argc, char **argv)
 	       "  identity add|set|del|list|show      named limits (see `identity help`)\n"
 	       "  prefix add|del|list                 source prefixes to identities\n"
 	       "  config show|set                     host-wide shadow mode, malformed verdict\n"
+	       "  token add|del|list|show|gc|config   agent tokens to identities (HTTP header)\n"
+	       "  bind add|del|list|serve             connections to agents (TLS, non-HTTP)\n"
 	       "  setup [max-identities N] [max-prefixes N]   create the pinned state\n"
 	       "  teardown                            detach everywhere and remove all state\n"
 	       "  version\n"
@@ -107,16 +109,10 @@ static int do_version(int argc, char **argv)
 }
 
 static const struct cmd objects[] = {
-	{ "attach", do_attach },
-	{ "detach", do_detach },
-	{ "status", do_status },
-	{ "stats", do_stats },
-	{ "identity", do_identity },
-	{ "prefix", do_prefix },
-	{ "config", do_config },
-	{ "setup", do_setup },
-	{ "teardown", do_teardown },
-	{ "version", do_version },
+	{ "attach", do_attach }, { "detach", do_detach },     { "status", do_status },
+	{ "stats", do_stats },	 { "identity", do_identity }, { "prefix", do_prefix },
+	{ "config", do_config }, { "token", do_token },	      { "bind", do_bind },
+	{ "setup", do_setup },	 { "teardown", do_teardown }, { "version", do_version },
 	{ NULL, NULL },
 };
 

@@ -43,5 +43,7 @@ int do_prefix(int argc, char **argv);
 int do_config(int argc, char **argv);
 int do_setup(int argc, char **argv);
 int do_teardown(int argc, char **argv);
+int do_token(int argc, char **argv);
+int do_bind(int argc, char **argv);
 
 #endif /* BURSTCTL_H */

@@ -11,7 +11,7 @@
  *   bind_server --listen ADDR --port N [--socket PATH] [--duration S] [--max-conns N]
  *
  * Per connection: "TOKEN\n" -> "OK IDENTITY\n" (or "ERR REASON\n" and close),
- * then bytes until EOF -> "RECEIVED N\n". It stops after --duration seconds
+ * then bytes until EOF -> "RECEIVED N\n" (or until a reset). It stops after --duration seconds
  * (default 30, at most 300) or --max-conns finished connections, and prints
  * one JSON object per connection on stdout:
  *   {"peer":"198.18.0.10:40000","identity":"agent-a","bound":true,"bytes":N,"seconds":S}
@@ -39,6 +39,7 @@ struct conn {
 	int fd;
 	int authed; /* the token line was read */
 	int bound; /* burstgate accepted the bind */
+	int eof; /* the client finished its upload (not a reset) */
 	size_t len; /* bytes of the token line so far */
 	char line[LINE_MAX_BYTES + 1];
 	char peer[80];
@@ -65,7 +66,7 @@ static void finish(struct conn *c, int *done)
 {
 	char msg[64];
 
-	if (c->authed) {
+	if (c->authed && c->eof) {
 		snprintf(msg, sizeof(msg), "RECEIVED %llu\n", c->bytes);
 		say(c->fd, msg);
 	}
@@ -135,8 +136,10 @@ static int serve(struct conn *c, const char *socket_path)
 		return authenticate(c, socket_path);
 	}
 	n = recv(c->fd, buf, sizeof(buf), 0);
-	if (n <= 0)
+	if (n <= 0) {
+		c->eof = n == 0;
 		return -1;
+	}
 	c->bytes += (unsigned long long)n;
 	return 0;
 }

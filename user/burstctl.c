@@ -108,13 +108,24 @@ static int do_version(int argc, char **argv)
 	return 0;
 }
 
+/* One object per line, so branches adding objects merge cleanly. */
+/* clang-format off */
 static const struct cmd objects[] = {
-	{ "attach", do_attach }, { "detach", do_detach },     { "status", do_status },
-	{ "stats", do_stats },	 { "identity", do_identity }, { "prefix", do_prefix },
-	{ "config", do_config }, { "token", do_token },	      { "bind", do_bind },
-	{ "setup", do_setup },	 { "teardown", do_teardown }, { "version", do_version },
+	{ "attach", do_attach },
+	{ "detach", do_detach },
+	{ "status", do_status },
+	{ "stats", do_stats },
+	{ "identity", do_identity },
+	{ "prefix", do_prefix },
+	{ "config", do_config },
+	{ "token", do_token },
+	{ "bind", do_bind },
+	{ "setup", do_setup },
+	{ "teardown", do_teardown },
+	{ "version", do_version },
 	{ NULL, NULL },
 };
+/* clang-format on */
 
 int main(int argc, char **argv)
 {

@@ -16,5 +16,7 @@ int add_gcra_suite(void);
 int add_units_suite(void);
 int add_parse_suite(void);
 int add_limits_suite(void);
+int add_siphash_suite(void);
+int add_tokens_suite(void);
 
 #endif

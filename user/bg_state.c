@@ -186,6 +186,13 @@ static int open_pinned(const char *pin_path, const struct map_desc *d, struct bp
 		close(fd);
 		return -EPROTO;
 	}
+	/* One slot per enum bg_counter: a build with other counters cannot share it. */
+	if (!strcmp(d->name, BG_MAP_COUNTERS) && info->max_entries != BG_C_MAX) {
+		bg_err("pinned map %s was made by a burstgate with other counters (%u, this build has %u): remove the state with `burstctl teardown` and set it up again (counters are lost)",
+		       path, info->max_entries, (unsigned int)BG_C_MAX);
+		close(fd);
+		return -EPROTO;
+	}
 	return fd;
 }
 

@@ -175,7 +175,7 @@ void bg_expiry_from_ttl(const struct bg_clock *now, __u64 ttl_ns, __u64 *deadlin
 			__u64 *expires_unix)
 {
 	*deadline_ns = now->boot_ns + ttl_ns;
-	*expires_unix = (now->unix_ns + ttl_ns + BG_NS_PER_SEC - 1) / BG_NS_PER_SEC;
+	*expires_unix = (now->unix_ns + ttl_ns) / BG_NS_PER_SEC;
 }
 
 int bg_expiry_from_unix(const struct bg_clock *now, __s64 expires_unix, __u64 *deadline_ns)

@@ -42,7 +42,7 @@ const char *bg_fmt_rfc3339(__s64 unix_s, char *buf, size_t len);
 
 /*
  * A token living ttl_ns from now: its deadline on the boot clock and, for
- * display, the wall-clock second it dies (rounded up).
+ * display, the wall-clock second it dies in.
  */
 void bg_expiry_from_ttl(const struct bg_clock *now, __u64 ttl_ns, __u64 *deadline_ns,
 			__u64 *expires_unix);

@@ -115,7 +115,7 @@ static void print_flow_key(const struct bg_flow_key *k)
 static int do_add(int argc, char **argv)
 {
 	const char *file = NULL;
-	char tok[TOKEN_BUF], err[256], flow[160], fp[16];
+	char tok[TOKEN_BUF], err[256], flow[160], fp[16], dur[40];
 	struct bg_bind_info info;
 	struct bg_flow_key k;
 	struct bg_state s;
@@ -147,7 +147,8 @@ static int do_add(int argc, char **argv)
 		print_flow_key(&k);
 		out_str("identity", " to identity %s", info.identity);
 		out_str("fingerprint", " (token %s", bg_fp_fmt(info.fingerprint, fp, sizeof(fp)));
-		out_u64("idle_timeout_s", ", idle timeout %llus)\n", idle / BG_NS_PER_SEC);
+		out_u64("idle_timeout_s", NULL, idle / BG_NS_PER_SEC);
+		out_text(", idle timeout %s)\n", bg_fmt_duration(idle, dur, sizeof(dur)));
 		out_end_object();
 	}
 	bg_state_close(&s);

@@ -397,7 +397,7 @@ static int do_list(int argc, char **argv)
 			out_text("%-21s ",
 				 bg_fmt_rfc3339((__s64)t->expires_unix, buf, sizeof(buf)));
 		} else {
-			out_null("expires_unix", "%-21s ");
+			out_null("expires_unix", NULL);
 			out_text("%-21s ", "never");
 		}
 		out_bool("expired", NULL, dead);

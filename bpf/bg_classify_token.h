@@ -176,12 +176,18 @@ none:
 	return -1;
 }
 
-/* Flow and token stages; 0 with *id and *src (a BG_C_CLS_*) set, or -1. */
-static __always_inline int classify_token(struct xdp_md *ctx, const struct bg_pkt *pkt, __u32 *id,
-					  __u32 *src)
+/*
+ * Flow and token stages: the BG_C_CLS_* source with *id set, or -1.
+ *
+ * A global (not inlined, not static) function: the verifier checks it once,
+ * on its own, instead of once for every state the parser can leave behind
+ * (which tripled the whole program's verification). Its pointer arguments
+ * may be NULL as far as the verifier knows, hence the checks.
+ */
+__attribute__((noinline)) int bg_classify_token(struct xdp_md *ctx, const struct bg_pkt *pkt,
+						__u32 *id)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
+	void *data, *data_end;
 	struct bg_flow_key k;
 	struct bg_tok_cfg *cfg;
 	struct bg_flow *fl;
@@ -189,6 +195,10 @@ static __always_inline int classify_token(struct xdp_md *ctx, const struct bg_pk
 	int req = 0;
 	__u64 now;
 
+	if (!ctx || !pkt || !id)
+		return -1;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
 	if (pkt->l4_proto != IPPROTO_TCP && pkt->l4_proto != IPPROTO_UDP)
 		return -1;
 	if (!pkt->sport && !pkt->dport) /* ports not read: fragment, bad L4 */
@@ -225,16 +235,24 @@ static __always_inline int classify_token(struct xdp_md *ctx, const struct bg_pk
 		if (!(fl && fl->source == BG_FLOW_BIND) && (cfg->flags & BG_TOK_F_HTTP))
 			req = starts_request(pkt, data, data_end);
 	}
-	if (req) {
-		*src = BG_C_CLS_HTTP;
-		return classify_request(ctx, pkt, cfg, &k, fl, now, id);
-	}
+	if (req)
+		return classify_request(ctx, pkt, cfg, &k, fl, now, id) ? -1 : BG_C_CLS_HTTP;
 	if (!fl)
 		return -1;
 	if (now - fl->last_ns > BG_FLOW_TOUCH_NS)
 		fl->last_ns = now; /* a plain store: any recent time will do */
 	*id = fl->id;
-	*src = fl->source == BG_FLOW_BIND ? BG_C_CLS_BIND : BG_C_CLS_FLOW;
+	return fl->source == BG_FLOW_BIND ? BG_C_CLS_BIND : BG_C_CLS_FLOW;
+}
+
+static __always_inline int classify_token(struct xdp_md *ctx, const struct bg_pkt *pkt, __u32 *id,
+					  __u32 *src)
+{
+	int ret = bg_classify_token(ctx, pkt, id);
+
+	if (ret < 0)
+		return -1;
+	*src = (__u32)ret;
 	return 0;
 }
 

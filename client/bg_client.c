@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* burstgate bind client: see bg_client.h. libc only. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* explicit_bzero, accept4 */
+#endif
 #include "bg_client.h"
 
 #include <arpa/inet.h>

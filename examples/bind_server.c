@@ -17,6 +17,9 @@
  *   {"peer":"198.18.0.10:40000","identity":"agent-a","bound":true,"bytes":N,"seconds":S}
  * Build: make (links .output/libburstgate_client.a).
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* explicit_bzero, accept4 */
+#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>

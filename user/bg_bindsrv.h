@@ -77,7 +77,12 @@ void bg_bindsrv_conn_init(struct bg_bindsrv_conn *c, int fd);
  */
 int bg_bindsrv_conn_io(const struct bg_state *s, struct bg_bindsrv_conn *c);
 
-/* Serve until *stop is set (from a signal handler); logs to stderr. */
+/*
+ * Serve until *stop is set (from a signal handler); logs to stderr. One
+ * instance per process (its connection table is static). A controller with
+ * its own loop uses bg_bindsrv_conn_io() instead, and its periodic cleanup
+ * calls bg_token_gc() and bg_flow_gc().
+ */
 int bg_bindsrv_run(const struct bg_state *s, int listen_fd, volatile sig_atomic_t *stop);
 
 #endif /* BG_BINDSRV_H */

@@ -39,7 +39,7 @@ DEPS := $(DEPS_BUILD) $(DEPS_TEST) $(DEPS_VMTEST)
 BPF_CFLAGS := -g -O2 -Wall -Werror -target bpf -mcpu=v3 \
 	-D__TARGET_ARCH_$(ARCH) -Iinclude $(if $(MULTIARCH),-I/usr/include/$(MULTIARCH))
 USER_CFLAGS := -g -O2 -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE \
-	-DBG_VERSION='"$(VERSION)"' -Iinclude -Iuser -I$(OUTPUT) \
+	-DBG_VERSION='"$(VERSION)"' -Iinclude -Iuser -Iclient -I$(OUTPUT) \
 	$(shell pkg-config --cflags libbpf jansson yaml-0.1 libmicrohttpd 2>/dev/null)
 USER_LIBS := $(shell pkg-config --libs libbpf jansson 2>/dev/null || echo -lbpf -ljansson) \
 	$(shell pkg-config --libs yaml-0.1 libmicrohttpd 2>/dev/null || echo -lyaml -lmicrohttpd) \
@@ -58,13 +58,19 @@ LIB_SRCS := user/bg_state.c user/bg_attach.c user/bg_identity.c \
 # The controller (issue 4): policy, apply, tuner, metrics, events.
 LIB_SRCS += user/bg_policy.c user/bg_apply.c user/bg_tuner.c user/bg_metrics.c \
 	user/bg_events.c user/bg_audit.c
+# Agent tokens (issue 3): registry, flow table, bind server.
+LIB_SRCS += user/bg_time.c user/bg_token_reg.c user/bg_flow.c user/bg_bindsrv.c
 CLI_SRCS := user/burstctl.c user/cmd_attach.c user/cmd_identity.c \
 	user/cmd_prefix.c user/cmd_stats.c user/cmd_config.c
 CLI_SRCS += user/cmd_policy.c user/cmd_serve.c user/cmd_top.c user/cmd_events.c
+CLI_SRCS += user/cmd_token.c user/cmd_bind.c
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(LIB_SRCS))
 CLI_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(CLI_SRCS))
 LIB := $(OUTPUT)/libburstgate.a
 BURSTCTL := $(OUTPUT)/burstctl
+# The bind client: what servers link to report connections (libc only).
+CLIENT_LIB := $(OUTPUT)/libburstgate_client.a
+EXAMPLES := $(OUTPUT)/examples/bind_server
 
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 BPFTEST_SRCS := $(wildcard tests/bpf/*.c)
@@ -74,9 +80,9 @@ TRAFFIC := $(OUTPUT)/bg-traffic
 
 .PHONY: all check demo deps format lint clean vmtest vmtest-fetch test-unit test-bpf test-net install
 
-all: $(BURSTCTL) $(UNIT_TESTS) $(BPF_TESTS) $(TRAFFIC)
+all: $(BURSTCTL) $(UNIT_TESTS) $(BPF_TESTS) $(TRAFFIC) $(CLIENT_LIB) $(EXAMPLES)
 
-$(OUTPUT) $(OUTPUT)/user $(OUTPUT)/tests:
+$(OUTPUT) $(OUTPUT)/user $(OUTPUT)/tests $(OUTPUT)/client $(OUTPUT)/examples:
 	$(Q)mkdir -p $@
 
 $(BPF_OBJ): bpf/bg_xdp.bpf.c $(BPF_HDRS) | $(OUTPUT)
@@ -87,7 +93,7 @@ $(SKEL): $(BPF_OBJ)
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name bg_xdp > $@.tmp && mv $@.tmp $@
 
-$(OUTPUT)/user/%.o: user/%.c $(SKEL) $(wildcard user/*.h) $(BPF_HDRS) | $(OUTPUT)/user
+$(OUTPUT)/user/%.o: user/%.c $(SKEL) $(wildcard user/*.h client/*.h) $(BPF_HDRS) | $(OUTPUT)/user
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(USER_CFLAGS) $(CFLAGS) -c $< -o $@
 
@@ -99,13 +105,25 @@ $(BURSTCTL): $(CLI_OBJS) $(LIB)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(USER_LIBS) -o $@
 
+$(OUTPUT)/client/%.o: client/%.c client/bg_client.h | $(OUTPUT)/client
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(USER_CFLAGS) $(CFLAGS) -c $< -o $@
+
+$(CLIENT_LIB): $(OUTPUT)/client/bg_client.o
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(OUTPUT)/examples/%: examples/%.c $(CLIENT_LIB) | $(OUTPUT)/examples
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(USER_CFLAGS) $(CFLAGS) $(LDFLAGS) $< $(CLIENT_LIB) -o $@
+
 $(UNIT_TESTS): $(UNIT_SRCS) $(LIB) $(wildcard tests/unit/*.h tests/lib/*.h user/*.h) | $(OUTPUT)/tests
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(USER_CFLAGS) -Itests/lib -DBG_SRCDIR='"$(CURDIR)"' $(CFLAGS) $(LDFLAGS) $(UNIT_SRCS) $(LIB) $(USER_LIBS) -lcunit -o $@
 
-$(BPF_TESTS): $(BPFTEST_SRCS) $(LIB) $(wildcard tests/bpf/*.h tests/lib/*.h) | $(OUTPUT)/tests
+$(BPF_TESTS): $(BPFTEST_SRCS) $(LIB) $(CLIENT_LIB) $(wildcard tests/bpf/*.h tests/lib/*.h) | $(OUTPUT)/tests
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(USER_CFLAGS) -Itests/lib $(CFLAGS) $(LDFLAGS) $(BPFTEST_SRCS) $(LIB) $(USER_LIBS) -lcunit -o $@
+	$(Q)$(CC) $(USER_CFLAGS) -Itests/lib $(CFLAGS) $(LDFLAGS) $(BPFTEST_SRCS) $(LIB) $(CLIENT_LIB) $(USER_LIBS) -lcunit -lpthread -o $@
 
 $(TRAFFIC): tests/tools/bg_traffic.c | $(OUTPUT)
 	$(call msg,CC,$@)
@@ -134,7 +152,7 @@ test-unit: $(UNIT_TESTS)
 	$(Q)tests/run-suites unit
 test-bpf: $(BPF_TESTS) $(BURSTCTL)
 	$(Q)tests/run-suites bpf
-test-net: $(BURSTCTL) $(TRAFFIC)
+test-net: $(BURSTCTL) $(TRAFFIC) $(EXAMPLES)
 	$(Q)tests/run-suites net
 
 # The guests run the binaries already built in $(OUTPUT); KERNEL=6.1 picks one.
@@ -149,7 +167,8 @@ demo: deps
 	$(Q)scripts/demo.sh
 
 FORMAT_SRCS := $(wildcard bpf/*.c bpf/*.h include/*.h user/*.c user/*.h \
-	tests/unit/*.c tests/unit/*.h tests/bpf/*.c tests/bpf/*.h tests/tools/*.c)
+	tests/unit/*.c tests/unit/*.h tests/bpf/*.c tests/bpf/*.h tests/tools/*.c \
+	client/*.c client/*.h examples/*.c)
 
 format:
 	$(Q)clang-format -i $(FORMAT_SRCS)
@@ -161,10 +180,10 @@ lint: $(SKEL)
 	$(call msg,CPPCHECK,user tests)
 	$(Q)cppcheck --quiet --error-exitcode=1 --std=c11 --inline-suppr \
 		--enable=warning,performance,portability \
-		-Iinclude -Iuser -Itests/lib -D__linux__ --include=scripts/cppcheck.h \
+		-Iinclude -Iuser -Iclient -Itests/lib -D__linux__ --include=scripts/cppcheck.h \
 		--suppress=missingIncludeSystem \
 		--suppress=arithOperationsOnVoidPointer \
-		user tests/unit tests/bpf tests/tools
+		user tests/unit tests/bpf tests/tools client examples
 
 install: $(BURSTCTL)
 	install -D -m 0755 $(BURSTCTL) $(DESTDIR)/usr/local/sbin/burstctl

@@ -3,15 +3,17 @@
  * Classification: which identity does this packet belong to?
  *
  * Stages run in order and the first that answers wins; each stage counts
- * under its own BG_C_CLS_* source. Today: the source prefix (LPM tries),
- * then the default identity. Later stages slot in before the prefix stage
- * (a flow table for bound connections, then agent tokens).
+ * under its own BG_C_CLS_* source: the flow table and agent tokens
+ * (bg_classify_token.h: bound connections, HTTP requests carrying a token,
+ * the segments that continue them), then the source prefix (LPM tries),
+ * then the default identity.
  */
 #ifndef BG_CLASSIFY_H
 #define BG_CLASSIFY_H
 
 #include "bg_maps.h"
 #include "bg_parse.h"
+#include "bg_classify_token.h"
 
 /* Longest-prefix match of the source address; 0 on a hit. */
 static __always_inline int classify_prefix(const struct bg_pkt *pkt, __u32 *id, __u32 *src)
@@ -41,12 +43,13 @@ static __always_inline int classify_prefix(const struct bg_pkt *pkt, __u32 *id, 
  * deleted a moment ago (burstctl clears the identity before its prefixes'
  * removal completes): such packets take the default identity, counted.
  */
-static __always_inline struct bg_id_cfg *bg_classify(const struct bg_pkt *pkt, __u32 *id)
+static __always_inline struct bg_id_cfg *bg_classify(struct xdp_md *ctx, const struct bg_pkt *pkt,
+						     __u32 *id)
 {
 	struct bg_id_cfg *cfg;
 	__u32 src;
 
-	if (classify_prefix(pkt, id, &src) == 0) {
+	if (classify_token(ctx, pkt, id, &src) == 0 || classify_prefix(pkt, id, &src) == 0) {
 		cfg = bpf_map_lookup_elem(&bg_id_cfg, id);
 		if (cfg && (cfg->flags & BG_ID_F_IN_USE)) {
 			bg_count(src);

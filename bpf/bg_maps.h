@@ -12,6 +12,7 @@
 #define BG_MAPS_H
 
 #include "bg_common.h"
+#include "bg_http.h" /* and bg_token.h */
 
 /* What each identity's limits are. Written by burstctl. */
 struct {
@@ -113,5 +114,68 @@ static __always_inline void bg_count(__u32 counter)
 	if (v)
 		*v += 1; /* per-CPU slot, softirq context: no atomic needed */
 }
+
+/* ---- Agent tokens (bg_token.h, docs/tokens.md) ---- */
+
+/* Token hash to identity and deadline. Written by burstctl. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BG_MAX_TOKENS_DEFAULT);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64);
+	__type(value, struct bg_token);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bg_tokens SEC(".maps");
+
+/*
+ * Connection to identity: learnt here from requests, or bound by the bind
+ * API. Per-connection packets mostly stay on one CPU (RSS), and a racing
+ * update only decides which of two fresh identities a segment takes.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, BG_MAX_FLOWS_DEFAULT);
+	__type(key, struct bg_flow_key);
+	__type(value, struct bg_flow);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bg_flows SEC(".maps");
+
+/* Which header carries tokens, timeouts, on/off. Written by burstctl. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct bg_tok_cfg);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bg_tok_cfg SEC(".maps");
+
+/* The SipHash keys. Written once by burstctl; the program cannot write. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_RDONLY_PROG);
+	__type(key, __u32);
+	__type(value, struct bg_secret);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bg_secret SEC(".maps");
+
+/*
+ * Per-CPU scratch for the HTTP stage: the request's first bytes, copied
+ * once, and the scanner's state. Map memory rather than the stack: the
+ * window exceeds the 512-byte stack, and values the verifier cannot see
+ * (map contents) keep the bpf_loop() callback a single verification pass.
+ * Holds nothing between packets, so it is not pinned.
+ */
+struct bg_http_scratch {
+	struct bg_http_scan scan;
+	__u8 buf[BG_HTTP_WINDOW];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct bg_http_scratch);
+} bg_http_scratch SEC(".maps");
 
 #endif /* BG_MAPS_H */

@@ -132,7 +132,7 @@ int bg_xdp(struct xdp_md *ctx)
 		return XDP_PASS; /* non-IP, or malformed and passed */
 
 	bg_count(pkt.ip_ver == 4 ? BG_C_IPV4 : BG_C_IPV6);
-	cfg = bg_classify(&pkt, &id);
+	cfg = bg_classify(ctx, &pkt, &id);
 	if (!cfg)
 		return XDP_PASS;
 	return meter_identity(id, cfg, g, pkt.len);

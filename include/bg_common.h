@@ -220,12 +220,26 @@ enum bg_counter {
 	BG_C_CLS_PREFIX6,
 	BG_C_CLS_DEFAULT,
 	BG_C_CLS_STALE, /* matched a deleted identity: took the default */
+	BG_C_CLS_BIND, /* a connection bound through the bind API */
+	BG_C_CLS_HTTP, /* an HTTP request carrying a registered, live token */
+	BG_C_CLS_FLOW, /* a later segment of a connection whose request had one */
 	/* meter */
 	BG_C_METER_CONTENDED, /* CAS lost BG_CAS_TRIES times: treated as over */
 	BG_C_MALFORMED_DROPPED, /* dropped by the malformed verdict */
 	BG_C_MALFORMED_SHADOW, /* would have been, but the host is in shadow */
 	/* events */
 	BG_C_EVENTS_LOST, /* the event ring was full: a limited event was lost */
+	/* HTTP token stage (bg_http.h): each request start counts once here */
+	BG_C_HTTP_REQUEST, /* TCP segments starting an HTTP/1.x request */
+	BG_C_HTTP_NO_HEADER, /* no configured header in the window */
+	BG_C_HTTP_UNKNOWN, /* a value that is no registered token */
+	BG_C_HTTP_EXPIRED, /* a registered token past its deadline */
+	BG_C_HTTP_TRUNCATED, /* a value cut by the end of the segment or window */
+	BG_C_HTTP_OVERSIZED, /* a value longer than BG_TOKEN_MAX */
+	BG_C_HTTP_BAD_VALUE, /* an empty value or another auth scheme */
+	/* flow table (bg_token.h) */
+	BG_C_FLOW_EXPIRED, /* entry past its idle timeout or token deadline */
+	BG_C_FLOW_SYN, /* a SYN removed the entry of an earlier connection */
 	BG_C_MAX,
 };
 

@@ -11,6 +11,8 @@
 
 #include "bg_log.h"
 #include "bg_prefix.h"
+#include "bg_flow.h"
+#include "bg_token_reg.h"
 #include "bg_units.h"
 
 #define MIN_FRAME_BYTES 64
@@ -357,6 +359,12 @@ int bg_identity_del(struct bg_state *s, const char *name)
 	}
 	/* Prefixes first, so its traffic moves to the default identity. */
 	ret = bg_prefix_del_for_id(s, cur.id, &removed);
+	if (ret)
+		return ret;
+	/* Its tokens and connections too: a reused slot must not inherit them. */
+	ret = bg_token_del_for_id(s, cur.id, &removed);
+	if (!ret)
+		ret = bg_flow_del_for_id(s, cur.id, &removed);
 	if (ret)
 		return ret;
 	if (bpf_map_update_elem(s->cfg_fd, &cur.id, &clear, BPF_ANY))

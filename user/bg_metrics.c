@@ -178,12 +178,24 @@ static const struct {
 	[BG_C_CLS_PREFIX6] = { "burstgate_classify_packets_total", "source", "prefix6" },
 	[BG_C_CLS_DEFAULT] = { "burstgate_classify_packets_total", "source", "default" },
 	[BG_C_CLS_STALE] = { "burstgate_classify_packets_total", "source", "stale" },
+	[BG_C_CLS_BIND] = { "burstgate_classify_packets_total", "source", "bind" },
+	[BG_C_CLS_HTTP] = { "burstgate_classify_packets_total", "source", "http" },
+	[BG_C_CLS_FLOW] = { "burstgate_classify_packets_total", "source", "flow" },
 	[BG_C_METER_CONTENDED] = { "burstgate_meter_contended_packets_total", NULL, NULL },
 	[BG_C_MALFORMED_DROPPED] = { "burstgate_malformed_packets_total", "verdict", "drop" },
 	[BG_C_MALFORMED_SHADOW] = { "burstgate_malformed_packets_total", "verdict", "shadow" },
 	[BG_C_EVENTS_LOST] = { "burstgate_events_lost_total", NULL, NULL },
+	[BG_C_HTTP_REQUEST] = { "burstgate_http_requests_total", NULL, NULL },
+	[BG_C_HTTP_NO_HEADER] = { "burstgate_http_token_misses_total", "reason", "no_header" },
+	[BG_C_HTTP_UNKNOWN] = { "burstgate_http_token_misses_total", "reason", "unknown_token" },
+	[BG_C_HTTP_EXPIRED] = { "burstgate_http_token_misses_total", "reason", "expired_token" },
+	[BG_C_HTTP_TRUNCATED] = { "burstgate_http_token_misses_total", "reason", "truncated" },
+	[BG_C_HTTP_OVERSIZED] = { "burstgate_http_token_misses_total", "reason", "oversized" },
+	[BG_C_HTTP_BAD_VALUE] = { "burstgate_http_token_misses_total", "reason", "bad_value" },
+	[BG_C_FLOW_EXPIRED] = { "burstgate_flow_entries_removed_total", "reason", "expired" },
+	[BG_C_FLOW_SYN] = { "burstgate_flow_entries_removed_total", "reason", "syn" },
 };
-_Static_assert(BG_C_MAX == 22, "counter_metrics must name every bg_counter");
+_Static_assert(BG_C_MAX == 34, "counter_metrics must name every bg_counter");
 
 static const char *counter_help(const char *metric)
 {
@@ -197,6 +209,12 @@ static const char *counter_help(const char *metric)
 		return "Packets treated as over the limit after losing the bucket compare-and-swap repeatedly.";
 	if (strstr(metric, "malformed"))
 		return "Malformed packets dropped (or, in shadow mode, that would have been).";
+	if (strstr(metric, "http_requests"))
+		return "TCP segments that start an HTTP/1.x request (scanned for an agent token).";
+	if (strstr(metric, "token_misses"))
+		return "HTTP requests whose token header gave no live registered token, by reason.";
+	if (strstr(metric, "flow_entries"))
+		return "Flow-table entries removed in the data plane, by reason.";
 	return "Limited/cleared events lost because the event ring was full.";
 }
 

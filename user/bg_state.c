@@ -28,6 +28,7 @@
 
 #include "bg_attach.h"
 #include "bg_log.h"
+#include "bg_token_reg.h"
 #include "bg_xdp.skel.h"
 
 #define BPFFS_ROOT "/sys/fs/bpf"
@@ -63,6 +64,14 @@ static const struct map_desc {
 	  SZ_FIXED },
 	{ BG_MAP_CTL, offsetof(struct bg_state, ctl_fd), BPF_MAP_TYPE_ARRAY, sizeof(__u32),
 	  sizeof(struct bg_ctl), SZ_FIXED },
+	{ BG_MAP_TOKENS, offsetof(struct bg_state, tokens_fd), BPF_MAP_TYPE_HASH, sizeof(__u64),
+	  sizeof(struct bg_token), SZ_FIXED },
+	{ BG_MAP_FLOWS, offsetof(struct bg_state, flows_fd), BPF_MAP_TYPE_LRU_HASH,
+	  sizeof(struct bg_flow_key), sizeof(struct bg_flow), SZ_FIXED },
+	{ BG_MAP_TOK_CFG, offsetof(struct bg_state, tok_cfg_fd), BPF_MAP_TYPE_ARRAY, sizeof(__u32),
+	  sizeof(struct bg_tok_cfg), SZ_FIXED },
+	{ BG_MAP_SECRET, offsetof(struct bg_state, secret_fd), BPF_MAP_TYPE_ARRAY, sizeof(__u32),
+	  sizeof(struct bg_secret), SZ_FIXED },
 };
 #define N_MAPS (sizeof(map_descs) / sizeof(map_descs[0]))
 
@@ -181,6 +190,13 @@ static int open_pinned(const char *pin_path, const struct map_desc *d, struct bp
 		bg_err("pinned map %s was made by an incompatible burstgate (type %u, key %u B, value %u B; this build expects type %u, key %u B, value %u B): use the burstctl that made it, or remove the state with `burstctl teardown` (counters are lost)",
 		       path, info->type, info->key_size, info->value_size, d->type, d->key_size,
 		       d->value_size);
+		close(fd);
+		return -EPROTO;
+	}
+	/* One slot per enum bg_counter: a build with other counters cannot share it. */
+	if (!strcmp(d->name, BG_MAP_COUNTERS) && info->max_entries != BG_C_MAX) {
+		bg_err("pinned map %s was made by a burstgate with other counters (%u, this build has %u): remove the state with `burstctl teardown` and set it up again (counters are lost)",
+		       path, info->max_entries, (unsigned int)BG_C_MAX);
 		close(fd);
 		return -EPROTO;
 	}
@@ -382,6 +398,9 @@ static int init_contents(const char *pin_path)
 	err = bg_state_open(&s, pin_path, BG_OPEN_READ);
 	if (err)
 		return err;
+	err = bg_token_state_init(&s); /* the secret, the header config */
+	if (err)
+		goto out;
 	err = bg_global_get(&s, &g);
 	if (err || g.max_ids)
 		goto out; /* already initialised */

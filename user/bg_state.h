@@ -34,6 +34,10 @@ struct bg_state {
 	int counters_fd;
 	int events_fd; /* ring buffer of struct bg_event */
 	int ctl_fd; /* struct bg_ctl: controller settings */
+	int tokens_fd; /* agent tokens (bg_token.h) */
+	int flows_fd;
+	int tok_cfg_fd;
+	int secret_fd;
 	struct bg_id_state *tats; /* bg_id_state, mmapped */
 	size_t tats_len;
 	__u32 max_ids;

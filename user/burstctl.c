@@ -81,6 +81,8 @@ static int do_help(int argc, char **argv)
 	       "  identity add|set|del|list|show      named limits (see `identity help`)\n"
 	       "  prefix add|del|list                 source prefixes to identities\n"
 	       "  config show|set                     host-wide shadow mode, malformed verdict\n"
+	       "  token add|del|list|show|gc|config   agent tokens to identities (HTTP header)\n"
+	       "  bind add|del|list|serve             connections to agents (TLS, non-HTTP)\n"
 	       "  setup [max-identities N] [max-prefixes N]   create the pinned state\n"
 	       "  teardown                            detach everywhere and remove all state\n"
 	       "  policy check|apply|dump [FILE]      declarative YAML policy (see `policy help`)\n"
@@ -110,13 +112,28 @@ static int do_version(int argc, char **argv)
 	return 0;
 }
 
+/* One object per line, so branches adding objects merge cleanly. */
+/* clang-format off */
 static const struct cmd objects[] = {
-	{ "attach", do_attach }, { "detach", do_detach },     { "status", do_status },
-	{ "stats", do_stats },	 { "identity", do_identity }, { "prefix", do_prefix },
-	{ "config", do_config }, { "setup", do_setup },	      { "teardown", do_teardown },
-	{ "policy", do_policy }, { "serve", do_serve },	      { "top", do_top },
-	{ "events", do_events }, { "version", do_version },   { NULL, NULL },
+	{ "attach", do_attach },
+	{ "detach", do_detach },
+	{ "status", do_status },
+	{ "stats", do_stats },
+	{ "identity", do_identity },
+	{ "prefix", do_prefix },
+	{ "config", do_config },
+	{ "token", do_token },
+	{ "bind", do_bind },
+	{ "policy", do_policy },
+	{ "serve", do_serve },
+	{ "top", do_top },
+	{ "events", do_events },
+	{ "setup", do_setup },
+	{ "teardown", do_teardown },
+	{ "version", do_version },
+	{ NULL, NULL },
 };
+/* clang-format on */
 
 int main(int argc, char **argv)
 {

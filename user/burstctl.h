@@ -47,5 +47,7 @@ int do_policy(int argc, char **argv);
 int do_serve(int argc, char **argv);
 int do_top(int argc, char **argv);
 int do_events(int argc, char **argv);
+int do_token(int argc, char **argv);
+int do_bind(int argc, char **argv);
 
 #endif /* BURSTCTL_H */

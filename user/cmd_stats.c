@@ -36,12 +36,24 @@ static const struct {
 	[BG_C_CLS_PREFIX6] = { "classify", "prefix6" },
 	[BG_C_CLS_DEFAULT] = { "classify", "default" },
 	[BG_C_CLS_STALE] = { "classify", "stale" },
+	[BG_C_CLS_BIND] = { "classify", "bind" },
+	[BG_C_CLS_HTTP] = { "classify", "http_token" },
+	[BG_C_CLS_FLOW] = { "classify", "flow" },
 	[BG_C_METER_CONTENDED] = { "meter", "contended" },
 	[BG_C_MALFORMED_DROPPED] = { "malformed", "dropped" },
 	[BG_C_MALFORMED_SHADOW] = { "malformed", "shadow" },
 	[BG_C_EVENTS_LOST] = { "events", "lost" },
+	[BG_C_HTTP_REQUEST] = { "http", "requests" },
+	[BG_C_HTTP_NO_HEADER] = { "http", "no_header" },
+	[BG_C_HTTP_UNKNOWN] = { "http", "unknown_token" },
+	[BG_C_HTTP_EXPIRED] = { "http", "expired_token" },
+	[BG_C_HTTP_TRUNCATED] = { "http", "truncated" },
+	[BG_C_HTTP_OVERSIZED] = { "http", "oversized" },
+	[BG_C_HTTP_BAD_VALUE] = { "http", "bad_value" },
+	[BG_C_FLOW_EXPIRED] = { "flow", "expired" },
+	[BG_C_FLOW_SYN] = { "flow", "syn_reset" },
 };
-_Static_assert(BG_C_MAX == 22, "counter_names must name every bg_counter");
+_Static_assert(BG_C_MAX == 34, "counter_names must name every bg_counter");
 
 static int help(void)
 {
@@ -52,7 +64,8 @@ static int help(void)
 		       "dropped, and shadow-dropped (would have been dropped), and the\n"
 		       "tokens now in each bucket (what may pass back to back).\n"
 		       "Without an identity, also the host-wide parse, IP version,\n"
-		       "classification and meter counters.\n");
+		       "classification and meter counters, and those of the HTTP token\n"
+		       "stage and the flow table (see `burstctl token help`).\n");
 	return 0;
 }
 

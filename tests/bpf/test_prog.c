@@ -26,15 +26,16 @@
 #include "bg_parse.h"
 #include "bg_prefix.h"
 #include "bg_state.h"
+#include "bpftest.h"
 #include "pkt.h"
 
 /* The fixture: fresh state and program for every test. */
-static char pin_path[128];
-static struct bg_state st;
+char pin_path[128];
+struct bg_state st;
 static struct bg_xdp *skel;
-static int prog_fd = -1;
+int prog_fd = -1;
 
-static int fx_up(void)
+int fx_up(void)
 {
 	snprintf(pin_path, sizeof(pin_path), "/sys/fs/bpf/bgtest_%d", getpid());
 	if (bg_state_setup(pin_path, 1024, 1024, NULL))
@@ -45,7 +46,7 @@ static int fx_up(void)
 	return bg_state_open(&st, pin_path, BG_OPEN_READ);
 }
 
-static void fx_down(void)
+void fx_down(void)
 {
 	bg_state_close(&st);
 	bg_prog_free(skel);
@@ -54,10 +55,8 @@ static void fx_down(void)
 	bg_state_teardown(pin_path);
 }
 
-#define FX_UP() CU_ASSERT_EQUAL_FATAL(fx_up(), 0)
-
 /* Run one frame through the program; returns the XDP verdict. */
-static int run_frame(int fd, const uint8_t *buf, size_t len)
+int run_frame(int fd, const uint8_t *buf, size_t len)
 {
 	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = buf, .data_size_in = (__u32)len, .repeat = 1);
 	int err = bpf_prog_test_run_opts(fd, &o);
@@ -66,7 +65,7 @@ static int run_frame(int fd, const uint8_t *buf, size_t len)
 	return err ? -1 : (int)o.retval;
 }
 
-static int run_spec(const struct pkt_spec *s, size_t *len_out)
+int run_spec(const struct pkt_spec *s, size_t *len_out)
 {
 	uint8_t buf[2048];
 	size_t len = pkt_build(s, buf, sizeof(buf));
@@ -77,7 +76,7 @@ static int run_spec(const struct pkt_spec *s, size_t *len_out)
 }
 
 /* Run n copies; count verdicts. */
-static void run_n(const struct pkt_spec *s, int n, int *pass, int *drop)
+void run_n(const struct pkt_spec *s, int n, int *pass, int *drop)
 {
 	int i, v;
 
@@ -89,7 +88,7 @@ static void run_n(const struct pkt_spec *s, int n, int *pass, int *drop)
 	}
 }
 
-static __u64 counter(__u32 c)
+__u64 counter(__u32 c)
 {
 	__u64 v = 0;
 
@@ -97,7 +96,7 @@ static __u64 counter(__u32 c)
 	return v;
 }
 
-static struct bg_id_stats stats_of(const char *name)
+struct bg_id_stats stats_of(const char *name)
 {
 	struct bg_id_stats s = {};
 	struct bg_identity id;
@@ -108,7 +107,7 @@ static struct bg_id_stats stats_of(const char *name)
 	return s;
 }
 
-static void add_id(const char *name, __u64 pps, __u64 burst, __u64 bits, __u64 bburst, __u32 action)
+void add_id(const char *name, __u64 pps, __u64 burst, __u64 bits, __u64 bburst, __u32 action)
 {
 	struct bg_limits l = { .rate_pps = pps,
 			       .burst_pkts = burst,
@@ -121,7 +120,7 @@ static void add_id(const char *name, __u64 pps, __u64 burst, __u64 bits, __u64 b
 	CU_ASSERT_EQUAL_FATAL(bg_identity_add(&st, name, &l, mask, NULL), 0);
 }
 
-static void add_pfx(const char *cidr, const char *name)
+void add_pfx(const char *cidr, const char *name)
 {
 	struct bg_identity id;
 	struct bg_prefix p;
@@ -653,6 +652,7 @@ int main(void)
 	s = CU_add_suite("xdp", NULL, NULL);
 	for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
 		CU_add_test(s, tests[i].name, tests[i].fn);
+	add_token_tests(s);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();

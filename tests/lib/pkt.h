@@ -34,7 +34,10 @@ struct pkt_spec {
 	int proto; /* IPPROTO_*; 0: UDP */
 	uint16_t sport, dport;
 	int tcp_doff; /* TCP header words; 0: 5 */
+	uint8_t tcp_flags; /* TCP flags byte (SYN 0x02, ACK 0x10, PSH 0x08) */
 	size_t payload; /* bytes after L4 */
+	const void *data; /* payload bytes: data_len of them instead of a pattern */
+	size_t data_len;
 	size_t cut; /* nonzero: truncate the frame to this many bytes */
 };
 
@@ -111,6 +114,7 @@ static inline size_t pkt_build(const struct pkt_spec *s, uint8_t *buf,
 			put16(buf + off, s->sport);
 			put16(buf + off + 2, s->dport);
 			buf[off + 12] = (uint8_t)((s->tcp_doff ? s->tcp_doff : 5) << 4);
+			buf[off + 13] = s->tcp_flags;
 			off += (size_t)(s->tcp_doff && s->tcp_doff > 5 ? s->tcp_doff : 5) * 4;
 		} else if (proto == IPPROTO_UDP) {
 			put16(buf + off, s->sport);
@@ -121,9 +125,14 @@ static inline size_t pkt_build(const struct pkt_spec *s, uint8_t *buf,
 			off += 8; /* ICMP-sized */
 		}
 	}
-	for (i = 0; i < s->payload; i++)
-		buf[off + i] = (uint8_t)('a' + i % 26);
-	off += s->payload;
+	if (s->data) {
+		memcpy(buf + off, s->data, s->data_len);
+		off += s->data_len;
+	} else {
+		for (i = 0; i < s->payload; i++)
+			buf[off + i] = (uint8_t)('a' + i % 26);
+		off += s->payload;
+	}
 	len = off;
 
 	if (s->ip == 4)

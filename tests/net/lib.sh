@@ -48,7 +48,7 @@ cleanup() {
 	"$BURSTCTL" -d "$PIN" teardown >/dev/null 2>&1
 	ip netns del "$TX" 2>/dev/null
 	ip netns del "$RX" 2>/dev/null
-	rm -f "${TMPF:-/nonexistent}".*
+	rm -f "${TMPF:-/nonexistent}" "${TMPF:-/nonexistent}".*
 	exit $rc
 }
 

@@ -12,7 +12,8 @@
  * Both print one JSON object on stdout. send paces on an absolute schedule
  * (packets due = rate * elapsed), so its rate does not drift with sleep
  * granularity; with --burst it sends N back to back every MS milliseconds.
- * Several --src addresses are used in turn, one socket each.
+ * Several --src addresses are used in turn, one socket each, bound to
+ * port --sport (default: any), so a test can name the flow beforehand.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,6 +30,8 @@
 
 #define MAX_SRC 64
 #define MAX_DURATION_S 120.0
+
+static int src_port; /* --sport: the source port of every --src socket */
 
 struct addr {
 	struct sockaddr_storage ss;
@@ -91,7 +94,7 @@ static int do_send(const char *dst_s, int port, char *srcs, double rate, long co
 	if (srcs) {
 		for (tok = strtok_r(srcs, ",", &save); tok && nsrc < MAX_SRC;
 		     tok = strtok_r(NULL, ",", &save)) {
-			if (parse_addr(tok, 0, &src))
+			if (parse_addr(tok, src_port, &src))
 				return 2;
 			fds[nsrc] = socket(src.family, SOCK_DGRAM, 0);
 			if (fds[nsrc] < 0 || bind(fds[nsrc], (struct sockaddr *)&src.ss, src.len)) {
@@ -234,7 +237,7 @@ static int do_recv(const char *bind_s, int port, double duration, int idle_ms)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: bg-traffic send --dst ADDR --port N [--src A[,B...]] [--rate PPS]\n"
+		"usage: bg-traffic send --dst ADDR --port N [--src A[,B...]] [--sport N] [--rate PPS]\n"
 		"                       [--count N] [--duration S] [--size BYTES]\n"
 		"                       [--burst N --every-ms MS]\n"
 		"       bg-traffic recv --port N [--bind ADDR] --duration S [--idle-ms MS]\n");
@@ -254,6 +257,7 @@ int main(int argc, char **argv)
 		{ "every-ms", required_argument, NULL, 'e' },
 		{ "bind", required_argument, NULL, 'B' },
 		{ "idle-ms", required_argument, NULL, 'i' },
+		{ "sport", required_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *dst = NULL, *bind_s = "0.0.0.0";
@@ -301,6 +305,9 @@ int main(int argc, char **argv)
 			break;
 		case 'i':
 			idle_ms = atoi(optarg);
+			break;
+		case 'p':
+			src_port = atoi(optarg);
 			break;
 		default:
 			usage();

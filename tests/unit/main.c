@@ -24,7 +24,8 @@ int main(void)
 	if (CU_initialize_registry() != CUE_SUCCESS)
 		return 2;
 	if (add_gcra_suite() || add_units_suite() || add_parse_suite() || add_limits_suite() ||
-	    add_policy_suite() || add_apply_suite() || add_tuner_suite() || add_metrics_suite()) {
+	    add_policy_suite() || add_apply_suite() || add_tuner_suite() || add_metrics_suite() ||
+	    add_siphash_suite() || add_tokens_suite()) {
 		fprintf(stderr, "unit: registering tests failed\n");
 		CU_cleanup_registry();
 		return 2;

@@ -20,5 +20,7 @@ int add_policy_suite(void);
 int add_apply_suite(void);
 int add_tuner_suite(void);
 int add_metrics_suite(void);
+int add_siphash_suite(void);
+int add_tokens_suite(void);
 
 #endif

@@ -1,0 +1,379 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include "bg_bindsrv.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bg_log.h"
+#include "bg_time.h"
+#include "bg_token_reg.h"
+
+#define BIND_DIR_DEFAULT "/run/burstgate"
+
+int bg_bindreq_parse(char *line, struct bg_bindreq *r, char *err, size_t errlen)
+{
+	char *f[9], *save = NULL, *t;
+	int n = 0, ret;
+
+	memset(r, 0, sizeof(*r));
+	for (t = strtok_r(line, " ", &save); t && n < 9; t = strtok_r(NULL, " ", &save))
+		f[n++] = t;
+	if (!n) {
+		snprintf(err, errlen, "empty request (expected BIND or UNBIND)");
+		return -EINVAL;
+	}
+	if (!strcmp(f[0], "BIND")) {
+		r->op = BG_BINDREQ_BIND;
+		if (n != 7 && n != 8) {
+			snprintf(
+				err, errlen,
+				"BIND takes 6 or 7 fields: tcp|udp CLIENT-ADDR CLIENT-PORT SERVER-ADDR SERVER-PORT TOKEN [IDLE-SECONDS]; got %d",
+				n - 1);
+			return -EINVAL;
+		}
+	} else if (!strcmp(f[0], "UNBIND")) {
+		r->op = BG_BINDREQ_UNBIND;
+		if (n != 6) {
+			snprintf(
+				err, errlen,
+				"UNBIND takes 5 fields: tcp|udp CLIENT-ADDR CLIENT-PORT SERVER-ADDR SERVER-PORT; got %d",
+				n - 1);
+			return -EINVAL;
+		}
+	} else {
+		snprintf(err, errlen, "unknown request (expected BIND or UNBIND)");
+		return -EINVAL;
+	}
+	ret = bg_flow_key_parse(&r->key, f[1], f[2], f[3], f[4], f[5], err, errlen);
+	if (ret)
+		return ret;
+	if (r->op == BG_BINDREQ_UNBIND)
+		return 0;
+	r->token = f[6];
+	r->token_len = strlen(f[6]);
+	if (n == 8) {
+		char *end;
+		unsigned long long s = strtoull(f[7], &end, 10);
+
+		if (*end || !s || f[7][0] == '-' || s > BG_TTL_MAX_NS / BG_NS_PER_SEC) {
+			snprintf(err, errlen, "idle \"%s\": seconds, 1 to %llu", f[7],
+				 BG_TTL_MAX_NS / BG_NS_PER_SEC);
+			return -EINVAL;
+		}
+		r->idle_ns = s * BG_NS_PER_SEC;
+	}
+	return 0;
+}
+
+void bg_bindsrv_handle_line(const struct bg_state *s, char *line, char *reply, size_t replylen,
+			    char *log, size_t loglen)
+{
+	struct bg_bind_info info;
+	struct bg_bindreq r;
+	char err[256], flow[160], fp[16];
+	int ret;
+
+	ret = bg_bindreq_parse(line, &r, err, sizeof(err));
+	if (ret) {
+		snprintf(reply, replylen, "ERR %s %s", BG_BIND_E_BAD_REQUEST, err);
+		if (log)
+			snprintf(log, loglen, "bad request: %s", err);
+		return;
+	}
+	bg_flow_key_fmt(&r.key, flow, sizeof(flow));
+	if (r.op == BG_BINDREQ_UNBIND) {
+		ret = bg_unbind(s, &r.key);
+		if (!ret)
+			snprintf(reply, replylen, "OK");
+		else if (ret == -ENOENT)
+			snprintf(reply, replylen, "ERR %s %s is not bound", BG_BIND_E_NOT_BOUND,
+				 flow);
+		else
+			snprintf(reply, replylen, "ERR %s unbind %s: %s", BG_BIND_E_INTERNAL, flow,
+				 strerror(-ret));
+		if (log)
+			snprintf(log, loglen, "unbind %s: %s", flow, ret ? strerror(-ret) : "done");
+		return;
+	}
+	ret = bg_bind(s, &r.key, r.token, r.token_len, r.idle_ns, &info, err, sizeof(err));
+	explicit_bzero(line + (r.token - line), r.token_len);
+	if (!ret) {
+		bg_fp_fmt(info.fingerprint, fp, sizeof(fp));
+		snprintf(reply, replylen, "OK %s %s", info.identity, fp);
+		if (log)
+			snprintf(log, loglen, "bound %s to identity %s (token %s)", flow,
+				 info.identity, fp);
+		return;
+	}
+	snprintf(reply, replylen, "ERR %s %s",
+		 ret == -ENOKEY	     ? BG_BIND_E_UNKNOWN_TOKEN :
+		 ret == -EKEYEXPIRED ? BG_BIND_E_EXPIRED_TOKEN :
+		 ret == -EINVAL	     ? BG_BIND_E_BAD_REQUEST :
+				       BG_BIND_E_INTERNAL,
+		 err);
+	if (log)
+		snprintf(log, loglen, "bind %s refused: %s", flow, err);
+}
+
+/* Is somebody serving path? Then we must not take it over. */
+static bool socket_alive(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool alive;
+
+	if (fd < 0)
+		return false;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	alive = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return alive;
+}
+
+static int resolve_group(const char *group, gid_t *gid)
+{
+	struct group *g = getgrnam(group);
+	char *end;
+	unsigned long v;
+
+	if (g) {
+		*gid = g->gr_gid;
+		return 0;
+	}
+	v = strtoul(group, &end, 10);
+	if (*group && !*end) {
+		*gid = (gid_t)v;
+		return 0;
+	}
+	bg_err("bind serve: group \"%s\": no such group (see /etc/group)", group);
+	return -ENOENT;
+}
+
+int bg_bindsrv_listen(const char *path, const char *group)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	mode_t mode = 0600, old_umask;
+	gid_t gid = 0;
+	struct stat st;
+	int fd, err;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		bg_err("bind serve: socket path %s: longer than %zu bytes", path,
+		       sizeof(sa.sun_path) - 1);
+		return -ENAMETOOLONG;
+	}
+	if (group) {
+		err = resolve_group(group, &gid);
+		if (err)
+			return err;
+		mode = 0660;
+	}
+	if (!strcmp(path, BG_BIND_SOCKET_DEFAULT) && mkdir(BIND_DIR_DEFAULT, 0755) &&
+	    errno != EEXIST) {
+		err = -errno;
+		bg_err("bind serve: create %s: %s", BIND_DIR_DEFAULT, strerror(-err));
+		return err;
+	}
+	if (!lstat(path, &st)) {
+		if (!S_ISSOCK(st.st_mode)) {
+			bg_err("bind serve: %s exists and is not a socket: remove it or choose another path",
+			       path);
+			return -EEXIST;
+		}
+		if (socket_alive(path)) {
+			bg_err("bind serve: %s is already being served by another process (stop it first)",
+			       path);
+			return -EADDRINUSE;
+		}
+		unlink(path); /* stale: left by a server that died */
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		err = -errno;
+		bg_err("bind serve: socket: %s", strerror(-err));
+		return err;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	/* Born with no permissions for anyone else: no window before chmod. */
+	old_umask = umask(0177);
+	err = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ? -errno : 0;
+	umask(old_umask);
+	if (err) {
+		bg_err("bind serve: bind %s: %s", path, strerror(-err));
+		goto fail;
+	}
+	if (chown(path, 0, gid) || chmod(path, mode)) {
+		err = -errno;
+		bg_err("bind serve: set owner and mode of %s: %s", path, strerror(-err));
+		unlink(path);
+		goto fail;
+	}
+	if (listen(fd, 64)) {
+		err = -errno;
+		bg_err("bind serve: listen on %s: %s", path, strerror(-err));
+		unlink(path);
+		goto fail;
+	}
+	return fd;
+fail:
+	close(fd);
+	return err;
+}
+
+void bg_bindsrv_conn_init(struct bg_bindsrv_conn *c, int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	memset(c, 0, sizeof(*c));
+	c->fd = fd;
+	c->uid = (uid_t)-1;
+	if (!getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len))
+		c->uid = cred.uid;
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
+static void reply_line(struct bg_bindsrv_conn *c, const char *reply)
+{
+	char out[BG_BIND_LINE_MAX + 2];
+	int n = snprintf(out, sizeof(out), "%s\n", reply);
+
+	/* A reply fits the socket buffer; a peer that never reads loses it. */
+	if (send(c->fd, out, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		bg_dbg("bind serve: reply to uid %d: %s", (int)c->uid, strerror(errno));
+}
+
+static void conn_log(struct bg_bindsrv_conn *c, const char *msg)
+{
+	char line[600];
+
+	if (!c->log)
+		return;
+	snprintf(line, sizeof(line), "uid %d: %s", (int)c->uid, msg);
+	c->log(line, c->log_arg);
+}
+
+int bg_bindsrv_conn_io(const struct bg_state *s, struct bg_bindsrv_conn *c)
+{
+	char reply[BG_BIND_LINE_MAX], log[512];
+	char *nl;
+
+	for (;;) {
+		ssize_t n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - 1 - c->len, 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n <= 0)
+			goto over;
+		c->len += (size_t)n;
+		c->buf[c->len] = '\0';
+		while ((nl = memchr(c->buf, '\n', c->len))) {
+			size_t used = (size_t)(nl - c->buf) + 1;
+
+			*nl = '\0';
+			if (nl > c->buf && nl[-1] == '\r')
+				nl[-1] = '\0';
+			bg_bindsrv_handle_line(s, c->buf, reply, sizeof(reply), log, sizeof(log));
+			reply_line(c, reply);
+			conn_log(c, log);
+			explicit_bzero(c->buf, used);
+			memmove(c->buf, c->buf + used, c->len - used);
+			c->len -= used;
+		}
+		if (c->len == sizeof(c->buf) - 1) {
+			snprintf(reply, sizeof(reply), "ERR %s line longer than %d bytes",
+				 BG_BIND_E_BAD_REQUEST, BG_BIND_LINE_MAX);
+			reply_line(c, reply);
+			conn_log(c, "bad request: line too long");
+			goto over;
+		}
+	}
+	return 1;
+over:
+	explicit_bzero(c->buf, sizeof(c->buf));
+	c->len = 0;
+	return 0;
+}
+
+static void log_stderr(const char *line, void *arg)
+{
+	char when[32];
+	time_t t = time(NULL);
+
+	(void)arg;
+	bg_fmt_rfc3339((__s64)t, when, sizeof(when));
+	fprintf(stderr, "%s %s: bind: %s\n", when, bg_prog_name, line);
+}
+
+int bg_bindsrv_run(const struct bg_state *s, int listen_fd, volatile sig_atomic_t *stop)
+{
+	static struct bg_bindsrv_conn conns[BG_BINDSRV_CONNS_MAX];
+	struct pollfd pfd[BG_BINDSRV_CONNS_MAX + 1];
+	int idx[BG_BINDSRV_CONNS_MAX + 1];
+	int i, n, nconn = 0;
+
+	for (i = 0; i < BG_BINDSRV_CONNS_MAX; i++)
+		conns[i].fd = -1;
+	while (!*stop) {
+		n = 0;
+		pfd[n].fd = listen_fd;
+		pfd[n++].events = POLLIN;
+		for (i = 0; i < BG_BINDSRV_CONNS_MAX; i++) {
+			if (conns[i].fd < 0)
+				continue;
+			pfd[n].fd = conns[i].fd;
+			pfd[n].events = POLLIN;
+			idx[n++] = i;
+		}
+		if (poll(pfd, (nfds_t)n, 1000) < 0) {
+			if (errno == EINTR)
+				continue;
+			bg_err("bind serve: poll: %s", strerror(errno));
+			return -errno;
+		}
+		for (i = 1; i < n; i++) {
+			struct bg_bindsrv_conn *c = &conns[idx[i]];
+
+			if (!pfd[i].revents || bg_bindsrv_conn_io(s, c))
+				continue;
+			close(c->fd);
+			c->fd = -1;
+			nconn--;
+		}
+		if (pfd[0].revents & POLLIN) {
+			int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+			if (fd < 0)
+				continue;
+			if (nconn == BG_BINDSRV_CONNS_MAX) {
+				static const char busy[] =
+					"ERR " BG_BIND_E_BUSY " too many connections, try again\n";
+
+				send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+				close(fd);
+				continue;
+			}
+			for (i = 0; conns[i].fd >= 0; i++)
+				;
+			bg_bindsrv_conn_init(&conns[i], fd);
+			conns[i].log = log_stderr;
+			nconn++;
+		}
+	}
+	for (i = 0; i < BG_BINDSRV_CONNS_MAX; i++)
+		if (conns[i].fd >= 0)
+			close(conns[i].fd);
+	return 0;
+}

@@ -1,0 +1,260 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include "bg_flow.h"
+
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bg_time.h"
+#include "bg_token_reg.h"
+
+static int parse_addr(const char *s, __u32 out[4], int *ver)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	memset(out, 0, 16);
+	if (inet_pton(AF_INET, s, &a4) == 1) {
+		out[0] = a4.s_addr;
+		*ver = 4;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, s, &a6) != 1)
+		return -EINVAL;
+	if (IN6_IS_ADDR_V4MAPPED(&a6)) { /* what an AF_INET6 socket reports */
+		memcpy(&out[0], &a6.s6_addr[12], 4);
+		*ver = 4;
+		return 0;
+	}
+	memcpy(out, &a6, 16);
+	*ver = 6;
+	return 0;
+}
+
+static int parse_port(const char *s, __u16 *port)
+{
+	char *end;
+	unsigned long v;
+
+	if (!*s || *s == '-' || *s == '+')
+		return -EINVAL;
+	v = strtoul(s, &end, 10);
+	if (*end || v < 1 || v > 65535)
+		return -EINVAL;
+	*port = (__u16)v;
+	return 0;
+}
+
+int bg_flow_key_parse(struct bg_flow_key *k, const char *proto, const char *src, const char *sport,
+		      const char *dst, const char *dport, char *err, size_t errlen)
+{
+	int v4, v6;
+
+	memset(k, 0, sizeof(*k));
+	if (!strcmp(proto, "tcp")) {
+		k->proto = IPPROTO_TCP;
+	} else if (!strcmp(proto, "udp")) {
+		k->proto = IPPROTO_UDP;
+	} else {
+		snprintf(err, errlen, "proto \"%s\": use tcp or udp", proto);
+		return -EINVAL;
+	}
+	if (parse_addr(src, k->saddr, &v4)) {
+		snprintf(err, errlen, "src \"%s\": not an IPv4 or IPv6 address", src);
+		return -EINVAL;
+	}
+	if (parse_addr(dst, k->daddr, &v6)) {
+		snprintf(err, errlen, "dst \"%s\": not an IPv4 or IPv6 address", dst);
+		return -EINVAL;
+	}
+	if (v4 != v6) {
+		snprintf(err, errlen, "src %s and dst %s: one is IPv4, the other IPv6", src, dst);
+		return -EINVAL;
+	}
+	k->ip_ver = (__u8)v4;
+	if (parse_port(sport, &k->sport)) {
+		snprintf(err, errlen, "sport \"%s\": not a port (1-65535)", sport);
+		return -EINVAL;
+	}
+	if (parse_port(dport, &k->dport)) {
+		snprintf(err, errlen, "dport \"%s\": not a port (1-65535)", dport);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+const char *bg_flow_proto_name(const struct bg_flow_key *k)
+{
+	return k->proto == IPPROTO_TCP ? "tcp" : k->proto == IPPROTO_UDP ? "udp" : "?";
+}
+
+const char *bg_flow_addr_fmt(const struct bg_flow_key *k, bool src, char *buf, size_t len)
+{
+	const __u32 *a = src ? k->saddr : k->daddr;
+
+	if (!inet_ntop(k->ip_ver == 6 ? AF_INET6 : AF_INET, a, buf, (socklen_t)len))
+		snprintf(buf, len, "?");
+	return buf;
+}
+
+const char *bg_flow_key_fmt(const struct bg_flow_key *k, char *buf, size_t len)
+{
+	char s[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN];
+	const char *o = k->ip_ver == 6 ? "[" : "", *c = k->ip_ver == 6 ? "]" : "";
+
+	bg_flow_addr_fmt(k, true, s, sizeof(s));
+	bg_flow_addr_fmt(k, false, d, sizeof(d));
+	snprintf(buf, len, "%s %s%s%s:%u -> %s%s%s:%u", bg_flow_proto_name(k), o, s, c, k->sport, o,
+		 d, c, k->dport);
+	return buf;
+}
+
+int bg_bind(const struct bg_state *s, const struct bg_flow_key *k, const char *tok, size_t len,
+	    __u64 idle_ns, struct bg_bind_info *out, char *err, size_t errlen)
+{
+	struct bg_token_entry e;
+	struct bg_id_cfg cfg;
+	struct bg_tok_cfg tc;
+	struct bg_clock now;
+	struct bg_flow f = {};
+	char fp[16];
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	ret = bg_token_check(tok, len, err, errlen);
+	if (ret)
+		return ret;
+	ret = bg_token_get(s, tok, len, &e);
+	if (ret == -ENOENT) {
+		snprintf(err, errlen,
+			 "unknown token: no such token is registered (see `burstctl token list`)");
+		return -ENOKEY;
+	}
+	if (ret)
+		goto fail;
+	out->id = e.tok.id;
+	out->fingerprint = e.tok.fingerprint;
+	out->deadline_ns = e.tok.deadline_ns;
+	bg_fp_fmt(e.tok.fingerprint, fp, sizeof(fp));
+	ret = bg_clock_now(&now);
+	if (ret)
+		goto fail;
+	if (bg_token_dead(&e.tok, now.boot_ns)) {
+		snprintf(err, errlen,
+			 "token %s has expired (add a new one with `burstctl token add`)", fp);
+		return -EKEYEXPIRED;
+	}
+	if (bpf_map_lookup_elem(s->cfg_fd, &e.tok.id, &cfg) || !(cfg.flags & BG_ID_F_IN_USE) ||
+	    bg_id_name_of(s, e.tok.id, out->identity, sizeof(out->identity))) {
+		snprintf(err, errlen, "token %s names an identity that was just deleted", fp);
+		return -ENOKEY;
+	}
+	ret = bg_tok_cfg_get(s, &tc);
+	if (ret)
+		goto fail;
+	f.id = e.tok.id;
+	f.source = BG_FLOW_BIND;
+	f.last_ns = now.boot_ns;
+	f.idle_ns = idle_ns ? idle_ns : tc.bind_idle_ns;
+	f.deadline_ns = e.tok.deadline_ns;
+	f.tok_hash = e.hash;
+	if (bpf_map_update_elem(s->flows_fd, k, &f, BPF_ANY)) {
+		ret = -errno;
+		goto fail;
+	}
+	return 0;
+fail:
+	snprintf(err, errlen, "flow table in %s: %s", s->pin_path, strerror(-ret));
+	return ret;
+}
+
+int bg_unbind(const struct bg_state *s, const struct bg_flow_key *k)
+{
+	if (bpf_map_delete_elem(s->flows_fd, k))
+		return -errno;
+	return 0;
+}
+
+int bg_flow_list(const struct bg_state *s, struct bg_flow_entry **out, size_t *n)
+{
+	struct bg_flow_entry *v = NULL, *tmp;
+	struct bg_flow_key key, next;
+	void *prev = NULL;
+	size_t cap = 0;
+
+	*out = NULL;
+	*n = 0;
+	while (bpf_map_get_next_key(s->flows_fd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 64;
+			tmp = realloc(v, cap * sizeof(*v));
+			if (!tmp) {
+				free(v);
+				return -ENOMEM;
+			}
+			v = tmp;
+		}
+		if (bpf_map_lookup_elem(s->flows_fd, &key, &v[*n].flow))
+			continue; /* evicted while we listed */
+		v[*n].key = key;
+		(*n)++;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Listed first, then deleted: deleting while walking restarts the walk. */
+static int del_where(const struct bg_state *s, bool (*match)(const struct bg_flow *, __u64),
+		     __u64 arg, size_t *removed)
+{
+	struct bg_flow_entry *v;
+	size_t n, i, cnt = 0;
+	int err;
+
+	err = bg_flow_list(s, &v, &n);
+	if (err)
+		return err;
+	for (i = 0; i < n; i++)
+		if (match(&v[i].flow, arg) && !bpf_map_delete_elem(s->flows_fd, &v[i].key))
+			cnt++;
+	free(v);
+	if (removed)
+		*removed = cnt;
+	return 0;
+}
+
+static bool of_token(const struct bg_flow *f, __u64 hash)
+{
+	return f->tok_hash == hash;
+}
+
+static bool of_id(const struct bg_flow *f, __u64 id)
+{
+	return f->id == id;
+}
+
+static bool dead_at(const struct bg_flow *f, __u64 now)
+{
+	return !bg_flow_live(f, now);
+}
+
+int bg_flow_del_for_token(const struct bg_state *s, __u64 tok_hash, size_t *removed)
+{
+	return del_where(s, of_token, tok_hash, removed);
+}
+
+int bg_flow_del_for_id(const struct bg_state *s, __u32 id, size_t *removed)
+{
+	return del_where(s, of_id, id, removed);
+}
+
+int bg_flow_gc(const struct bg_state *s, __u64 now_boot_ns, size_t *removed)
+{
+	return del_where(s, dead_at, now_boot_ns, removed);
+}

@@ -57,7 +57,7 @@ BPF_HDRS := $(wildcard bpf/*.h) $(wildcard include/*.h)
 LIB_SRCS := user/bg_state.c user/bg_attach.c user/bg_identity.c \
 	user/bg_prefix.c user/bg_units.c user/bg_log.c user/bg_out.c
 CLI_SRCS := user/burstctl.c user/cmd_attach.c user/cmd_identity.c \
-	user/cmd_prefix.c user/cmd_stats.c user/cmd_config.c
+	user/cmd_prefix.c user/cmd_stats.c user/cmd_config.c user/cmd_batch.c
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(LIB_SRCS))
 CLI_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(CLI_SRCS))
 LIB := $(OUTPUT)/libburstgate.a

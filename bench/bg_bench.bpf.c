@@ -103,7 +103,7 @@ int bb_gen(struct xdp_md *ctx)
 	sum = csum_nosrc + (src >> 16) + (src & 0xffff);
 	sum = (sum & 0xffff) + (sum >> 16);
 	sum = (sum & 0xffff) + (sum >> 16);
-	ip->check = (__u16)~sum;
+	ip->check = bpf_htons((__u16)~sum); /* sum is of big-endian words */
 	return XDP_TX;
 }
 

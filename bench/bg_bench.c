@@ -40,6 +40,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -164,8 +165,9 @@ static double time_prog(int fd, const void *frame, size_t len, unsigned int repe
 
 static size_t build_udp(const char *src, uint8_t *buf, size_t cap)
 {
-	struct pkt_spec s = { .ip = 4, .src = src, .dst = DST_ADDR, .sport = 40000,
-			      .dport = PORT_BASE };
+	struct pkt_spec s = {
+		.ip = 4, .src = src, .dst = DST_ADDR, .sport = 40000, .dport = PORT_BASE
+	};
 
 	return pkt_build(&s, buf, cap);
 }
@@ -327,7 +329,8 @@ static int cmd_micro(void)
 		for (k = 0; k <= N_MICRO; k++) {
 			i = order[k];
 			if (i == N_MICRO) {
-				double d = time_prog(drop_fd, drop_frame, drop_len, arg.repeat, NULL);
+				double d =
+					time_prog(drop_fd, drop_frame, drop_len, arg.repeat, NULL);
 
 				if (r >= 0)
 					t[r][N_MICRO] = d;
@@ -357,7 +360,9 @@ static int cmd_micro(void)
 			continue;
 		}
 		printf(",\"verdict\":\"%s\",\"verdict_ok\":%s,\"ns\":[",
-		       verdict[i] == XDP_DROP ? "drop" : verdict[i] == XDP_PASS ? "pass" : "other",
+		       verdict[i] == XDP_DROP ? "drop" :
+		       verdict[i] == XDP_PASS ? "pass" :
+						"other",
 		       verdict[i] == p->expect ? "true" : "false");
 		for (r = 0; r < arg.rounds; r++)
 			printf("%s%.3f", r ? "," : "", t[r][i]);
@@ -403,9 +408,9 @@ static unsigned long long map_memlock(int fd)
 	return v;
 }
 
-static const char *const scale_maps[] = { BG_MAP_ID_CFG, BG_MAP_ID_STATE, BG_MAP_ID_STATS,
+static const char *const scale_maps[] = { BG_MAP_ID_CFG,   BG_MAP_ID_STATE, BG_MAP_ID_STATS,
 					  BG_MAP_ID_NAMES, BG_MAP_PFX4,	    BG_MAP_PFX6,
-					  BG_MAP_GLOBAL, BG_MAP_COUNTERS };
+					  BG_MAP_GLOBAL,   BG_MAP_COUNTERS };
 
 /*
  * n identities, each enforcing a conforming packet bucket, each with one
@@ -552,7 +557,7 @@ struct gen {
 
 static int gen_run(struct gen *g, int ifindex, unsigned int n)
 {
-	struct xdp_md ctx = { .ingress_ifindex = (__u32)ifindex };
+	struct xdp_md ctx = { .data_end = (__u32)g->len, .ingress_ifindex = (__u32)ifindex };
 	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = g->frame, .data_size_in = (__u32)g->len,
 		    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = n,
 		    .flags = BPF_F_TEST_XDP_LIVE_FRAMES, .batch_size = GEN_BATCH);
@@ -770,8 +775,7 @@ static int cmd_macro(void)
 	enter_netns(arg.rx_ns);
 	dev_mac(arg.rx_dev, rx_mac);
 	eth_open(&es, arg.rx_dev);
-	link_fd = bpf_link_create(peers[0].prog_fd, (int)if_nametoindex(arg.rx_dev), BPF_XDP,
-				  NULL);
+	link_fd = bpf_link_create(peers[0].prog_fd, (int)if_nametoindex(arg.rx_dev), BPF_XDP, NULL);
 	if (link_fd < 0)
 		die("macro: attach XDP to the receiver", link_fd);
 	enter_netns(arg.tx_ns);
@@ -835,11 +839,31 @@ static int cmd_macro(void)
 struct receiver {
 	const char *ns;
 	atomic_bool *stop;
+	atomic_int timing; /* 1: record arrival times (the overload phase) */
 	unsigned int nsrc;
 	unsigned long long *count; /* per source index */
+	double *first_s, *last_s; /* per source: kernel receive timestamps */
 	unsigned long long other;
 	int ready;
 };
+
+/* The kernel's receive time of a datagram: first and last per source. */
+static void note_arrival(struct receiver *rc, __u32 idx, struct msghdr *m)
+{
+	struct cmsghdr *c;
+	struct timespec ts;
+	double t;
+
+	for (c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS)
+			continue;
+		memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+		t = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+		if (!rc->first_s[idx])
+			rc->first_s[idx] = t;
+		rc->last_s[idx] = t;
+	}
+}
 
 static void *recv_thread(void *p)
 {
@@ -848,14 +872,16 @@ static void *recv_thread(void *p)
 	struct sockaddr_in from[64];
 	struct mmsghdr msgs[64];
 	struct iovec iov[64];
-	char buf[64][128];
-	struct timespec tmo = { .tv_nsec = 20000000 };
+	char buf[64][128], ctl[64][CMSG_SPACE(sizeof(struct timespec))];
+	struct timeval tmo = { .tv_usec = 20000 }; /* to notice the stop flag */
 	int fd, one = 1, big = 8 << 20, i, n;
 
 	enter_netns(rc->ns);
 	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof(tmo));
+	setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
 	inet_pton(AF_INET, DST_ADDR, &a.sin_addr);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)))
 		die("accuracy: receiver socket", errno);
@@ -867,18 +893,25 @@ static void *recv_thread(void *p)
 		msgs[i].msg_hdr.msg_iovlen = 1;
 		msgs[i].msg_hdr.msg_name = &from[i];
 		msgs[i].msg_hdr.msg_namelen = sizeof(from[i]);
+		msgs[i].msg_hdr.msg_control = ctl[i];
+		msgs[i].msg_hdr.msg_controllen = sizeof(ctl[i]);
 	}
 	rc->ready = 1;
 	while (!atomic_load(rc->stop)) {
-		n = recvmmsg(fd, msgs, 64, MSG_WAITFORONE, &tmo);
+		/* recvmmsg's own timeout only runs once a datagram came. */
+		n = recvmmsg(fd, msgs, 64, MSG_WAITFORONE, NULL);
 		for (i = 0; i < n; i++) {
 			__u32 idx = ntohl(from[i].sin_addr.s_addr) - SRC_BASE_MACRO;
 
-			if (idx < rc->nsrc)
+			if (idx < rc->nsrc) {
 				rc->count[idx]++;
-			else
+				if (atomic_load(&rc->timing))
+					note_arrival(rc, idx, &msgs[i].msg_hdr);
+			} else {
 				rc->other++;
+			}
 			msgs[i].msg_hdr.msg_namelen = sizeof(from[i]);
+			msgs[i].msg_hdr.msg_controllen = sizeof(ctl[i]);
 		}
 	}
 	close(fd);
@@ -899,7 +932,7 @@ static int cmd_accuracy(void)
 {
 	struct bg_bench *bb = bench_load();
 	atomic_bool stop = false, rstop = false;
-	unsigned long long *count, *first;
+	unsigned long long *count, *first, *before;
 	struct receiver rc = { .ns = arg.rx_ns, .stop = &rstop, .nsrc = arg.sources };
 	struct gen g[2];
 	uint8_t rx_mac[6], tx_mac[6];
@@ -912,7 +945,12 @@ static int cmd_accuracy(void)
 		die("accuracy: needs --tx-ns --rx-ns --tx-dev --rx-dev", EINVAL);
 	count = calloc(arg.sources, sizeof(*count));
 	first = calloc(arg.sources, sizeof(*first));
+	before = calloc(arg.sources, sizeof(*before));
 	rc.count = count;
+	rc.first_s = calloc(arg.sources, sizeof(double));
+	rc.last_s = calloc(arg.sources, sizeof(double));
+	if (!count || !first || !before || !rc.first_s || !rc.last_s)
+		die("accuracy", ENOMEM);
 	enter_netns(arg.rx_ns);
 	dev_mac(arg.rx_dev, rx_mac);
 	enter_netns(arg.tx_ns);
@@ -936,7 +974,6 @@ static int cmd_accuracy(void)
 
 	/* Phase 1: the first burst, back to back from one CPU, full buckets. */
 	g[0].one_shot = arg.first_burst * arg.sources;
-	t_start = now_s();
 	gen_thread(&g[0]);
 	burst_s = g[0].t_last - g[0].t_first;
 	if (g[0].err)
@@ -944,7 +981,13 @@ static int cmd_accuracy(void)
 	sleep_s(0.05);
 	memcpy(first, count, arg.sources * sizeof(*count));
 
-	/* Phase 2: overload x rate per source, half from each CPU. */
+	/*
+	 * Phase 2 starts with full buckets (idle for twice the time a bucket
+	 * takes to fill), so what it admits must be burst + rate * time.
+	 */
+	sleep_s(2.0 * arg.burst / arg.rate);
+	memcpy(before, count, arg.sources * sizeof(*count));
+	atomic_store(&rc.timing, 1);
 	for (c = 0; c < 2; c++) {
 		g[c].one_shot = 0;
 		g[c].sent = 0;
@@ -953,14 +996,14 @@ static int cmd_accuracy(void)
 		if (pthread_create(&th[c], NULL, gen_thread, &g[c]))
 			die("accuracy: generator", errno);
 	}
-	t_end = t_start;
 	for (c = 0; c < 2; c++) {
 		pthread_join(th[c], NULL);
 		if (g[c].err)
 			die("accuracy: generator", g[c].err);
-		if (g[c].t_last > t_end)
-			t_end = g[c].t_last;
 	}
+	/* From before the first frame was sent to after the last one was. */
+	t_start = g[0].t_first < g[1].t_first ? g[0].t_first : g[1].t_first;
+	t_end = g[0].t_last > g[1].t_last ? g[0].t_last : g[1].t_last;
 	sleep_s(0.2);
 	atomic_store(&rstop, true);
 	pthread_join(rth, NULL);
@@ -975,10 +1018,18 @@ static int cmd_accuracy(void)
 		printf("%s%llu", i ? "," : "", first[i]);
 	printf("],\"admitted\":[");
 	for (i = 0; i < arg.sources; i++)
-		printf("%s%llu", i ? "," : "", count[i]);
-	printf("],\"admitted_total\":%llu}\n", sum_counts(count, arg.sources));
+		printf("%s%llu", i ? "," : "", count[i] - before[i]);
+	/* The window each source was admitted in, seen by the receiver. */
+	printf("],\"window_s\":[");
+	for (i = 0; i < arg.sources; i++)
+		printf("%s%.6f", i ? "," : "", rc.last_s[i] - rc.first_s[i]);
+	printf("],\"admitted_total\":%llu}\n",
+	       sum_counts(count, arg.sources) - sum_counts(before, arg.sources));
 	free(count);
 	free(first);
+	free(before);
+	free(rc.first_s);
+	free(rc.last_s);
 	bg_bench__destroy(bb);
 	return 0;
 }

@@ -83,6 +83,7 @@ static int do_help(int argc, char **argv)
 	       "  config show|set                     host-wide shadow mode, malformed verdict\n"
 	       "  setup [max-identities N] [max-prefixes N]   create the pinned state\n"
 	       "  teardown                            detach everywhere and remove all state\n"
+	       "  batch FILE                          many identity/prefix commands at once\n"
 	       "  version\n"
 	       "\n"
 	       "Options:\n"
@@ -106,6 +107,8 @@ static int do_version(int argc, char **argv)
 	return 0;
 }
 
+/* One entry per line, however many: clang-format would pack them. */
+/* clang-format off */
 static const struct cmd objects[] = {
 	{ "attach", do_attach },
 	{ "detach", do_detach },
@@ -116,9 +119,11 @@ static const struct cmd objects[] = {
 	{ "config", do_config },
 	{ "setup", do_setup },
 	{ "teardown", do_teardown },
+	{ "batch", do_batch },
 	{ "version", do_version },
 	{ NULL, NULL },
 };
+/* clang-format on */
 
 int main(int argc, char **argv)
 {

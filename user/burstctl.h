@@ -43,5 +43,11 @@ int do_prefix(int argc, char **argv);
 int do_config(int argc, char **argv);
 int do_setup(int argc, char **argv);
 int do_teardown(int argc, char **argv);
+int do_batch(int argc, char **argv);
+
+struct bg_limits;
+/* LIMITS of `identity add|set` (cmd_identity.c), shared with batch. */
+int identity_parse_limits(const char *cmd, int argc, char **argv, struct bg_limits *l,
+			  unsigned int *mask);
 
 #endif /* BURSTCTL_H */

@@ -7,6 +7,7 @@
  *
  *   bg-bench micro  [--rounds R] [--repeat N]
  *   bg-bench scale  [--sizes N,N,...] [--rounds R] [--repeat N]
+ *   bg-bench lookup [--sizes N,N,...] [--rounds R] [--repeat N]
  *   bg-bench macro  --tx-ns P --rx-ns P --tx-dev D --rx-dev D --pin DIR
  *                   --sources N --peers NAME[:PORT],... [--rounds R]
  *                   [--slice-ms MS] [--settle-ms MS] [--seed S]
@@ -462,10 +463,12 @@ static void scale_populate(struct scale_state *st)
 static int cmd_scale(void)
 {
 	static struct scale_state st[MAX_SIZES];
-	static double t[MAX_ROUNDS][MAX_SIZES + 1];
+	static double t[MAX_ROUNDS][MAX_SIZES + 1], hot[MAX_ROUNDS][MAX_SIZES];
 	struct bg_bench *bb = bench_load();
 	uint8_t frame[256];
 	size_t len = build_udp("100.64.0.1", frame, sizeof(frame));
+	uint8_t hot_frame[256];
+	size_t hot_len = build_udp("100.64.0.1", hot_frame, sizeof(hot_frame));
 	int nsz = 0, order[MAX_SIZES + 1], i, k, r, m, v, slot, fd;
 	unsigned int seed = arg.seed;
 	char *list = strdup(arg.sizes), *tok, *save = NULL;
@@ -505,6 +508,12 @@ static int cmd_scale(void)
 				die("scale: burstgate did not pass a conforming packet", -EPROTO);
 			if (r >= 0)
 				t[r][i] = d;
+			if (i == nsz)
+				continue;
+			/* One hot source: what the trie's depth costs without cache misses. */
+			d = time_prog(bg_prog_fd(st[i].prog), hot_frame, hot_len, arg.repeat, NULL);
+			if (r >= 0)
+				hot[r][i] = d;
 		}
 	}
 
@@ -524,6 +533,9 @@ static int cmd_scale(void)
 		printf("},\"memlock_total\":%llu,\"ns\":[", total);
 		for (r = 0; r < arg.rounds; r++)
 			printf("%s%.3f", r ? "," : "", t[r][i]);
+		printf("],\"hot_ns\":[");
+		for (r = 0; r < arg.rounds; r++)
+			printf("%s%.3f", r ? "," : "", hot[r][i]);
 		printf("]}");
 	}
 	printf("]}\n");
@@ -533,6 +545,84 @@ static int cmd_scale(void)
 		bg_prog_free(st[i].prog);
 		bg_state_teardown(st[i].pin);
 	}
+	bg_bench__destroy(bb);
+	return 0;
+}
+
+/* ---- lookup: LPM trie vs hash map, the source lookup alone ---- */
+
+/*
+ * For a data-plane proposal (bench/PROPOSALS.md): what the classification
+ * lookup costs with N host prefixes, in burstgate's LPM trie and in a hash
+ * map of host addresses. Entries are added as N grows; each run looks up a
+ * pseudo-random one of the N present, as in `scale`.
+ */
+static int cmd_lookup(void)
+{
+	static double t[MAX_ROUNDS][MAX_SIZES][3];
+	static unsigned int sizes[MAX_SIZES];
+	struct bg_bench *bb = bench_load();
+	int lpm_fd = bpf_map__fd(bb->maps.bb_lpm_map);
+	int hash_fd = bpf_map__fd(bb->maps.bb_hash_map);
+	int next_fd = bpf_map__fd(bb->maps.bb_next);
+	int progs[3] = { bpf_program__fd(bb->progs.bb_drop), bpf_program__fd(bb->progs.bb_lpm),
+			 bpf_program__fd(bb->progs.bb_hash) };
+	int rot = bpf_program__fd(bb->progs.bb_rotate);
+	unsigned int have = 0, seed = arg.seed;
+	char *list = strdup(arg.sizes), *tok, *save = NULL;
+	uint8_t frame[256];
+	size_t len = build_udp("100.64.0.1", frame, sizeof(frame));
+	int nsz = 0, i, k, r, order[3];
+	__u32 slot, one = 1;
+
+	for (tok = strtok_r(list, ",", &save); tok && nsz < MAX_SIZES;
+	     tok = strtok_r(NULL, ",", &save))
+		sizes[nsz++] = (unsigned int)strtoul(tok, NULL, 10);
+	free(list);
+	for (slot = 0; slot < 3; slot++)
+		if (bpf_map_update_elem(next_fd, &slot, &progs[slot], BPF_ANY))
+			die("lookup: prog array", errno);
+	bb->bss->src_base = SRC_BASE_SCALE;
+	for (i = 0; i < nsz; i++) {
+		if (sizes[i] > (1U << 20))
+			die("lookup: at most 2^20 entries", EINVAL);
+		for (; have < sizes[i]; have++) {
+			struct bb_lpm_key {
+				__u32 prefixlen, addr;
+			} lk = { 32, htonl(SRC_BASE_SCALE + have) };
+
+			if (bpf_map_update_elem(lpm_fd, &lk, &one, BPF_ANY) ||
+			    bpf_map_update_elem(hash_fd, &lk.addr, &one, BPF_ANY))
+				die("lookup: populate", errno);
+		}
+		bb->bss->n_src = sizes[i];
+		for (r = -1; r < arg.rounds; r++) {
+			for (k = 0; k < 3; k++)
+				order[k] = k;
+			shuffle(order, 3, &seed);
+			for (k = 0; k < 3; k++) {
+				bb->bss->next_slot = (__u32)order[k];
+				double d = time_prog(rot, frame, len, arg.repeat, NULL);
+
+				if (r >= 0)
+					t[r][i][order[k]] = d;
+			}
+		}
+	}
+	printf("{\"repeat\":%u,\"rounds\":%d,\"sizes\":[", arg.repeat, arg.rounds);
+	for (i = 0; i < nsz; i++) {
+		static const char *const names[3] = { "rotate_drop_ns", "lpm_ns", "hash_ns" };
+
+		printf("%s{\"entries\":%u", i ? "," : "", sizes[i]);
+		for (k = 0; k < 3; k++) {
+			printf(",\"%s\":[", names[k]);
+			for (r = 0; r < arg.rounds; r++)
+				printf("%s%.3f", r ? "," : "", t[r][i][k]);
+			printf("]");
+		}
+		printf("}");
+	}
+	printf("]}\n");
 	bg_bench__destroy(bb);
 	return 0;
 }
@@ -1039,6 +1129,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: bg-bench micro [--rounds R] [--repeat N]\n"
 		"       bg-bench scale [--sizes N,N,...] [--rounds R] [--repeat N]\n"
+		"       bg-bench lookup [--sizes N,N,...] [--rounds R] [--repeat N]\n"
 		"       bg-bench macro --tx-ns P --rx-ns P --tx-dev D --rx-dev D [--pin DIR]\n"
 		"                      --sources N --peers NAME[:PORT],... [--rounds R]\n"
 		"                      [--slice-ms MS] [--settle-ms MS] [--seed S]\n"
@@ -1148,6 +1239,8 @@ int main(int argc, char **argv)
 		return cmd_micro();
 	if (!strcmp(argv[1], "scale"))
 		return cmd_scale();
+	if (!strcmp(argv[1], "lookup"))
+		return cmd_lookup();
 	if (!strcmp(argv[1], "macro"))
 		return cmd_macro();
 	if (!strcmp(argv[1], "accuracy"))

@@ -37,6 +37,8 @@ def fmt_ratio(v, digits=2):
 
 
 def met(ok):
+    if ok is None:
+        return "**not resolved** by this method (within the refill bound)"
     return "**met**" if ok else "**missed**"
 
 
@@ -44,6 +46,7 @@ machine = load("machine.json") or {}
 micro = load("micro.json")
 scale = load("scale.json")
 control = load("control.json")
+lookup = load("lookup.json")
 macro = {}
 for f in sorted(os.listdir(RES)):
     if f.startswith("macro_") and f.endswith(".json"):
@@ -130,8 +133,8 @@ if macro:
         j = macro[n]
         pps = {p["name"]: p["pps"] for p in j["peers"]}
         bg = pps["burstgate"]
-        rows = ["| limiter | throughput, median (Mpps, for orientation) | burstgate ÷ this, median | IQR | dropped during run |",
-                "|---|---|---|---|---|"]
+        rows = ["| limiter | throughput, median (Mpps, for orientation) | per source (pps; the limit is 1) | burstgate ÷ this, median | IQR | dropped during run |",
+                "|---|---|---|---|---|---|"]
         crow = [n]
         for name in ("burstgate", "xdp_drop", "nft_meter", "nft_dynset", "ipt_hashlimit"):
             if name not in pps:
@@ -140,6 +143,7 @@ if macro:
             m, lo, hi, _, _ = quart(r)
             dropped = j.get("dropped_total", {}).get(name)
             rows.append(f"| {PEER_LABEL[name]} | {statistics.median(pps[name]) / 1e6:.2f} | "
+                        f"{statistics.median(pps[name]) / n:,.0f} | "
                         f"{'—' if name == 'burstgate' else f'**{m:.2f}**'} | "
                         f"{'' if name == 'burstgate' else f'{lo:.2f}–{hi:.2f}'} | "
                         f"{'' if dropped is None else f'{dropped:,}'} |")
@@ -158,7 +162,10 @@ if macro:
     sections.append("## Macro: drop throughput under one flood, limiters switched in slices\n\n"
                     "Receiver throughput (frames the receiving veth's NAPI took per second) while each "
                     "limiter is the active one. Every source is limited to "
-                    "1 packet/s with a burst of 1 by every limiter, so nearly the whole flood is dropped. "
+                    "1 packet/s with a burst of 1 by every limiter, so while each source offers tens of packets "
+                    "per second or more nearly the whole flood is dropped; where a limiter's throughput "
+                    "divided by the number of sources comes near 1 pps, much of it is admitted and goes up "
+                    "the stack, and that row measures the stack more than the limiter. "
                     "Ratios are burstgate's throughput in a round over the other limiter's in the same "
                     "round; the table gives their median and interquartile range.\n\n" + "\n".join(parts) +
                     "\n![macro](chart_macro.png)\n")
@@ -169,7 +176,7 @@ set xlabel "sources (each its own identity / meter entry)"
 set ylabel "ratio"
 set logscale x 2
 set logscale y
-set key outside right
+set key bottom left box opaque
 set grid
 plot "{d}" using 1:2:3:4 with yerrorlines title "÷ XDP\\\\_DROP", \\
      "" using 1:5:6:7 with yerrorlines title "÷ nft meter (ingress)", \\
@@ -203,9 +210,13 @@ if any(acc.values()):
         w, fb_ok = worst_all["burstgate"]
         goals.append(("Accuracy: burstgate admitted vs rate × time + burst", "within 1 %",
                       f"{w:+.2f} % worst of {acc['burstgate']['sources']} identities", abs(w) <= 1))
-        goals.append(("Accuracy: burstgate first burst", "within 1 packet of the burst",
-                      f"{min(acc['burstgate']['first'])}–{max(acc['burstgate']['first'])} of "
-                      f"{acc['burstgate']['burst']} (allowing the refill during the burst)", fb_ok))
+        a = acc["burstgate"]
+        refill = a["rate_pps"] * a["first_burst_s"]
+        v = (f"{min(a['first'])}–{max(a['first'])} admitted of a {a['burst']}-packet burst; the "
+             f"burst took {a['first_burst_s'] * 1000:.0f} ms to send, in which up to {refill:.0f} more may "
+             "correctly pass")
+        goals.append(("Accuracy: burstgate first burst", "within 1 packet of the burst", v,
+                      None if refill > 1 and fb_ok else fb_ok))
     j = next(v for v in acc.values() if v)
     sections.append("## Accuracy: 10× overload from two CPUs\n\n"
                     f"{j['sources']} sources, each limited to {j['rate_pps']:.0f} packets/s with a burst of "
@@ -229,8 +240,9 @@ if scale:
     sizes = scale["sizes"]
     ten = next((s for s in sizes if s["identities"] == min(x["identities"] for x in sizes)), None)
     rows = ["| identities | cost ÷ baseline, median | IQR | burstgate's own cost ÷ its cost at "
-            f"{ten['identities']}, median | IQR | kernel memory (maps' memlock) | bytes per identity | populate (library) |",
-            "|---|---|---|---|---|---|---|---|"]
+            f"{ten['identities']}, median | IQR | one hot source: cost ÷ cost at {ten['identities']} | "
+            "kernel memory (maps' memlock) | bytes per identity | populate (library) |",
+            "|---|---|---|---|---|---|---|---|---|"]
     crow = []
     for s in sizes:
         r = [a / b for a, b in zip(s["ns"], base)]
@@ -238,12 +250,15 @@ if scale:
         m, lo, hi, _, _ = quart(r)
         om, olo, ohi, _, _ = quart(own)
         per_id = s["memlock_total"] / s["identities"]
+        hot = [a / b for a, b in zip(s["hot_ns"], ten["hot_ns"])]
+        hm, hlo, hhi, _, _ = quart(hot)
         rows.append(f"| {s['identities']:,} | {m:.2f} | {lo:.2f}–{hi:.2f} | **{om:.2f}** | {olo:.2f}–{ohi:.2f} | "
-                    f"{s['memlock_total'] / 2**20:.1f} MiB | {per_id:,.0f} | {s['populate_s']:.1f} s |")
-        crow.append((s["identities"], om, olo, ohi, per_id))
+                    f"{hm:.2f} | {s['memlock_total'] / 2**20:.1f} MiB | {per_id:,.0f} | {s['populate_s']:.1f} s |")
+        crow.append((s["identities"], om, olo, ohi, per_id, hm))
         if s["identities"] == 1000000:
             goals.append(("Scale: cost at 1M identities ÷ cost at 10", "≤ 1.3",
-                          f"{om:.2f} (IQR {olo:.2f}–{ohi:.2f})", om <= 1.3))
+                          f"{om:.2f} (IQR {olo:.2f}–{ohi:.2f}) with sources spread over all identities; "
+                          f"{hm:.2f} with one hot source", om <= 1.3))
     big = max(sizes, key=lambda s: s["identities"])
     maps = ", ".join(f"{k} {v / big['identities']:.0f}" for k, v in big["memlock"].items() if v)
     sections.append("## Scale: cost and memory per identity\n\n"
@@ -252,7 +267,9 @@ if scale:
                     "spread over every identity, as a real population would, rather than hitting one hot "
                     "entry), then tail-calls burstgate; the baseline is the same driver tail-calling "
                     f"`XDP_DROP`. {scale['rounds']} rounds × {scale['repeat']:,} runs, shuffled. "
-                    "“Own cost” subtracts the baseline from both sides. Memory is the sum of the maps' "
+                    "“Own cost” subtracts the baseline from both sides. The hot-source column times "
+                    "burstgate alone on one repeated source: what the deeper trie costs when everything is "
+                    "in cache. Memory is the sum of the maps' "
                     "`memlock` as the kernel accounts it (fdinfo), for a state sized exactly for N; "
                     f"at {big['identities']:,} identities, bytes per identity by map: {maps}.\n\n"
                     + "\n".join(rows) + "\n\n![scale](chart_scale.png)\n")
@@ -269,6 +286,7 @@ set y2tics
 set key top left
 set grid
 plot "{d}" using 1:2:3:4 axes x1y1 with yerrorlines lw 2 title "cost (median, IQR)", \\
+     "" using 1:6 axes x1y1 with linespoints lw 2 title "cost, one hot source", \\
      "" using 1:5 axes x1y2 with linespoints dt 2 title "memory per identity", \\
      1.3 axes x1y1 with lines dt 3 lc rgb "black" title "goal: cost at 1M ≤ 1.3"
 """)
@@ -349,9 +367,27 @@ method = """## Method
 - **Scale**: see the section. **Control plane**: wall time of `burstctl`.
 """
 
+lookup_md = ""
+if lookup:
+    rows = ["| host prefixes | LPM trie lookup, ns (median) | hash map lookup, ns (median) | LPM ÷ hash, median per round | IQR |",
+            "|---|---|---|---|---|"]
+    for z in lookup["sizes"]:
+        lpm = [a - b for a, b in zip(z["lpm_ns"], z["rotate_drop_ns"])]
+        hsh = [a - b for a, b in zip(z["hash_ns"], z["rotate_drop_ns"])]
+        r = [a / b for a, b in zip(lpm, hsh) if b > 0]
+        m, lo, hi, _, _ = quart(r)
+        rows.append(f"| {z['entries']:,} | {statistics.median(lpm):.0f} | {statistics.median(hsh):.0f} | "
+                    f"**{m:.1f}** | {lo:.1f}–{hi:.1f} |")
+    lookup_md = ("### Measured: the source lookup alone\n\n"
+                 "The same N /32 host prefixes in an LPM trie (what burstgate looks up per packet) and in a "
+                 "hash map keyed by the address, each behind the `scale` driver (pseudo-random source among "
+                 "the N, baseline subtracted in every round). Nanoseconds are for orientation; the ratio "
+                 "is taken within each round.\n\n" + "\n".join(rows) + "\n")
+
 proposals = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "PROPOSALS.md")).read() \
     if os.path.exists(os.path.join(os.path.dirname(os.path.abspath(__file__)), "PROPOSALS.md")) else ""
 
 with open(REPORT, "w") as f:
-    f.write(head + "\n" + "\n".join(sections) + "\n" + method + ("\n" + proposals if proposals else ""))
+    f.write(head + "\n" + "\n".join(sections) + "\n" + method +
+            ("\n" + proposals if proposals else "") + ("\n" + lookup_md if lookup_md else ""))
 print(f"report: wrote {REPORT} and {len(charts)} charts", file=sys.stderr)

@@ -315,22 +315,39 @@ static int size_maps(struct bpf_object *obj, const char *pin_path, __u32 max_ids
 	return 0;
 }
 
-/* Create whatever maps are missing, by loading the object without programs. */
-static int create_maps(const char *pin_path, __u32 max_ids, __u32 max_pfx)
+/*
+ * Open the embedded object with its maps pinned under pin_path and sized
+ * (from the pins where they exist). *n_pinned counts the maps found pinned.
+ */
+static int open_object(const char *pin_path, __u32 max_ids, __u32 max_pfx, struct bg_xdp **skelp,
+		       int *n_pinned)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_path);
-	struct bg_xdp *skel;
-	int err, n_pinned;
+	int err;
 
-	skel = bg_xdp__open_opts(&opts);
-	if (!skel) {
+	*skelp = bg_xdp__open_opts(&opts);
+	if (!*skelp) {
 		err = -errno;
 		bg_err("open embedded BPF object: %s", strerror(-err));
 		return err;
 	}
-	err = size_maps(skel->obj, pin_path, max_ids, max_pfx, &n_pinned);
+	err = size_maps((*skelp)->obj, pin_path, max_ids, max_pfx, n_pinned);
+	if (err) {
+		bg_xdp__destroy(*skelp);
+		*skelp = NULL;
+	}
+	return err;
+}
+
+/* Create whatever maps are missing, by loading the object without programs. */
+static int create_maps(const char *pin_path, __u32 max_ids, __u32 max_pfx)
+{
+	struct bg_xdp *skel;
+	int err, n_pinned;
+
+	err = open_object(pin_path, max_ids, max_pfx, &skel, &n_pinned);
 	if (err)
-		goto out;
+		return err;
 	bpf_program__set_autoload(skel->progs.bg_xdp, false);
 	err = bg_xdp__load(skel);
 	if (err) {
@@ -340,7 +357,6 @@ static int create_maps(const char *pin_path, __u32 max_ids, __u32 max_pfx)
 			bg_err("create maps in %s: %s (run with -v for libbpf's log)", pin_path,
 			       strerror(-err));
 	}
-out:
 	bg_xdp__destroy(skel);
 	return err;
 }
@@ -376,6 +392,28 @@ out:
 	return err;
 }
 
+/*
+ * /sys/fs/bpf is world-writable (sticky): anyone may create our folder
+ * first and could then unlink the pins in it. Only use a folder that root
+ * owns and no one else can write.
+ */
+static int check_owner(int dir_fd, const char *pin_path)
+{
+	struct stat st;
+
+	if (fstat(dir_fd, &st))
+		return -errno;
+	if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+		bg_err("pin folder %s is owned by uid %u with mode %03o, not root-only: someone else made it; remove it (rmdir %s) and try again",
+		       pin_path, (unsigned int)st.st_uid, (unsigned int)(st.st_mode & 0777),
+		       pin_path);
+		return -EPERM;
+	}
+	return 0;
+}
+
+static int probe_mmapable(void);
+
 int bg_state_setup(const char *pin_path, __u32 max_ids, __u32 max_pfx, bool *created)
 {
 	struct bpf_map_info info;
@@ -388,6 +426,11 @@ int bg_state_setup(const char *pin_path, __u32 max_ids, __u32 max_pfx, bool *cre
 	err = bg_bpffs_ensure(pin_path);
 	if (err)
 		return err;
+	/* Before touching bpffs (it is world-writable): can we make maps at all? */
+	if (probe_mmapable() == -EPERM) {
+		explain_eperm("create state");
+		return -EPERM;
+	}
 	if (mkdir(pin_path, 0700) && errno != EEXIST) {
 		err = -errno;
 		if (err == -EPERM || err == -EACCES)
@@ -401,6 +444,9 @@ int bg_state_setup(const char *pin_path, __u32 max_ids, __u32 max_pfx, bool *cre
 		bg_err("lock %s: %s", pin_path, strerror(-dir_fd));
 		return dir_fd;
 	}
+	err = check_owner(dir_fd, pin_path);
+	if (err)
+		goto out;
 
 	for (i = 0; i < N_MAPS; i++) {
 		int fd = open_pinned(pin_path, &map_descs[i], &info);
@@ -472,20 +518,13 @@ int bg_state_teardown(const char *pin_path)
 
 int bg_prog_load(const char *pin_path, struct bg_xdp **skelp)
 {
-	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_path);
 	struct bg_xdp *skel;
 	int err, n_pinned;
 
 	*skelp = NULL;
-	skel = bg_xdp__open_opts(&opts);
-	if (!skel) {
-		err = -errno;
-		bg_err("open embedded BPF object: %s", strerror(-err));
-		return err;
-	}
-	err = size_maps(skel->obj, pin_path, 0, 0, &n_pinned);
+	err = open_object(pin_path, 0, 0, &skel, &n_pinned);
 	if (err)
-		goto fail;
+		return err;
 	if (n_pinned != (int)N_MAPS) {
 		bg_err("burstgate state at %s is incomplete: run `burstctl setup`", pin_path);
 		err = -ENOENT;
@@ -586,6 +625,7 @@ void bg_probe_features(struct bg_features *f)
 	/* No side-effect-free probe for XDP links exists; they came in 5.9. */
 	f->xdp_link = kernel_at_least(5, 9);
 	f->btf_vmlinux = access("/sys/kernel/btf/vmlinux", R_OK) == 0;
+	f->xdp_native_veth = bg_probe_veth_native();
 }
 
 /* ---- Small map helpers ---- */

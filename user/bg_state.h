@@ -72,10 +72,12 @@ struct bg_features {
 	int map_mmapable;
 	int atomics; /* BPF_CMPXCHG, kernel 5.12+ */
 	int xdp_link; /* bpf_link for XDP, kernel 5.9+ */
+	int xdp_native_veth; /* driver-mode XDP on veth */
 	int btf_vmlinux;
 };
 void bg_probe_features(struct bg_features *f);
 int bg_probe_atomics(void);
+int bg_probe_veth_native(void); /* bg_probe_veth.c */
 
 /* Per-CPU helpers: read and sum, or zero, one element. */
 int bg_percpu_sum(const struct bg_state *s, int fd, __u32 key, __u64 *sums, int nfields);

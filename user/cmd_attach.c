@@ -130,8 +130,16 @@ static void status_kernel(void)
 	struct bg_features f;
 	struct utsname u;
 
-	bg_probe_features(&f);
 	uname(&u);
+	if (geteuid() != 0) {
+		/* Without privileges every probe fails: that says nothing. */
+		out_begin_object("kernel");
+		out_str("release", "kernel      %s\n", u.release);
+		out_null("features", "features    unknown (probing needs root)\n");
+		out_end_object();
+		return;
+	}
+	bg_probe_features(&f);
 	out_begin_object("kernel");
 	out_str("release", "kernel      %s\n", u.release);
 	out_text("features   ");
@@ -143,6 +151,7 @@ static void status_kernel(void)
 	print_feature("atomics", f.atomics);
 	print_feature("xdp_link", f.xdp_link);
 	print_feature("btf", f.btf_vmlinux);
+	print_feature("xdp_native_veth", f.xdp_native_veth);
 	out_end_object();
 	out_text("\n");
 	out_end_object();
@@ -203,7 +212,9 @@ int do_status(int argc, char **argv)
 	have = access(opts.pin_path, F_OK) == 0 &&
 	       bg_state_open(&s, opts.pin_path, BG_OPEN_READ) == 0;
 	out_bool("state", NULL, have);
-	if (!have) {
+	if (!have && geteuid() != 0) {
+		out_text(" (not readable: run as root)\n");
+	} else if (!have) {
 		out_text(" (none yet: `burstctl setup` or `burstctl attach DEV` creates it)\n");
 	} else {
 		out_text("\n");

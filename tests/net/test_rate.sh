@@ -7,6 +7,7 @@ require_root
 setup_topology 198.18.10 2001:db8:10
 
 bctl attach "${P}b" >/dev/null || exit 1
+check "veth takes native XDP (auto mode)" eq "$(bctl -j status | json - "j['attached'][0]['mode']")" native
 bctl identity add agent rate 1000pps burst 100 >/dev/null
 bctl prefix add 198.18.10.10/31 identity agent >/dev/null # .10 and .11
 bctl identity add bulk bytes-rate 800kbit bytes-burst 10kb >/dev/null

@@ -69,7 +69,7 @@ charts = []
 
 def gnuplot(name, script):
     png = os.path.join(OUTDIR, name)
-    full = f'set terminal pngcairo size 900,540 font ",11"\nset output "{png}"\n' + script
+    full = f'set terminal pngcairo noenhanced size 900,540 font ",11"\nset output "{png}"\n' + script
     try:
         subprocess.run(["gnuplot"], input=full, text=True, check=True, capture_output=True)
         charts.append(name)
@@ -178,11 +178,11 @@ set logscale x 2
 set logscale y
 set key bottom left box opaque
 set grid
-plot "{d}" using 1:2:3:4 with yerrorlines title "÷ XDP\\\\_DROP", \\
+plot "{d}" using 1:2:3:4 with yerrorlines title "÷ XDP_DROP", \\
      "" using 1:5:6:7 with yerrorlines title "÷ nft meter (ingress)", \\
      "" using 1:8:9:10 with yerrorlines title "÷ nft dyn. set (prerouting)", \\
      "" using 1:11:12:13 with yerrorlines title "÷ iptables hashlimit", \\
-     0.6 with lines dt 2 lc rgb "black" title "goal ÷ XDP\\\\_DROP ≥ 0.6", \\
+     0.6 with lines dt 2 lc rgb "black" title "goal ÷ XDP_DROP ≥ 0.6", \\
      5 with lines dt 3 lc rgb "black" title "goal ÷ nft meter ≥ 5"
 """)
 
@@ -270,7 +270,9 @@ if scale:
                     "“Own cost” subtracts the baseline from both sides. The hot-source column times "
                     "burstgate alone on one repeated source: what the deeper trie costs when everything is "
                     "in cache. Memory is the sum of the maps' "
-                    "`memlock` as the kernel accounts it (fdinfo), for a state sized exactly for N; "
+                    "`memlock` as the kernel accounts it (fdinfo), for a state sized exactly for N (the LPM "
+                    "trie accounts its entries only, not the intermediate nodes it also allocates, up to "
+                    "one per entry, so its true share is up to twice what is shown); "
                     f"at {big['identities']:,} identities, bytes per identity by map: {maps}.\n\n"
                     + "\n".join(rows) + "\n\n![scale](chart_scale.png)\n")
     d = datafile("scale.dat", crow)
@@ -330,7 +332,7 @@ orientation and must not be compared across runs.
 {chr(10).join(goal_rows)}
 
 `tc ... action police` could not be a peer: this kernel is built without it
-(`{m.get('tc_police_config', '?')}`; probing it on a dummy device in a private
+(`{m.get('tc_police_config', '?')}`; probing it on a throwaway veth in a private
 namespace: `{m.get('tc_police_probe', '?')}`). Nor is `matchall`, `flower`,
 `basic` or `gact` built in; only `u32` and `bpf` classifiers exist.
 """

@@ -45,10 +45,10 @@ struct {
 	__type(value, __u64);
 } bb_seq SEC(".maps");
 
-/* bb_rotate's targets: 0 bb_drop, 1.. one burstgate program per state. */
+/* bb_rotate's targets: 0 bb_drop, then burstgate programs under test. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
-	__uint(max_entries, 8);
+	__uint(max_entries, 16);
 	__type(key, __u32);
 	__type(value, __u32);
 } bb_next SEC(".maps");

@@ -46,6 +46,7 @@
 #include <unistd.h>
 
 #include "bg_bench.skel.h"
+#include "bg_hostmap.skel.h"
 #include "bg_identity.h"
 #include "bg_log.h"
 #include "bg_prefix.h"
@@ -206,6 +207,51 @@ static void make_pin(char *buf, size_t len, const char *tag)
 	snprintf(buf, len, "/sys/fs/bpf/bgbench_%d_%s", getpid(), tag);
 }
 
+/*
+ * Proposal 1 (bench/PROPOSALS.md, bench/variants/): burstgate's program with
+ * a host-prefix hash map looked up before the trie, on the state at pin
+ * (pinned maps reused), its hash filled with the trie's /32 prefixes.
+ */
+static struct bg_hostmap *hostmap_load(const char *pin, const struct bg_state *s)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, o, .pin_root_path = pin);
+	struct bg_prefix_entry *all = NULL;
+	struct bg_hostmap *h = bg_hostmap__open_opts(&o);
+	struct bpf_map *m;
+	size_t n = 0, i;
+	int fd, err;
+
+	if (!h)
+		die("proposal 1: open", errno);
+	bpf_object__for_each_map(m, h->obj)
+	{
+		struct bpf_map_info info = {};
+		__u32 len = sizeof(info);
+		char path[256];
+
+		snprintf(path, sizeof(path), "%s/%s", pin, bpf_map__name(m));
+		fd = bpf_obj_get(path);
+		if (fd < 0)
+			continue;
+		if (!bpf_obj_get_info_by_fd(fd, &info, &len))
+			bpf_map__set_max_entries(m, info.max_entries);
+		close(fd);
+	}
+	bpf_map__set_max_entries(h->maps.bg_host4, s->max_pfx);
+	err = bg_hostmap__load(h);
+	if (!err)
+		err = bg_prefix_list(s, &all, &n);
+	if (err)
+		die("proposal 1: load", err);
+	fd = bpf_map__fd(h->maps.bg_host4);
+	for (i = 0; i < n; i++)
+		if (all[i].pfx.family == AF_INET && all[i].pfx.len == 32 &&
+		    bpf_map_update_elem(fd, all[i].pfx.addr, &all[i].id, BPF_ANY))
+			die("proposal 1: fill the host map", errno);
+	free(all);
+	return h;
+}
+
 /* ---- micro: cost per packet of each path, against XDP_DROP ---- */
 
 /*
@@ -224,6 +270,7 @@ struct micro_path {
 	const char *label;
 	const char *src; /* IPv4 source of the UDP frame */
 	int expect; /* verdict the path must give: checked, reported */
+	int proposal; /* 1: run proposal 1's program instead of burstgate's */
 	/* Alternative to src: configure the state and build the frame. */
 	int (*setup)(struct bg_state *s, uint8_t *frame, size_t cap, size_t *len);
 	const char *unavailable; /* why the path cannot be measured yet */
@@ -246,6 +293,15 @@ static const struct micro_path micro_paths[] = {
 	  .label = "prefix-classified, packet + byte buckets, conforming",
 	  .src = "198.18.3.7",
 	  .expect = XDP_PASS },
+	{ .key = "host_conform",
+	  .label = "/32-prefix-classified, enforce, conforming",
+	  .src = "198.18.4.7",
+	  .expect = XDP_PASS },
+	{ .key = "host_conform_p1",
+	  .label = "the same with proposal 1 (host hash map first; not deployed)",
+	  .src = "198.18.4.7",
+	  .expect = XDP_PASS,
+	  .proposal = 1 },
 	{ .key = "http_token",
 	  .label = "HTTP token classification",
 	  .unavailable = "not yet available (issue 3, branch tokens)" },
@@ -270,6 +326,8 @@ static void micro_state(struct bg_state *s)
 	err |= add_identity(s, "conform", &fast);
 	err |= add_identity(s, "exceed", &slow);
 	err |= add_identity(s, "bytes", &both);
+	err |= add_identity(s, "host", &fast);
+	err |= add_prefix(s, "198.18.4.7/32", "host");
 	err |= add_prefix(s, "198.18.1.0/24", "conform");
 	err |= add_prefix(s, "198.18.2.0/24", "exceed");
 	err |= add_prefix(s, "198.18.3.0/24", "bytes");
@@ -290,10 +348,11 @@ static int cmd_micro(void)
 	static double t[MAX_ROUNDS][N_MICRO + 1];
 	struct bg_bench *bb = bench_load();
 	struct bg_xdp *bg = NULL;
+	struct bg_hostmap *p1;
 	struct bg_state s;
 	char pin[128];
 	unsigned int seed = arg.seed;
-	int i, r, k, err, drop_fd, bg_fd, v;
+	int i, r, k, err, drop_fd, bg_fd, p1_fd, v;
 
 	make_pin(pin, sizeof(pin), "micro");
 	err = bg_state_setup(pin, 1024, 1024, NULL);
@@ -304,8 +363,10 @@ static int cmd_micro(void)
 	if (err)
 		die("micro: set up burstgate state", err);
 	micro_state(&s);
+	p1 = hostmap_load(pin, &s);
 	drop_fd = bpf_program__fd(bb->progs.bb_drop);
 	bg_fd = bg_prog_fd(bg);
+	p1_fd = bpf_program__fd(p1->progs.bg_xdp);
 
 	drop_len = build_udp("198.18.1.7", drop_frame, sizeof(drop_frame));
 	for (i = 0; i < N_MICRO; i++) {
@@ -339,7 +400,8 @@ static int cmd_micro(void)
 			}
 			if (!avail[i])
 				continue;
-			double d = time_prog(bg_fd, frames[i], lens[i], arg.repeat, &v);
+			double d = time_prog(micro_paths[i].proposal ? p1_fd : bg_fd, frames[i],
+					     lens[i], arg.repeat, &v);
 
 			if (r >= 0) {
 				t[r][i] = d;
@@ -372,6 +434,7 @@ static int cmd_micro(void)
 	printf("]}\n");
 
 	bg_state_close(&s);
+	bg_hostmap__destroy(p1);
 	bg_prog_free(bg);
 	bg_state_teardown(pin);
 	bg_bench__destroy(bb);
@@ -387,6 +450,7 @@ struct scale_state {
 	char pin[128];
 	struct bg_state s;
 	struct bg_xdp *prog;
+	struct bg_hostmap *p1; /* proposal 1 on the same state */
 	double populate_s;
 	unsigned long long memlock[8]; /* per map, bytes */
 };
@@ -464,6 +528,7 @@ static int cmd_scale(void)
 {
 	static struct scale_state st[MAX_SIZES];
 	static double t[MAX_ROUNDS][MAX_SIZES + 1], hot[MAX_ROUNDS][MAX_SIZES];
+	static double tp1[MAX_ROUNDS][MAX_SIZES];
 	struct bg_bench *bb = bench_load();
 	uint8_t frame[256];
 	size_t len = build_udp("100.64.0.1", frame, sizeof(frame));
@@ -489,6 +554,11 @@ static int cmd_scale(void)
 		slot = i + 1;
 		if (bpf_map_update_elem(bpf_map__fd(bb->maps.bb_next), &slot, &fd, BPF_ANY))
 			die("scale: tail call into burstgate", errno);
+		st[i].p1 = hostmap_load(st[i].pin, &st[i].s);
+		fd = bpf_program__fd(st[i].p1->progs.bg_xdp);
+		slot = MAX_SIZES + 1 + i;
+		if (bpf_map_update_elem(bpf_map__fd(bb->maps.bb_next), &slot, &fd, BPF_ANY))
+			die("scale: tail call into proposal 1", errno);
 	}
 
 	bb->bss->src_base = SRC_BASE_SCALE;
@@ -514,6 +584,13 @@ static int cmd_scale(void)
 			d = time_prog(bg_prog_fd(st[i].prog), hot_frame, hot_len, arg.repeat, NULL);
 			if (r >= 0)
 				hot[r][i] = d;
+			/* Proposal 1, the same rotation. */
+			bb->bss->next_slot = MAX_SIZES + 1 + (__u32)i;
+			d = time_prog(fd, frame, len, arg.repeat, &v);
+			if (v != XDP_PASS)
+				die("scale: proposal 1 did not pass a conforming packet", -EPROTO);
+			if (r >= 0)
+				tp1[r][i] = d;
 		}
 	}
 
@@ -536,11 +613,15 @@ static int cmd_scale(void)
 		printf("],\"hot_ns\":[");
 		for (r = 0; r < arg.rounds; r++)
 			printf("%s%.3f", r ? "," : "", hot[r][i]);
+		printf("],\"proposal1_ns\":[");
+		for (r = 0; r < arg.rounds; r++)
+			printf("%s%.3f", r ? "," : "", tp1[r][i]);
 		printf("]}");
 	}
 	printf("]}\n");
 
 	for (i = 0; i < nsz; i++) {
+		bg_hostmap__destroy(st[i].p1);
 		bg_state_close(&st[i].s);
 		bg_prog_free(st[i].prog);
 		bg_state_teardown(st[i].pin);
@@ -818,6 +899,8 @@ static int cmd_macro(void)
 	struct peer peers[MAX_PEERS];
 	struct bg_bench *bb = bench_load();
 	struct bg_xdp *bg = NULL;
+	struct bg_hostmap *p1 = NULL;
+	struct bg_state p1_state = { .dir_fd = -1 };
 	struct ethstats es;
 	atomic_bool stop = false;
 	struct gen g = { .bb = bb, .cpu = 0, .stop = &stop };
@@ -850,6 +933,12 @@ static int cmd_macro(void)
 			if (err)
 				die("macro: load burstgate", err);
 			p->prog_fd = bg_prog_fd(bg);
+		} else if (!strcmp(p->name, "burstgate_p1")) {
+			err = bg_state_open(&p1_state, arg.pin, BG_OPEN_READ);
+			if (err)
+				die("macro: proposal 1 needs --pin", err);
+			p1 = hostmap_load(arg.pin, &p1_state);
+			p->prog_fd = bpf_program__fd(p1->progs.bg_xdp);
 		} else if (!strcmp(p->name, "xdp_drop")) {
 			p->prog_fd = bpf_program__fd(bb->progs.bb_drop);
 		} else {
@@ -919,6 +1008,10 @@ static int cmd_macro(void)
 		printf("]}");
 	}
 	printf("]}\n");
+	if (p1) {
+		bg_hostmap__destroy(p1);
+		bg_state_close(&p1_state);
+	}
 	bg_prog_free(bg);
 	bg_bench__destroy(bb);
 	return 0;
@@ -1018,6 +1111,38 @@ static unsigned long long sum_counts(const unsigned long long *c, unsigned int n
 	return s;
 }
 
+/* Phase 2 of accuracy: overload from both CPUs, g[0] and g[1]. */
+static void overload_phase(struct gen *g, struct receiver *rc, const unsigned long long *count,
+			   unsigned long long *before, double *t_start, double *t_end)
+{
+	pthread_t th[2];
+	int c;
+
+	/*
+	 * Phase 2 starts with full buckets (idle for twice the time a bucket
+	 * takes to fill), so what it admits must be burst + rate * time.
+	 */
+	sleep_s(2.0 * arg.burst / arg.rate);
+	memcpy(before, count, arg.sources * sizeof(*count));
+	atomic_store(&rc->timing, 1);
+	for (c = 0; c < 2; c++) {
+		g[c].one_shot = 0;
+		g[c].sent = 0;
+		g[c].pps = arg.rate * arg.overload * arg.sources / 2;
+		g[c].duration = arg.duration;
+		if (pthread_create(&th[c], NULL, gen_thread, &g[c]))
+			die("accuracy: generator", errno);
+	}
+	for (c = 0; c < 2; c++) {
+		pthread_join(th[c], NULL);
+		if (g[c].err)
+			die("accuracy: generator", g[c].err);
+	}
+	/* From before the first frame was sent to after the last one was. */
+	*t_start = g[0].t_first < g[1].t_first ? g[0].t_first : g[1].t_first;
+	*t_end = g[0].t_last > g[1].t_last ? g[0].t_last : g[1].t_last;
+}
+
 static int cmd_accuracy(void)
 {
 	struct bg_bench *bb = bench_load();
@@ -1026,7 +1151,7 @@ static int cmd_accuracy(void)
 	struct receiver rc = { .ns = arg.rx_ns, .stop = &rstop, .nsrc = arg.sources };
 	struct gen g[2];
 	uint8_t rx_mac[6], tx_mac[6];
-	pthread_t rth, th[2];
+	pthread_t rth;
 	double t_start, t_end, burst_s;
 	unsigned int i;
 	int c;
@@ -1071,29 +1196,10 @@ static int cmd_accuracy(void)
 	sleep_s(0.05);
 	memcpy(first, count, arg.sources * sizeof(*count));
 
-	/*
-	 * Phase 2 starts with full buckets (idle for twice the time a bucket
-	 * takes to fill), so what it admits must be burst + rate * time.
-	 */
-	sleep_s(2.0 * arg.burst / arg.rate);
-	memcpy(before, count, arg.sources * sizeof(*count));
-	atomic_store(&rc.timing, 1);
-	for (c = 0; c < 2; c++) {
-		g[c].one_shot = 0;
-		g[c].sent = 0;
-		g[c].pps = arg.rate * arg.overload * arg.sources / 2;
-		g[c].duration = arg.duration;
-		if (pthread_create(&th[c], NULL, gen_thread, &g[c]))
-			die("accuracy: generator", errno);
-	}
-	for (c = 0; c < 2; c++) {
-		pthread_join(th[c], NULL);
-		if (g[c].err)
-			die("accuracy: generator", g[c].err);
-	}
-	/* From before the first frame was sent to after the last one was. */
-	t_start = g[0].t_first < g[1].t_first ? g[0].t_first : g[1].t_first;
-	t_end = g[0].t_last > g[1].t_last ? g[0].t_last : g[1].t_last;
+	/* --duration 0: the first burst only. */
+	t_start = t_end = 0;
+	if (arg.duration > 0)
+		overload_phase(&g[0], &rc, count, before, &t_start, &t_end);
 	sleep_s(0.2);
 	atomic_store(&rstop, true);
 	pthread_join(rth, NULL);

@@ -4,6 +4,8 @@
 #   make check      install dependencies, build, run every test suite
 #   make demo       a 10 s demo on a namespace topology (root)
 #   make deps       install build and test dependencies (Debian 12)
+#   make bench      benchmarks vs nftables and iptables -> bench/REPORT.md (root,
+#                   about 10 minutes, loads both cores); make bench-smoke: 30 s
 #   make format / make lint / make clean
 #
 # Output goes to $(OUTPUT). V=1 shows full commands.
@@ -35,6 +37,9 @@ DEPS_TEST := iproute2 util-linux procps python3 coreutils curl tmux
 DEPS_VMTEST := qemu-system-x86 busybox-static xz-utils zstd
 DEPS_LINT := clang-format clang-tidy cppcheck
 DEPS := $(DEPS_BUILD) $(DEPS_TEST) $(DEPS_VMTEST)
+# Benchmarks only (`make bench-deps`): the peers burstgate is measured
+# against, and the charts.
+DEPS_BENCH := nftables iptables ethtool gnuplot-nox
 
 BPF_CFLAGS := -g -O2 -Wall -Werror -target bpf -mcpu=v3 \
 	-D__TARGET_ARCH_$(ARCH) -Iinclude $(if $(MULTIARCH),-I/usr/include/$(MULTIARCH))
@@ -64,6 +69,7 @@ CLI_SRCS := user/burstctl.c user/cmd_attach.c user/cmd_identity.c \
 	user/cmd_prefix.c user/cmd_stats.c user/cmd_config.c
 CLI_SRCS += user/cmd_policy.c user/cmd_serve.c user/cmd_top.c user/cmd_events.c
 CLI_SRCS += user/cmd_token.c user/cmd_bind.c
+CLI_SRCS += user/cmd_batch.c
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(LIB_SRCS))
 CLI_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(CLI_SRCS))
 LIB := $(OUTPUT)/libburstgate.a
@@ -77,10 +83,17 @@ BPFTEST_SRCS := $(wildcard tests/bpf/*.c)
 UNIT_TESTS := $(OUTPUT)/tests/unit_tests
 BPF_TESTS := $(OUTPUT)/tests/bpf_tests
 TRAFFIC := $(OUTPUT)/bg-traffic
+BENCH := $(OUTPUT)/bg-bench
+BENCH_BPF_OBJ := $(OUTPUT)/bg_bench.bpf.o
+BENCH_SKEL := $(OUTPUT)/bg_bench.skel.h
+# Data-plane proposals, built from burstgate's own sources to be measured.
+BENCH_VAR_OBJ := $(OUTPUT)/bg_xdp_hostmap.bpf.o
+BENCH_VAR_SKEL := $(OUTPUT)/bg_hostmap.skel.h
 
-.PHONY: all check demo deps format lint clean vmtest vmtest-fetch test-unit test-bpf test-net install
+.PHONY: all check demo deps format lint clean vmtest vmtest-fetch test-unit test-bpf test-net install \
+	bench bench-smoke bench-deps
 
-all: $(BURSTCTL) $(UNIT_TESTS) $(BPF_TESTS) $(TRAFFIC) $(CLIENT_LIB) $(EXAMPLES)
+all: $(BURSTCTL) $(UNIT_TESTS) $(BPF_TESTS) $(TRAFFIC) $(CLIENT_LIB) $(EXAMPLES) $(BENCH)
 
 $(OUTPUT) $(OUTPUT)/user $(OUTPUT)/tests $(OUTPUT)/client $(OUTPUT)/examples:
 	$(Q)mkdir -p $@
@@ -129,6 +142,27 @@ $(TRAFFIC): tests/tools/bg_traffic.c | $(OUTPUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(USER_CFLAGS) $(CFLAGS) $(LDFLAGS) $< -o $@
 
+# The benchmark's own XDP programs and driver (bench/), apart from burstgate.
+$(BENCH_BPF_OBJ): bench/bg_bench.bpf.c | $(OUTPUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BENCH_SKEL): $(BENCH_BPF_OBJ)
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name bg_bench > $@.tmp && mv $@.tmp $@
+
+$(BENCH_VAR_OBJ): bench/variants/bg_xdp_hostmap.bpf.c bpf/bg_xdp.bpf.c $(BPF_HDRS) | $(OUTPUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -Ibpf -c $< -o $@
+
+$(BENCH_VAR_SKEL): $(BENCH_VAR_OBJ)
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name bg_hostmap > $@.tmp && mv $@.tmp $@
+
+$(BENCH): bench/bg_bench.c $(BENCH_SKEL) $(BENCH_VAR_SKEL) $(LIB) $(wildcard tests/lib/*.h) | $(OUTPUT)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(USER_CFLAGS) -Itests/lib $(CFLAGS) $(LDFLAGS) $< $(LIB) $(USER_LIBS) -lpthread -o $@
+
 # Installs only what is missing; safe to run again.
 deps:
 	$(Q)missing=""; for p in $(DEPS) $(EXTRA_DEPS); do \
@@ -162,19 +196,32 @@ vmtest: all
 vmtest-fetch:
 	$(Q)vmtest/run --fetch
 
+# Benchmarks: they report, never pass or fail; not part of `make check`.
+bench-deps:
+	$(Q)$(MAKE) --no-print-directory deps DEPS="$(DEPS_BUILD) $(DEPS_TEST)" \
+		EXTRA_DEPS="$(DEPS_BENCH)"
+
+bench: bench-deps
+	$(Q)$(MAKE) --no-print-directory $(BURSTCTL) $(BENCH)
+	$(Q)bench/run full
+
+bench-smoke: bench-deps
+	$(Q)$(MAKE) --no-print-directory $(BURSTCTL) $(BENCH)
+	$(Q)bench/run smoke
+
 demo: deps
 	$(Q)$(MAKE) --no-print-directory $(BURSTCTL) $(TRAFFIC)
 	$(Q)scripts/demo.sh
 
 FORMAT_SRCS := $(wildcard bpf/*.c bpf/*.h include/*.h user/*.c user/*.h \
 	tests/unit/*.c tests/unit/*.h tests/bpf/*.c tests/bpf/*.h tests/tools/*.c \
-	client/*.c client/*.h examples/*.c)
+	client/*.c client/*.h examples/*.c bench/*.c)
 
 format:
 	$(Q)clang-format -i $(FORMAT_SRCS)
 
 # void * arithmetic is GNU C and the idiom of every XDP parser: not flagged.
-lint: $(SKEL)
+lint: $(SKEL) $(BENCH_SKEL) $(BENCH_VAR_SKEL)
 	$(call msg,FORMAT,check)
 	$(Q)clang-format --dry-run -Werror $(FORMAT_SRCS)
 	$(call msg,CPPCHECK,user tests)
@@ -183,7 +230,7 @@ lint: $(SKEL)
 		-Iinclude -Iuser -Iclient -Itests/lib -D__linux__ --include=scripts/cppcheck.h \
 		--suppress=missingIncludeSystem \
 		--suppress=arithOperationsOnVoidPointer \
-		user tests/unit tests/bpf tests/tools client examples
+		user tests/unit tests/bpf tests/tools client examples bench/bg_bench.c
 
 install: $(BURSTCTL)
 	install -D -m 0755 $(BURSTCTL) $(DESTDIR)/usr/local/sbin/burstctl

@@ -89,6 +89,7 @@ static int do_help(int argc, char **argv)
 	       "  serve --policy FILE [--metrics A:P] the controller: reload, tuner, metrics\n"
 	       "  top [sort rate|drops]               live view of identities, every second\n"
 	       "  events                              identities starting/stopping being limited\n"
+	       "  batch FILE                          many identity/prefix commands at once\n"
 	       "  version\n"
 	       "\n"
 	       "Options:\n"
@@ -130,6 +131,7 @@ static const struct cmd objects[] = {
 	{ "events", do_events },
 	{ "setup", do_setup },
 	{ "teardown", do_teardown },
+	{ "batch", do_batch },
 	{ "version", do_version },
 	{ NULL, NULL },
 };

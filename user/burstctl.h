@@ -49,5 +49,11 @@ int do_top(int argc, char **argv);
 int do_events(int argc, char **argv);
 int do_token(int argc, char **argv);
 int do_bind(int argc, char **argv);
+int do_batch(int argc, char **argv);
+
+struct bg_limits;
+/* LIMITS of `identity add|set` (cmd_identity.c), shared with batch. */
+int identity_parse_limits(const char *cmd, int argc, char **argv, struct bg_limits *l,
+			  unsigned int *mask);
 
 #endif /* BURSTCTL_H */

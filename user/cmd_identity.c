@@ -55,8 +55,8 @@ static int reject_zero(const char *cmd, const char *kw, const char *v, __u64 x)
 	return -EINVAL;
 }
 
-static int parse_limits(const char *cmd, int argc, char **argv, struct bg_limits *l,
-			unsigned int *mask)
+int identity_parse_limits(const char *cmd, int argc, char **argv, struct bg_limits *l,
+			  unsigned int *mask)
 {
 	char err[256];
 	const char *kw, *v;
@@ -203,7 +203,7 @@ static int add_or_set(int argc, char **argv, bool add)
 	if (argc < 1)
 		return usage_error(OBJ, "%s: missing NAME", cmd);
 	name = argv[0];
-	err = parse_limits(cmd, argc - 1, argv + 1, &l, &mask);
+	err = identity_parse_limits(cmd, argc - 1, argv + 1, &l, &mask);
 	if (err)
 		return err;
 	if (!add && !mask)

@@ -1,0 +1,432 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+"""Turn bench/run's raw JSON into REPORT.md and its PNG charts (gnuplot).
+
+    bench/report.py RESULTS_DIR REPORT.md
+
+Every figure compared is a ratio of two numbers taken in the same round of
+the same run; absolute times and rates are printed for orientation only.
+"""
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+RES, REPORT = sys.argv[1], sys.argv[2]
+OUTDIR = os.path.dirname(os.path.abspath(REPORT))
+
+
+def load(name):
+    path = os.path.join(RES, name)
+    return json.load(open(path)) if os.path.exists(path) else None
+
+
+def quart(v):
+    """median, 25th and 75th percentile, min, max"""
+    v = sorted(v)
+    if len(v) == 1:
+        return v[0], v[0], v[0], v[0], v[0]
+    q = statistics.quantiles(v, n=4, method="inclusive")
+    return q[1], q[0], q[2], v[0], v[-1]
+
+
+def fmt_ratio(v, digits=2):
+    m, lo, hi, _, _ = quart(v)
+    return f"{m:.{digits}f}", f"{lo:.{digits}f}–{hi:.{digits}f}"
+
+
+def met(ok):
+    if ok is None:
+        return "**not resolved** by this method (within the refill bound)"
+    return "**met**" if ok else "**missed**"
+
+
+machine = load("machine.json") or {}
+micro = load("micro.json")
+scale = load("scale.json")
+control = load("control.json")
+lookup = load("lookup.json")
+macro = {}
+for f in sorted(os.listdir(RES)):
+    if f.startswith("macro_") and f.endswith(".json"):
+        j = json.load(open(os.path.join(RES, f)))
+        macro[j["sources"]] = j
+acc = {p: load(f"accuracy_{p}.json") for p in ("burstgate", "nft_meter", "nft_dynset", "ipt_hashlimit")}
+acc_fb = {p: load(f"accuracy_burst_{p}.json") for p in acc}
+
+PEER_LABEL = {
+    "burstgate": "burstgate (XDP)",
+    "burstgate_p1": "burstgate with proposal 1 (host hash first; not deployed)",
+    "xdp_drop": "XDP_DROP (ceiling)",
+    "nft_meter": "nftables netdev ingress `meter`",
+    "nft_dynset": "nftables prerouting dynamic set + `limit`",
+    "ipt_hashlimit": "iptables `hashlimit` (xt_hashlimit, legacy)",
+}
+
+goals = []  # (goal, target, measured, met)
+sections = []
+charts = []
+
+
+def gnuplot(name, script):
+    png = os.path.join(OUTDIR, name)
+    full = f'set terminal pngcairo noenhanced size 900,540 font ",11"\nset output "{png}"\n' + script
+    try:
+        subprocess.run(["gnuplot"], input=full, text=True, check=True, capture_output=True)
+        charts.append(name)
+    except (OSError, subprocess.CalledProcessError) as e:
+        print(f"report: gnuplot {name}: {e}", file=sys.stderr)
+
+
+def datafile(name, rows):
+    path = os.path.join(RES, name)
+    with open(path, "w") as f:
+        for r in rows:
+            f.write(" ".join(str(x) for x in r) + "\n")
+    return path
+
+
+# ---- micro ----
+if micro:
+    drop = micro["xdp_drop_ns"]
+    rows = ["| path | ratio to XDP_DROP, median | IQR | min–max | ns/packet, median (for orientation) | verdict |",
+            "|---|---|---|---|---|---|"]
+    bars = []
+    for p in micro["paths"]:
+        if "unavailable" in p:
+            rows.append(f"| {p['label']} | {p['unavailable']} | | | | |")
+            continue
+        r = [a / b for a, b in zip(p["ns"], drop)]
+        m, lo, hi, mn, mx = quart(r)
+        rows.append(f"| {p['label']} | **{m:.2f}×** | {lo:.2f}–{hi:.2f} | {mn:.2f}–{mx:.2f} | "
+                    f"{statistics.median(p['ns']):.0f} | {p['verdict']}{'' if p['verdict_ok'] else ' (UNEXPECTED)'} |")
+        bars.append((p["key"], m, lo, hi))
+        if p["key"] == "prefix_conform":
+            goals.append(("Micro: prefix-classified enforce path vs XDP_DROP", "≤ 3×",
+                          f"{m:.2f}× (IQR {lo:.2f}–{hi:.2f})", m <= 3))
+    rows.append(f"| bare `XDP_DROP` (the reference) | 1 | | | {statistics.median(drop):.0f} | drop |")
+    sections.append("## Micro: cost per packet (BPF_PROG_TEST_RUN)\n\n"
+                    f"{micro['rounds']} rounds × {micro['repeat']:,} runs per path, paths in shuffled order "
+                    "within each round, one discarded warm-up round. Each path's time is divided by the bare "
+                    "`XDP_DROP` program's time in the same round; the table gives the median and spread of "
+                    "those per-round ratios. The kernel reports whole nanoseconds per run, so XDP_DROP's "
+                    "figure is quantised to about ±1.5 %.\n\n" + "\n".join(rows) +
+                    "\n\n![micro](chart_micro.png)\n")
+    d = datafile("micro.dat", [(i, k, m, lo, hi) for i, (k, m, lo, hi) in enumerate(bars)])
+    gnuplot("chart_micro.png", f"""
+set title "Micro: cost per packet relative to a bare XDP_DROP program (median, IQR)"
+set ylabel "ratio to XDP_DROP"
+set yrange [0:*]
+set style fill solid 0.6
+set boxwidth 0.6
+set xtics rotate by -20
+set key top left
+plot "{d}" using 1:3:xtic(2) with boxes title "burstgate path", \\
+     "" using 1:3:4:5 with yerrorbars lc rgb "black" pt 0 title "IQR", \\
+     3 with lines dt 2 lw 2 title "goal: prefix enforce ≤ 3×"
+""")
+
+# ---- macro ----
+if macro:
+    parts = []
+    chart_rows = []
+    for n in sorted(macro):
+        j = macro[n]
+        pps = {p["name"]: p["pps"] for p in j["peers"]}
+        bg = pps["burstgate"]
+        rows = ["| limiter | throughput, median (Mpps, for orientation) | per source (pps; the limit is 1) | burstgate ÷ this, median | IQR | dropped during run |",
+                "|---|---|---|---|---|---|"]
+        crow = [n]
+        for name in ("burstgate", "xdp_drop", "nft_meter", "nft_dynset", "ipt_hashlimit", "burstgate_p1"):
+            if name not in pps:
+                continue
+            r = [a / b for a, b in zip(bg, pps[name]) if b > 0]
+            m, lo, hi, _, _ = quart(r)
+            dropped = j.get("dropped_total", {}).get(name)
+            rows.append(f"| {PEER_LABEL[name]} | {statistics.median(pps[name]) / 1e6:.2f} | "
+                        f"{statistics.median(pps[name]) / n:,.0f} | "
+                        f"{'—' if name == 'burstgate' else f'**{m:.2f}**'} | "
+                        f"{'' if name == 'burstgate' else f'{lo:.2f}–{hi:.2f}'} | "
+                        f"{'' if dropped is None else f'{dropped:,}'} |")
+            if name not in ("burstgate", "burstgate_p1"):
+                crow += [m, lo, hi]
+            if n == 4096 and name == "xdp_drop":
+                goals.append(("Macro, 4096 sources: burstgate ÷ XDP_DROP", "≥ 0.6",
+                              f"{m:.2f} (IQR {lo:.2f}–{hi:.2f})", m >= 0.6))
+            if n == 4096 and name == "nft_meter":
+                goals.append(("Macro, 4096 sources: burstgate ÷ nftables meter", "≥ 5",
+                              f"{m:.2f} (IQR {lo:.2f}–{hi:.2f})", m >= 5))
+        chart_rows.append(crow)
+        parts.append(f"### {n} sources\n\n{j['rounds']} rounds × {len(pps)} slices of {j['slice_ms']} ms "
+                     f"(after {j['settle_ms']} ms to settle); the generator offered "
+                     f"{j['generator_pps'] / 1e6:.1f} Mpps on average.\n\n" + "\n".join(rows) + "\n")
+    sections.append("## Macro: drop throughput under one flood, limiters switched in slices\n\n"
+                    "Receiver throughput (frames the receiving veth's NAPI took per second) while each "
+                    "limiter is the active one. Every source is limited to "
+                    "1 packet/s with a burst of 1 by every limiter, so while each source offers tens of packets "
+                    "per second or more nearly the whole flood is dropped; where a limiter's throughput "
+                    "divided by the number of sources comes near 1 pps, much of it is admitted and goes up "
+                    "the stack, and that row measures the stack more than the limiter. "
+                    "Ratios are burstgate's throughput in a round over the other limiter's in the same "
+                    "round; the table gives their median and interquartile range.\n\n" + "\n".join(parts) +
+                    "\n![macro](chart_macro.png)\n")
+    d = datafile("macro.dat", chart_rows)
+    gnuplot("chart_macro.png", f"""
+set title "Macro: burstgate throughput ÷ other limiter (median, IQR)"
+set xlabel "sources (each its own identity / meter entry)"
+set ylabel "ratio"
+set logscale x 2
+set logscale y
+set key bottom left box opaque
+set grid
+plot "{d}" using 1:2:3:4 with yerrorlines title "÷ XDP_DROP", \\
+     "" using 1:5:6:7 with yerrorlines title "÷ nft meter (ingress)", \\
+     "" using 1:8:9:10 with yerrorlines title "÷ nft dyn. set (prerouting)", \\
+     "" using 1:11:12:13 with yerrorlines title "÷ iptables hashlimit", \\
+     0.6 with lines dt 2 lc rgb "black" title "goal ÷ XDP_DROP ≥ 0.6", \\
+     5 with lines dt 3 lc rgb "black" title "goal ÷ nft meter ≥ 5"
+""")
+
+# ---- accuracy ----
+if any(acc.values()):
+    rows = ["| limiter | expected per source (burst + rate × time) | admitted per source, mean | worst error | first burst admitted (configured) | refill during the burst |",
+            "|---|---|---|---|---|---|"]
+    worst_all = {}
+    for name, j in acc.items():
+        if not j:
+            continue
+        # Expected per source over the window the receiver saw it admitted in
+        # (first to last admitted datagram), so the sender's start-up does not count.
+        exps = [j["burst"] + j["rate_pps"] * w for w in j["window_s"]]
+        exp = statistics.mean(exps)
+        errs = [(a - e) / e * 100 for a, e in zip(j["admitted"], exps)]
+        worst = max(errs, key=abs)
+        fbj = acc_fb.get(name) or j  # the low-rate first-burst run, if there was one
+        refill = fbj["rate_pps"] * fbj["first_burst_s"]
+        fb = fbj["first"]
+        fb_ok = all(abs(f - fbj["burst"]) <= 1 + refill for f in fb)
+        worst_all[name] = (worst, fb_ok)
+        rows.append(f"| {PEER_LABEL[name]} | {exp:,.0f} | {statistics.mean(j['admitted']):,.1f} | "
+                    f"**{worst:+.2f} %** | {min(fb)}–{max(fb)} ({j['burst']}) | {refill:.1f} |")
+    if "burstgate" in worst_all:
+        w, fb_ok = worst_all["burstgate"]
+        goals.append(("Accuracy: burstgate admitted vs rate × time + burst", "within 1 %",
+                      f"{w:+.2f} % worst of {acc['burstgate']['sources']} identities", abs(w) <= 1))
+        a = acc_fb.get("burstgate") or acc["burstgate"]
+        refill = a["rate_pps"] * a["first_burst_s"]
+        v = (f"{min(a['first'])}–{max(a['first'])} admitted of a {a['burst']}-packet burst at "
+             f"{a['rate_pps']:.0f} pps; the burst took {a['first_burst_s'] * 1000:.0f} ms to send, in "
+             f"which {refill:.2f} more may correctly pass")
+        goals.append(("Accuracy: burstgate first burst", "within 1 packet of the burst", v,
+                      None if refill > 1 and fb_ok else all(abs(f - a["burst"]) <= 1 for f in a["first"])))
+    j = next(v for v in acc.values() if v)
+    sections.append("## Accuracy: 10× overload from two CPUs\n\n"
+                    f"{j['sources']} sources, each limited to {j['rate_pps']:.0f} packets/s with a burst of "
+                    f"{j['burst']}, one limiter installed at a time with fresh state. First a back-to-back "
+                    f"burst of {j['first_burst_sent_per_source']} packets per source from one CPU (full "
+                    f"buckets); then, once the buckets have refilled, {j['overload']:.0f}× the rate for "
+                    f"{j['span_s']:.1f} s, half from each "
+                    "CPU; the receiving veth has two queues and NAPI in softirq on the sending CPU, so the "
+                    "limiter runs on both CPUs at once. Admitted = datagrams that reached a UDP socket "
+                    "behind the limiter. Expected = burst + rate × the time from the first to the last "
+                    "datagram of that source admitted in the overload phase (kernel receive timestamps), "
+                    "so the generator's start-up does not count. Error = (admitted − expected) ÷ expected, worst source shown. "
+                    "The first burst is checked in a separate run of each limiter configured with the same "
+                    "burst but a rate of "
+                    f"{(acc_fb.get('burstgate') or j)['rate_pps']:.0f} packets/s, so that almost nothing refills "
+                    "while the burst is sent (refill column: rate × the sender's duration of the burst, an "
+                    "upper bound on what may correctly pass beyond the burst). Admitting up to that "
+"much beyond the burst is correct.\n\n" + "\n".join(rows) + "\n")
+
+# ---- scale ----
+if scale:
+    base = scale["rotate_drop_ns"]
+    sizes = scale["sizes"]
+    ten = next((s for s in sizes if s["identities"] == min(x["identities"] for x in sizes)), None)
+    rows = ["| identities | cost ÷ baseline, median | IQR | burstgate's own cost ÷ its cost at "
+            f"{ten['identities']}, median | IQR | one hot source: cost ÷ cost at {ten['identities']} | "
+            "kernel memory (maps' memlock) | bytes per identity | populate (library) |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    crow = []
+    for s in sizes:
+        r = [a / b for a, b in zip(s["ns"], base)]
+        own = [(a - b) / (t - b) for a, b, t in zip(s["ns"], base, ten["ns"])]
+        m, lo, hi, _, _ = quart(r)
+        om, olo, ohi, _, _ = quart(own)
+        per_id = s["memlock_total"] / s["identities"]
+        hot = [a / b for a, b in zip(s["hot_ns"], ten["hot_ns"])]
+        hm, hlo, hhi, _, _ = quart(hot)
+        rows.append(f"| {s['identities']:,} | {m:.2f} | {lo:.2f}–{hi:.2f} | **{om:.2f}** | {olo:.2f}–{ohi:.2f} | "
+                    f"{hm:.2f} | {s['memlock_total'] / 2**20:.1f} MiB | {per_id:,.0f} | {s['populate_s']:.1f} s |")
+        crow.append((s["identities"], om, olo, ohi, per_id, hm))
+        if s["identities"] == 1000000:
+            goals.append(("Scale: cost at 1M identities ÷ cost at 10", "≤ 1.3",
+                          f"{om:.2f} (IQR {olo:.2f}–{ohi:.2f}) with sources spread over all identities; "
+                          f"{hm:.2f} with one hot source", om <= 1.3))
+    big = max(sizes, key=lambda s: s["identities"])
+    maps = ", ".join(f"{k} {v / big['identities']:.0f}" for k, v in big["memlock"].items() if v)
+    sections.append("## Scale: cost and memory per identity\n\n"
+                    f"N identities, each enforcing a (conforming) packet bucket and owning one /32 prefix. "
+                    "A driver program gives each run a pseudo-random source among the N (so lookups "
+                    "spread over every identity, as a real population would, rather than hitting one hot "
+                    "entry), then tail-calls burstgate; the baseline is the same driver tail-calling "
+                    f"`XDP_DROP`. {scale['rounds']} rounds × {scale['repeat']:,} runs, shuffled. "
+                    "“Own cost” subtracts the baseline from both sides. The hot-source column times "
+                    "burstgate alone on one repeated source: what the deeper trie costs when everything is "
+                    "in cache. Memory is the sum of the maps' "
+                    "`memlock` as the kernel accounts it (fdinfo), for a state sized exactly for N (the LPM "
+                    "trie accounts its entries only, not the intermediate nodes it also allocates, up to "
+                    "one per entry, so its true share is up to twice what is shown); "
+                    f"at {big['identities']:,} identities, bytes per identity by map: {maps}.\n\n"
+                    + "\n".join(rows) + "\n\n![scale](chart_scale.png)\n")
+    d = datafile("scale.dat", crow)
+    gnuplot("chart_scale.png", f"""
+set title "Scale: burstgate's cost per packet and kernel memory vs identities"
+set xlabel "identities (one /32 prefix each)"
+set ylabel "own cost ÷ own cost at {ten['identities']} identities"
+set y2label "bytes of kernel memory per identity"
+set logscale x 10
+set logscale y
+set ytics nomirror
+set y2tics
+set key top left
+set grid
+plot "{d}" using 1:2:3:4 axes x1y1 with yerrorlines lw 2 title "cost (median, IQR)", \\
+     "" using 1:6 axes x1y1 with linespoints lw 2 title "cost, one hot source", \\
+     "" using 1:5 axes x1y2 with linespoints dt 2 title "memory per identity", \\
+     1.3 axes x1y1 with lines dt 3 lc rgb "black" title "goal: cost at 1M ≤ 1.3"
+""")
+
+if control:
+    sections.append("## Control plane: creating identities with prefixes\n\n"
+                    "| how | identities (each + one prefix) | seconds | identities per second |\n|---|---|---|---|\n"
+                    f"| `burstctl batch FILE` (one process, one state open) | {control['batch_identities']:,} | "
+                    f"{control['batch_s']:.2f} | {control['batch_identities'] / control['batch_s']:,.0f} |\n"
+                    f"| one `burstctl identity add` + `prefix add` per identity | {control['single_identities']:,} | "
+                    f"{control['single_s']:.2f} | {control['single_identities'] / control['single_s']:,.0f} |\n\n"
+                    "One command per identity does not scale linearly: `identity add` prints the identity with "
+                    "its prefixes, which walks every prefix in the trie, so the n-th add costs O(n). A policy "
+                    "file does not exist yet (not reported).\n")
+
+# ---- assemble ----
+m = machine
+goal_rows = ["| goal | target | measured | |", "|---|---|---|---|"]
+goal_rows += [f"| {g} | {t} | {v} | {met(ok)} |" for g, t, v, ok in goals]
+head = f"""# burstgate benchmarks
+
+Regenerated by `make bench` ({m.get('mode', '?')} run). Raw numbers: [`results/`](results/).
+Benchmarks report; they never pass or fail on a time.
+
+| | |
+|---|---|
+| date | {m.get('date_utc', '?')} |
+| machine | {m.get('cpu', '?')}, {m.get('cpus', '?')} CPUs, {m.get('mem_gib', '?')} GiB; load at start {m.get('load_at_start', '?')} (other work shares this machine) |
+| kernel | {m.get('kernel', '?')} ({m.get('kernel_version', '')}) |
+| system | {m.get('os', '?')}; {m.get('clang', '')}; libbpf {m.get('libbpf', '?')} |
+| peers | {m.get('nft', '?')}; {m.get('iptables', '?')} (Debian's default `iptables` is {m.get('iptables_default', '?')}) |
+| burstgate | {m.get('burstgate', '?')} |
+
+The CPU speed of this machine drifts by tens of percent between runs and even
+within one, so every comparison below is a ratio of two measurements taken in
+the same round of the same run; absolute times and rates are printed only for
+orientation and must not be compared across runs.
+
+## Goals (from issue 6)
+
+{chr(10).join(goal_rows)}
+
+`tc ... action police` could not be a peer: this kernel is built without it
+(`{m.get('tc_police_config', '?')}`; probing it on a throwaway veth in a private
+namespace: `{m.get('tc_police_probe', '?')}`). Nor is `matchall`, `flower`,
+`basic` or `gact` built in; only `u32` and `bpf` classifiers exist.
+"""
+
+method = """## Method
+
+- **Micro**: the real `bg_xdp` object, loaded with its maps in a private pin
+  folder, driven by `BPF_PROG_TEST_RUN` with one frame repeated in-kernel; a
+  bare `XDP_DROP` program is timed in every round as the reference.
+- **Macro**: namespaces *tx* and *rx* joined by a veth pair (two queues each
+  way, GRO on at *rx*). The generator is the project's own (`bench/bg_bench.bpf.c`
+  `bb_gen`): `BPF_PROG_RUN` in live-frames mode (`BPF_F_TEST_XDP_LIVE_FRAMES`,
+  2^20 frames per call) on CPU 0 in *tx*, rewriting the IPv4 source (and the
+  header checksum) over N rotating sources and transmitting with `XDP_TX`
+  into the veth. The receiver's NAPI is threaded and pinned to CPU 1, so the
+  receiver's cost is measured apart from the sender's. All peers are
+  installed at once in *rx*: burstgate (N identities, one /32 each, via
+  `burstctl batch`), an nftables netdev-ingress `meter`, an nftables
+  prerouting dynamic set with `limit`, and iptables (legacy) `hashlimit`,
+  each limiting every source to 1 packet/s, burst 1. One XDP link on the
+  receiver is switched (`BPF_LINK_UPDATE`) between burstgate, a bare
+  `XDP_DROP`, proposal 1's variant of burstgate (see the end), and a tiny
+  pass program that rewrites the UDP destination port
+  to the one the active netfilter peer matches (the generator's frames have
+  no UDP checksum, so nothing else changes). Slices are shuffled in every
+  round; the first round is a discarded warm-up. Throughput is read from the
+  receiver's `rx_queue_0_xdp_packets` (ethtool), so it counts every frame the
+  receiver took, whatever the limiter did with it. Admitted packets go up
+  the stack to a port with no socket; the ICMP replies die in a blackhole
+  route. At the end, each peer's own drop counter must be non-zero (shown).
+- **Accuracy**: same topology, NAPI in softirq (each CPU runs the limiter on
+  what it sent); one limiter at a time, fresh state; admitted packets counted
+  by a UDP socket behind the limiter. burstgate is attached with `burstctl
+  attach`, as a user would.
+- **Scale**: see the section. **Control plane**: wall time of `burstctl`.
+"""
+
+lookup_md = ""
+if lookup:
+    rows = ["| host prefixes | LPM trie lookup, ns (median) | hash map lookup, ns (median) | LPM ÷ hash, median per round | IQR |",
+            "|---|---|---|---|---|"]
+    for z in lookup["sizes"]:
+        lpm = [a - b for a, b in zip(z["lpm_ns"], z["rotate_drop_ns"])]
+        hsh = [a - b for a, b in zip(z["hash_ns"], z["rotate_drop_ns"])]
+        r = [a / b for a, b in zip(lpm, hsh) if b > 0]
+        m, lo, hi, _, _ = quart(r)
+        rows.append(f"| {z['entries']:,} | {statistics.median(lpm):.0f} | {statistics.median(hsh):.0f} | "
+                    f"**{m:.1f}** | {lo:.1f}–{hi:.1f} |")
+    lookup_md = ("### Measured: the source lookup alone\n\n"
+                 "The same N /32 host prefixes in an LPM trie (what burstgate looks up per packet) and in a "
+                 "hash map keyed by the address, each behind the `scale` driver (pseudo-random source among "
+                 "the N, baseline subtracted in every round). Nanoseconds are for orientation; the ratio "
+                 "is taken within each round.\n\n" + "\n".join(rows) + "\n")
+
+p1_rows = []
+for n in sorted(macro):
+    pps = {p["name"]: p["pps"] for p in macro[n]["peers"]}
+    if "burstgate_p1" not in pps:
+        continue
+    p1 = pps["burstgate_p1"]
+    cells = []
+    for ref in ("xdp_drop", "nft_meter", "burstgate"):
+        r = [a / b for a, b in zip(p1, pps[ref]) if b > 0]
+        m, lo, hi, _, _ = quart(r)
+        cells.append(f"**{m:.2f}** ({lo:.2f}–{hi:.2f})")
+    p1_rows.append(f"| macro, {n:,} sources: throughput | " + " | ".join(cells) + " |")
+if scale and "proposal1_ns" in scale["sizes"][0]:
+    base = scale["rotate_drop_ns"]
+    ten = scale["sizes"][0]
+    for z in scale["sizes"]:
+        own = [(a - b) / (t - b) for a, b, t in zip(z["proposal1_ns"], base, ten["ns"])]
+        vs = [(a - b) / (c - b) for a, b, c in zip(z["proposal1_ns"], base, z["ns"])]
+        m, lo, hi, _, _ = quart(own)
+        vm, vlo, vhi, _, _ = quart(vs)
+        p1_rows.append(f"| scale, {z['identities']:,} identities: own cost | | | **{vm:.2f}** ({vlo:.2f}–{vhi:.2f}); "
+                       f"÷ today's cost at {ten['identities']}: {m:.2f} ({lo:.2f}–{hi:.2f}) |")
+if p1_rows:
+    lookup_md += ("\n### Measured: proposal 1 end to end\n\n"
+                  "burstgate's program with only its classification changed (`bench/variants/`, built "
+                  "from `bpf/bg_xdp.bpf.c` as it is), run on the same state in the same rounds as "
+                  "everything above. Macro: throughput ratios, higher is better. Scale: cost ratios, "
+                  "lower is better. Median (IQR) of per-round ratios.\n\n"
+                  "| measurement | ÷ XDP_DROP | ÷ nft meter | ÷ burstgate today |\n|---|---|---|---|\n"
+                  + "\n".join(p1_rows) + "\n")
+
+proposals = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "PROPOSALS.md")).read() \
+    if os.path.exists(os.path.join(os.path.dirname(os.path.abspath(__file__)), "PROPOSALS.md")) else ""
+
+with open(REPORT, "w") as f:
+    f.write(head + "\n" + "\n".join(sections) + "\n" + method +
+            ("\n" + proposals if proposals else "") + ("\n" + lookup_md if lookup_md else ""))
+print(f"report: wrote {REPORT} and {len(charts)} charts", file=sys.stderr)

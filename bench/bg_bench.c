@@ -237,13 +237,13 @@ static struct bg_hostmap *hostmap_load(const char *pin, const struct bg_state *s
 			bpf_map__set_max_entries(m, info.max_entries);
 		close(fd);
 	}
-	bpf_map__set_max_entries(h->maps.bg_host4, s->max_pfx);
+	bpf_map__set_max_entries(h->maps.bg_p1_host4, s->max_pfx);
 	err = bg_hostmap__load(h);
 	if (!err)
 		err = bg_prefix_list(s, &all, &n);
 	if (err)
 		die("proposal 1: load", err);
-	fd = bpf_map__fd(h->maps.bg_host4);
+	fd = bpf_map__fd(h->maps.bg_p1_host4);
 	for (i = 0; i < n; i++)
 		if (all[i].pfx.family == AF_INET && all[i].pfx.len == 32 &&
 		    bpf_map_update_elem(fd, all[i].pfx.addr, &all[i].id, BPF_ANY))

@@ -15,7 +15,11 @@
 #include "bg_parse.h"
 #include "bg_classify_token.h"
 
-/* Longest-prefix match of the source address; 0 on a hit. */
+/*
+ * Longest-prefix match of the source address; 0 on a hit. A host prefix is
+ * always the longest, so the exact-address hash answers first; the trie
+ * walk (its cost grows with the number of prefixes) only runs on a miss.
+ */
 static __always_inline int classify_prefix(const struct bg_pkt *pkt, __u32 *id, __u32 *src)
 {
 	__u32 *hit;
@@ -23,14 +27,18 @@ static __always_inline int classify_prefix(const struct bg_pkt *pkt, __u32 *id, 
 	if (pkt->ip_ver == 4) {
 		struct bg_pfx4_key k = { .prefixlen = 32, .addr = pkt->saddr[0] };
 
-		hit = bpf_map_lookup_elem(&bg_pfx4, &k);
 		*src = BG_C_CLS_PREFIX4;
+		hit = bpf_map_lookup_elem(&bg_host4, &k.addr);
+		if (!hit)
+			hit = bpf_map_lookup_elem(&bg_pfx4, &k);
 	} else {
 		struct bg_pfx6_key k = { .prefixlen = 128 };
 
-		__builtin_memcpy(k.addr, pkt->saddr, sizeof(k.addr));
-		hit = bpf_map_lookup_elem(&bg_pfx6, &k);
 		*src = BG_C_CLS_PREFIX6;
+		__builtin_memcpy(k.addr, pkt->saddr, sizeof(k.addr));
+		hit = bpf_map_lookup_elem(&bg_host6, k.addr);
+		if (!hit)
+			hit = bpf_map_lookup_elem(&bg_pfx6, &k);
 	}
 	if (!hit)
 		return -1;
@@ -44,7 +52,7 @@ static __always_inline int classify_prefix(const struct bg_pkt *pkt, __u32 *id, 
  * removal completes): such packets take the default identity, counted.
  */
 static __always_inline struct bg_id_cfg *bg_classify(struct xdp_md *ctx, const struct bg_pkt *pkt,
-						     __u32 *id)
+						     struct bg_counters *cnt, __u32 *id)
 {
 	struct bg_id_cfg *cfg;
 	__u32 src;
@@ -52,12 +60,12 @@ static __always_inline struct bg_id_cfg *bg_classify(struct xdp_md *ctx, const s
 	if (classify_token(ctx, pkt, id, &src) == 0 || classify_prefix(pkt, id, &src) == 0) {
 		cfg = bpf_map_lookup_elem(&bg_id_cfg, id);
 		if (cfg && (cfg->flags & BG_ID_F_IN_USE)) {
-			bg_count(src);
+			bg_inc(cnt, src);
 			return cfg;
 		}
-		bg_count(BG_C_CLS_STALE);
+		bg_inc(cnt, BG_C_CLS_STALE);
 	} else {
-		bg_count(BG_C_CLS_DEFAULT);
+		bg_inc(cnt, BG_C_CLS_DEFAULT);
 	}
 	*id = BG_ID_DEFAULT;
 	return bpf_map_lookup_elem(&bg_id_cfg, id);

@@ -73,6 +73,23 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } bg_pfx6 SEC(".maps");
 
+/* Host prefixes (/32, /128) to identity: one hash lookup, tried first. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BG_MAX_PFX_DEFAULT);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bg_host4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BG_MAX_PFX_DEFAULT);
+	__type(key, struct bg_host6_key);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bg_host6 SEC(".maps");
+
 /* Host-wide switches (shadow, malformed verdict). Written by burstctl. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -82,12 +99,12 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } bg_global SEC(".maps");
 
-/* Parse, classification and meter counters (enum bg_counter), per CPU. */
+/* Parse, classification and meter counters (struct bg_counters), per CPU. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, BG_C_MAX);
+	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct bg_counters);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } bg_counters SEC(".maps");
 
@@ -107,12 +124,24 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } bg_ctl SEC(".maps");
 
+/* The counters of this CPU: fetched once per packet, then bg_inc()ed. */
+static __always_inline struct bg_counters *bg_counters_get(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&bg_counters, &zero);
+}
+
+static __always_inline void bg_inc(struct bg_counters *cnt, __u32 counter)
+{
+	if (cnt && counter < BG_C_MAX)
+		cnt->c[counter] += 1; /* per-CPU, softirq context: no atomic needed */
+}
+
+/* For code that has no counters pointer at hand (global functions). */
 static __always_inline void bg_count(__u32 counter)
 {
-	__u64 *v = bpf_map_lookup_elem(&bg_counters, &counter);
-
-	if (v)
-		*v += 1; /* per-CPU slot, softirq context: no atomic needed */
+	bg_inc(bg_counters_get(), counter);
 }
 
 /* ---- Agent tokens (bg_token.h, docs/tokens.md) ---- */

@@ -20,6 +20,8 @@
 #define BG_MAP_ID_NAMES "bg_id_names"
 #define BG_MAP_PFX4 "bg_pfx4"
 #define BG_MAP_PFX6 "bg_pfx6"
+#define BG_MAP_HOST4 "bg_host4"
+#define BG_MAP_HOST6 "bg_host6"
 #define BG_MAP_GLOBAL "bg_global"
 #define BG_MAP_COUNTERS "bg_counters"
 #define BG_MAP_EVENTS "bg_events"
@@ -145,7 +147,14 @@ struct bg_id_meta {
 	__u64 burst_max_bytes;
 };
 
-/* bg_pfx4 / bg_pfx6: LPM_TRIE from source prefix to identity (__u32). */
+/*
+ * Source prefixes to identity (__u32). Host prefixes (/32, /128) live in
+ * the hash maps bg_host4 (key: the IPv4 address, network order) and
+ * bg_host6 (key: struct bg_host6_key); all others in the LPM tries bg_pfx4
+ * and bg_pfx6. A host prefix is always the longest match, so the XDP program
+ * tries the hash first and the trie only on a miss: one hash lookup instead
+ * of a trie walk that grows with the number of prefixes (bench/REPORT.md).
+ */
 struct bg_pfx4_key {
 	__u32 prefixlen; /* bits, 0..32 */
 	__u32 addr; /* network byte order */
@@ -153,6 +162,10 @@ struct bg_pfx4_key {
 
 struct bg_pfx6_key {
 	__u32 prefixlen; /* bits, 0..128 */
+	__u8 addr[16]; /* network byte order */
+};
+
+struct bg_host6_key {
 	__u8 addr[16]; /* network byte order */
 };
 
@@ -194,8 +207,9 @@ struct bg_ctl {
 #define BG_CTL_F_IFACES (1U << 1) /* the policy says where to attach */
 
 /*
- * bg_counters: PERCPU_ARRAY of __u64, one per enum bg_counter. Each packet
- * counts exactly once among the BG_C_PARSE_* outcomes, and once among the
+ * bg_counters: PERCPU_ARRAY of one struct bg_counters, indexed by enum
+ * bg_counter: one lookup per packet fetches them all. Each packet counts
+ * exactly once among the BG_C_PARSE_* outcomes, and once among the
  * BG_C_CLS_* sources if it was metered.
  */
 enum bg_counter {
@@ -241,6 +255,10 @@ enum bg_counter {
 	BG_C_FLOW_EXPIRED, /* entry past its idle timeout or token deadline */
 	BG_C_FLOW_SYN, /* a SYN removed the entry of an earlier connection */
 	BG_C_MAX,
+};
+
+struct bg_counters {
+	__u64 c[BG_C_MAX]; /* packets (or events), per enum bg_counter */
 };
 
 #endif /* BG_COMMON_H */

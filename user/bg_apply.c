@@ -714,43 +714,56 @@ out:
 	return err;
 }
 
-/* Prefix keys per family; moves and adds are updates (BPF_ANY: in place, no gap). */
+/*
+ * Prefixes go to four maps (bg_prefix_map(): host prefixes in hash maps,
+ * the others in the tries); each map gets one batch. Moves and adds are
+ * updates (BPF_ANY: in place, no gap).
+ */
+#define PFX_MAPS 4
+
 static int write_prefixes(struct bg_state *s, const struct bg_plan_pfx *v, size_t n, bool del)
 {
-	struct bg_pfx4_key *k4 = calloc(n + 1, sizeof(*k4));
-	struct bg_pfx6_key *k6 = calloc(n + 1, sizeof(*k6));
-	__u32 *v4 = calloc(n + 1, sizeof(__u32)), *v6 = calloc(n + 1, sizeof(__u32));
-	size_t i, n4 = 0, n6 = 0;
+	const int fds[PFX_MAPS] = { s->pfx4_fd, s->host4_fd, s->pfx6_fd, s->host6_fd };
+	union bg_prefix_key *keys[PFX_MAPS] = {};
+	__u32 *vals[PFX_MAPS] = {};
+	size_t cnt[PFX_MAPS] = {}, ksz[PFX_MAPS] = {}, i, m;
 	int err = -ENOMEM;
 
-	if (!k4 || !k6 || !v4 || !v6)
-		goto out;
-	for (i = 0; i < n; i++) {
-		if (v[i].pfx.family == AF_INET) {
-			k4[n4].prefixlen = v[i].pfx.len;
-			memcpy(&k4[n4].addr, v[i].pfx.addr, 4);
-			v4[n4++] = v[i].new_id;
-		} else {
-			k6[n6].prefixlen = v[i].pfx.len;
-			memcpy(k6[n6].addr, v[i].pfx.addr, 16);
-			v6[n6++] = v[i].new_id;
-		}
+	for (m = 0; m < PFX_MAPS; m++) {
+		keys[m] = calloc(n + 1, sizeof(*keys[m]));
+		vals[m] = calloc(n + 1, sizeof(*vals[m]));
+		if (!keys[m] || !vals[m])
+			goto out;
 	}
-	if (del) {
-		err = delete_many(s->pfx4_fd, k4, sizeof(*k4), n4);
-		if (!err)
-			err = delete_many(s->pfx6_fd, k6, sizeof(*k6), n6);
-	} else {
-		err = update_many(s->pfx4_fd, k4, sizeof(*k4), v4, sizeof(__u32), n4, BPF_ANY);
-		if (!err)
-			err = update_many(s->pfx6_fd, k6, sizeof(*k6), v6, sizeof(__u32), n6,
+	for (i = 0; i < n; i++) {
+		union bg_prefix_key k;
+		size_t sz;
+		int fd = bg_prefix_map(s, &v[i].pfx, &k, &sz);
+
+		for (m = 0; m < PFX_MAPS && fds[m] != fd; m++)
+			;
+		if (m == PFX_MAPS) {
+			err = -EINVAL;
+			goto out;
+		}
+		/* packed at the map's own key size, as the batch calls expect */
+		memcpy((char *)keys[m] + cnt[m] * sz, &k, sz);
+		ksz[m] = sz;
+		vals[m][cnt[m]++] = v[i].new_id;
+	}
+	err = 0;
+	for (m = 0; m < PFX_MAPS && !err; m++) {
+		if (del)
+			err = delete_many(fds[m], keys[m], ksz[m], cnt[m]);
+		else
+			err = update_many(fds[m], keys[m], ksz[m], vals[m], sizeof(__u32), cnt[m],
 					  BPF_ANY);
 	}
 out:
-	free(k4);
-	free(k6);
-	free(v4);
-	free(v6);
+	for (m = 0; m < PFX_MAPS; m++) {
+		free(keys[m]);
+		free(vals[m]);
+	}
 	return err;
 }
 

@@ -58,8 +58,12 @@ int bg_snap_read(const struct bg_state *s, struct bg_snap *snap)
 		snap->nids++;
 	}
 	free(ids);
-	for (i = 0; i < BG_C_MAX; i++)
-		bg_percpu_sum(s, s->counters_fd, (__u32)i, &snap->counters[i], 1);
+	{
+		struct bg_counters c;
+
+		if (bg_counters_read(s, &c) == 0)
+			memcpy(snap->counters, c.c, sizeof(c.c));
+	}
 	bg_global_get(s, &snap->g);
 	bpf_map_lookup_elem(s->ctl_fd, &zero, &snap->ctl);
 	return 0;

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,28 +81,43 @@ const char *bg_prefix_fmt(const struct bg_prefix *p, char *buf, size_t len)
 	return buf;
 }
 
-/* The trie and key for a prefix; key must have room for a bg_pfx6_key. */
-static int trie_key(const struct bg_state *s, const struct bg_prefix *p, void *key)
+static bool is_host(const struct bg_prefix *p)
 {
-	if (p->family == AF_INET) {
-		struct bg_pfx4_key *k = key;
+	return p->len == (p->family == AF_INET ? 32 : 128);
+}
 
-		k->prefixlen = p->len;
-		memcpy(&k->addr, p->addr, 4);
+int bg_prefix_map(const struct bg_state *s, const struct bg_prefix *p, union bg_prefix_key *key,
+		  size_t *key_size)
+{
+	memset(key, 0, sizeof(*key));
+	if (p->family == AF_INET && is_host(p)) {
+		memcpy(&key->host4, p->addr, 4);
+		*key_size = sizeof(key->host4);
+		return s->host4_fd;
+	}
+	if (p->family == AF_INET) {
+		key->trie4.prefixlen = p->len;
+		memcpy(&key->trie4.addr, p->addr, 4);
+		*key_size = sizeof(key->trie4);
 		return s->pfx4_fd;
 	}
-	struct bg_pfx6_key *k6 = key;
-
-	k6->prefixlen = p->len;
-	memcpy(k6->addr, p->addr, 16);
+	if (is_host(p)) {
+		memcpy(key->host6.addr, p->addr, 16);
+		*key_size = sizeof(key->host6);
+		return s->host6_fd;
+	}
+	key->trie6.prefixlen = p->len;
+	memcpy(key->trie6.addr, p->addr, 16);
+	*key_size = sizeof(key->trie6);
 	return s->pfx6_fd;
 }
 
 int bg_prefix_add(const struct bg_state *s, const struct bg_prefix *p, __u32 id)
 {
-	struct bg_pfx6_key key = {};
+	union bg_prefix_key key;
+	size_t key_size;
 	char buf[64];
-	int fd = trie_key(s, p, &key), err;
+	int fd = bg_prefix_map(s, p, &key, &key_size), err;
 	__u32 old;
 
 	if (bpf_map_update_elem(fd, &key, &id, BPF_NOEXIST) == 0)
@@ -113,23 +129,30 @@ int bg_prefix_add(const struct bg_state *s, const struct bg_prefix *p, __u32 id)
 		bg_err("prefix %s already maps to another identity (remove it first with `burstctl prefix del %s`)",
 		       bg_prefix_fmt(p, buf, sizeof(buf)), buf);
 	else if (err == -ENOSPC || err == -E2BIG)
-		bg_err("prefix table for %s full (%u prefixes, the capacity chosen at setup)",
-		       p->family == AF_INET ? "IPv4" : "IPv6", s->max_pfx);
+		bg_err("%s prefix table for %s full (%u entries, the capacity chosen at setup)",
+		       is_host(p) ? "host" : "network", p->family == AF_INET ? "IPv4" : "IPv6",
+		       s->max_pfx);
 	else
 		bg_err("prefix add %s: %s", bg_prefix_fmt(p, buf, sizeof(buf)), strerror(-err));
 	return err;
 }
 
 /*
- * Exact match. An LPM lookup cannot tell a prefix from a shorter one that
- * covers it, so this walks the trie: fine for a command, not for a packet.
+ * Exact match. Host prefixes: one hash lookup. An LPM lookup cannot tell a
+ * prefix from a shorter one that covers it, so for the others this walks
+ * the trie: fine for a command, not for a packet.
  */
 int bg_prefix_lookup(const struct bg_state *s, const struct bg_prefix *p, __u32 *id)
 {
 	struct bg_prefix_entry *all;
-	size_t n, i;
-	int err;
+	union bg_prefix_key key;
+	size_t n, i, key_size;
+	int err, fd;
 
+	if (is_host(p)) {
+		fd = bg_prefix_map(s, p, &key, &key_size);
+		return bpf_map_lookup_elem(fd, &key, id) ? -errno : 0;
+	}
 	err = bg_prefix_list(s, &all, &n);
 	if (err)
 		return err;
@@ -148,20 +171,50 @@ int bg_prefix_lookup(const struct bg_state *s, const struct bg_prefix *p, __u32 
 
 int bg_prefix_del(const struct bg_state *s, const struct bg_prefix *p)
 {
-	struct bg_pfx6_key key = {};
-	int fd = trie_key(s, p, &key);
+	union bg_prefix_key key;
+	size_t key_size;
+	int fd = bg_prefix_map(s, p, &key, &key_size);
 
 	if (bpf_map_delete_elem(fd, &key))
 		return -errno;
 	return 0;
 }
 
-static int list_trie(int fd, int family, struct bg_prefix_entry **v, size_t *n, size_t *cap)
+/* The prefix a key of map `kind` stands for (see bg_prefix_map()). */
+enum map_kind { TRIE4, TRIE6, HOST4, HOST6 };
+
+static void key_to_prefix(enum map_kind kind, const union bg_prefix_key *k, struct bg_prefix *p)
 {
-	struct bg_pfx6_key key, next;
+	memset(p, 0, sizeof(*p));
+	p->family = kind == TRIE4 || kind == HOST4 ? AF_INET : AF_INET6;
+	switch (kind) {
+	case TRIE4:
+		p->len = k->trie4.prefixlen;
+		memcpy(p->addr, &k->trie4.addr, 4);
+		break;
+	case TRIE6:
+		p->len = k->trie6.prefixlen;
+		memcpy(p->addr, k->trie6.addr, 16);
+		break;
+	case HOST4:
+		p->len = 32;
+		memcpy(p->addr, &k->host4, 4);
+		break;
+	case HOST6:
+		p->len = 128;
+		memcpy(p->addr, k->host6.addr, 16);
+		break;
+	}
+}
+
+static int list_map(int fd, enum map_kind kind, struct bg_prefix_entry **v, size_t *n, size_t *cap)
+{
+	union bg_prefix_key key, next;
 	void *prev = NULL;
 	__u32 id;
 
+	memset(&key, 0, sizeof(key));
+	memset(&next, 0, sizeof(next));
 	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
 		key = next;
 		prev = &key;
@@ -176,16 +229,14 @@ static int list_trie(int fd, int family, struct bg_prefix_entry **v, size_t *n, 
 				return -ENOMEM;
 			*v = tmp;
 		}
-		memset(&(*v)[*n], 0, sizeof(**v));
-		(*v)[*n].pfx.family = family;
-		(*v)[*n].pfx.len = key.prefixlen;
-		memcpy((*v)[*n].pfx.addr, key.addr, family == AF_INET ? 4 : 16);
+		key_to_prefix(kind, &key, &(*v)[*n].pfx);
 		(*v)[*n].id = id;
 		(*n)++;
 	}
 	return errno == ENOENT ? 0 : -errno;
 }
 
+/* Every prefix, IPv4 then IPv6, each family's host prefixes last. */
 int bg_prefix_list(const struct bg_state *s, struct bg_prefix_entry **out, size_t *n)
 {
 	struct bg_prefix_entry *v = NULL;
@@ -193,9 +244,13 @@ int bg_prefix_list(const struct bg_state *s, struct bg_prefix_entry **out, size_
 	int err;
 
 	*n = 0;
-	err = list_trie(s->pfx4_fd, AF_INET, &v, n, &cap);
+	err = list_map(s->pfx4_fd, TRIE4, &v, n, &cap);
 	if (!err)
-		err = list_trie(s->pfx6_fd, AF_INET6, &v, n, &cap);
+		err = list_map(s->host4_fd, HOST4, &v, n, &cap);
+	if (!err)
+		err = list_map(s->pfx6_fd, TRIE6, &v, n, &cap);
+	if (!err)
+		err = list_map(s->host6_fd, HOST6, &v, n, &cap);
 	if (err) {
 		free(v);
 		*n = 0;

@@ -23,6 +23,21 @@ struct bg_prefix_entry {
 int bg_prefix_parse(const char *s, struct bg_prefix *p, char *err, size_t errlen);
 const char *bg_prefix_fmt(const struct bg_prefix *p, char *buf, size_t len);
 
+/*
+ * Where a prefix is kept: host prefixes (/32, /128) in the hash maps
+ * bg_host4/bg_host6, the others in the LPM tries. bg_prefix_map() fills key
+ * and *key_size and returns the map's fd.
+ */
+union bg_prefix_key {
+	struct bg_pfx4_key trie4;
+	struct bg_pfx6_key trie6;
+	__u32 host4;
+	struct bg_host6_key host6;
+};
+
+int bg_prefix_map(const struct bg_state *s, const struct bg_prefix *p, union bg_prefix_key *key,
+		  size_t *key_size);
+
 int bg_prefix_add(const struct bg_state *s, const struct bg_prefix *p, __u32 id);
 int bg_prefix_del(const struct bg_state *s, const struct bg_prefix *p);
 int bg_prefix_lookup(const struct bg_state *s, const struct bg_prefix *p, __u32 *id);

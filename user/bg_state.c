@@ -59,7 +59,11 @@ static const struct map_desc {
 	{ BG_MAP_GLOBAL, offsetof(struct bg_state, global_fd), BPF_MAP_TYPE_ARRAY, sizeof(__u32),
 	  sizeof(struct bg_global), SZ_FIXED },
 	{ BG_MAP_COUNTERS, offsetof(struct bg_state, counters_fd), BPF_MAP_TYPE_PERCPU_ARRAY,
-	  sizeof(__u32), sizeof(__u64), SZ_FIXED },
+	  sizeof(__u32), sizeof(struct bg_counters), SZ_FIXED },
+	{ BG_MAP_HOST4, offsetof(struct bg_state, host4_fd), BPF_MAP_TYPE_HASH, sizeof(__u32),
+	  sizeof(__u32), SZ_PFX },
+	{ BG_MAP_HOST6, offsetof(struct bg_state, host6_fd), BPF_MAP_TYPE_HASH,
+	  sizeof(struct bg_host6_key), sizeof(__u32), SZ_PFX },
 	{ BG_MAP_EVENTS, offsetof(struct bg_state, events_fd), BPF_MAP_TYPE_RINGBUF, 0, 0,
 	  SZ_FIXED },
 	{ BG_MAP_CTL, offsetof(struct bg_state, ctl_fd), BPF_MAP_TYPE_ARRAY, sizeof(__u32),
@@ -190,13 +194,6 @@ static int open_pinned(const char *pin_path, const struct map_desc *d, struct bp
 		bg_err("pinned map %s was made by an incompatible burstgate (type %u, key %u B, value %u B; this build expects type %u, key %u B, value %u B): use the burstctl that made it, or remove the state with `burstctl teardown` (counters are lost)",
 		       path, info->type, info->key_size, info->value_size, d->type, d->key_size,
 		       d->value_size);
-		close(fd);
-		return -EPROTO;
-	}
-	/* One slot per enum bg_counter: a build with other counters cannot share it. */
-	if (!strcmp(d->name, BG_MAP_COUNTERS) && info->max_entries != BG_C_MAX) {
-		bg_err("pinned map %s was made by a burstgate with other counters (%u, this build has %u): remove the state with `burstctl teardown` and set it up again (counters are lost)",
-		       path, info->max_entries, (unsigned int)BG_C_MAX);
 		close(fd);
 		return -EPROTO;
 	}
@@ -702,6 +699,11 @@ int bg_percpu_zero(const struct bg_state *s, int fd, __u32 key, size_t value_siz
 		err = -errno;
 	free(vals);
 	return err;
+}
+
+int bg_counters_read(const struct bg_state *s, struct bg_counters *out)
+{
+	return bg_percpu_sum(s, s->counters_fd, 0, out->c, BG_C_MAX);
 }
 
 int bg_global_get(const struct bg_state *s, struct bg_global *g)

@@ -30,6 +30,8 @@ struct bg_state {
 	int names_fd;
 	int pfx4_fd;
 	int pfx6_fd;
+	int host4_fd; /* host prefixes: /32 */
+	int host6_fd; /* and /128 */
 	int global_fd;
 	int counters_fd;
 	int events_fd; /* ring buffer of struct bg_event */
@@ -95,6 +97,9 @@ int bg_probe_veth_native(void); /* bg_probe_veth.c */
 /* Per-CPU helpers: read and sum, or zero, one element. */
 int bg_percpu_sum(const struct bg_state *s, int fd, __u32 key, __u64 *sums, int nfields);
 int bg_percpu_zero(const struct bg_state *s, int fd, __u32 key, size_t value_size);
+
+/* The host-wide counters, summed over the CPUs. */
+int bg_counters_read(const struct bg_state *s, struct bg_counters *out);
 
 /* Read the host-wide switches. */
 int bg_global_get(const struct bg_state *s, struct bg_global *g);

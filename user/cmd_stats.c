@@ -129,15 +129,17 @@ static int print_identity(const struct bg_state *s, const struct bg_identity *id
 static int print_counters(const struct bg_state *s)
 {
 	const char *group = NULL;
+	struct bg_counters c;
 	__u64 v;
 	__u32 i;
 	int err;
 
+	err = bg_counters_read(s, &c);
+	if (err)
+		return err;
 	out_begin_object("counters");
 	for (i = 0; i < BG_C_MAX; i++) {
-		err = bg_percpu_sum(s, s->counters_fd, i, &v, 1);
-		if (err)
-			return err;
+		v = c.c[i];
 		if (!group || strcmp(group, counter_names[i].group)) {
 			if (group) {
 				out_end_object();

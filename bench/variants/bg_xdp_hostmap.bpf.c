@@ -6,7 +6,7 @@
  * hash map of host (/32) prefixes, and in the LPM trie only on a miss.
  * A host prefix is always the longest match, so verdicts are unchanged.
  *
- * bg-bench fills bg_host4 from the /32 entries of the state's bg_pfx4; the
+ * bg-bench fills bg_p1_host4 from the /32 entries of the state's bg_pfx4; the
  * trie keeps them too. Everything else is the production code, unchanged.
  */
 #include "bg_common.h"
@@ -19,7 +19,7 @@ struct {
 	__uint(max_entries, BG_MAX_PFX_DEFAULT); /* bg-bench sizes it */
 	__type(key, __u32);
 	__type(value, __u32);
-} bg_host4 SEC(".maps");
+} bg_p1_host4 SEC(".maps");
 
 /* Take the place of bpf/bg_classify.h: same stages, host map first. */
 #define BG_CLASSIFY_H
@@ -31,7 +31,7 @@ static __always_inline int classify_prefix(const struct bg_pkt *pkt, __u32 *id, 
 	if (pkt->ip_ver == 4) {
 		struct bg_pfx4_key k = { .prefixlen = 32, .addr = pkt->saddr[0] };
 
-		hit = bpf_map_lookup_elem(&bg_host4, &k.addr);
+		hit = bpf_map_lookup_elem(&bg_p1_host4, &k.addr);
 		if (!hit)
 			hit = bpf_map_lookup_elem(&bg_pfx4, &k);
 		*src = BG_C_CLS_PREFIX4;
@@ -50,7 +50,7 @@ static __always_inline int classify_prefix(const struct bg_pkt *pkt, __u32 *id, 
 
 /* As in bpf/bg_classify.h. */
 static __always_inline struct bg_id_cfg *bg_classify(struct xdp_md *ctx, const struct bg_pkt *pkt,
-						     __u32 *id)
+						     struct bg_counters *cnt, __u32 *id)
 {
 	struct bg_id_cfg *cfg;
 	__u32 src;
@@ -59,12 +59,12 @@ static __always_inline struct bg_id_cfg *bg_classify(struct xdp_md *ctx, const s
 	if (classify_prefix(pkt, id, &src) == 0) {
 		cfg = bpf_map_lookup_elem(&bg_id_cfg, id);
 		if (cfg && (cfg->flags & BG_ID_F_IN_USE)) {
-			bg_count(src);
+			bg_inc(cnt, src);
 			return cfg;
 		}
-		bg_count(BG_C_CLS_STALE);
+		bg_inc(cnt, BG_C_CLS_STALE);
 	} else {
-		bg_count(BG_C_CLS_DEFAULT);
+		bg_inc(cnt, BG_C_CLS_DEFAULT);
 	}
 	*id = BG_ID_DEFAULT;
 	return bpf_map_lookup_elem(&bg_id_cfg, id);

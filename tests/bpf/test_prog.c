@@ -90,10 +90,10 @@ void run_n(const struct pkt_spec *s, int n, int *pass, int *drop)
 
 __u64 counter(__u32 c)
 {
-	__u64 v = 0;
+	struct bg_counters all = {};
 
-	CU_ASSERT_EQUAL(bg_percpu_sum(&st, st.counters_fd, c, &v, 1), 0);
-	return v;
+	CU_ASSERT_EQUAL(bg_counters_read(&st, &all), 0);
+	return c < BG_C_MAX ? all.c[c] : 0;
 }
 
 struct bg_id_stats stats_of(const char *name)
@@ -238,26 +238,49 @@ static void test_malformed_verdict(void)
 
 static void test_longest_prefix(void)
 {
-	struct pkt_spec in24 = V4(.src = "198.18.5.7"), in16 = V4(.src = "198.18.9.9"),
-			out = V4(.src = "192.0.2.1");
-	size_t len;
+	struct pkt_spec host = V4(.src = "198.18.5.7"), in24 = V4(.src = "198.18.5.8"),
+			in16 = V4(.src = "198.18.9.9"), out = V4(.src = "192.0.2.1");
+	struct bg_prefix_entry *all;
+	size_t len, n;
 
 	FX_UP();
 	add_id("wide", 0, 0, 0, 0, BG_ACT_ALLOW);
 	add_id("narrow", 0, 0, 0, 0, BG_ACT_ALLOW);
+	add_id("one", 0, 0, 0, 0, BG_ACT_ALLOW);
 	add_pfx("198.18.0.0/16", "wide");
 	add_pfx("198.18.5.0/24", "narrow");
+	add_pfx("198.18.5.7/32", "one"); /* a host prefix: the hash map, tried first */
+	run_spec(&host, NULL);
 	run_spec(&in24, &len);
 	run_spec(&in16, NULL);
 	run_spec(&in16, NULL);
 	run_spec(&out, NULL);
+	CU_ASSERT_EQUAL(stats_of("one").passed_pkts, 1);
 	CU_ASSERT_EQUAL(stats_of("narrow").passed_pkts, 1);
 	CU_ASSERT_EQUAL(stats_of("narrow").passed_bytes, len);
 	CU_ASSERT_EQUAL(stats_of("wide").passed_pkts, 2);
 	CU_ASSERT_EQUAL(stats_of("default").passed_pkts, 1);
-	CU_ASSERT_EQUAL(counter(BG_C_CLS_PREFIX4), 3);
+	CU_ASSERT_EQUAL(counter(BG_C_CLS_PREFIX4), 4);
 	CU_ASSERT_EQUAL(counter(BG_C_CLS_DEFAULT), 1);
-	CU_ASSERT_EQUAL(counter(BG_C_IPV4), 4);
+	CU_ASSERT_EQUAL(counter(BG_C_IPV4), 5);
+	/* all three are listed, the host prefix as a /32 */
+	CU_ASSERT_EQUAL_FATAL(bg_prefix_list(&st, &all, &n), 0);
+	CU_ASSERT_EQUAL(n, 3);
+	free(all);
+	/* removing the host prefix hands its address back to the /24 */
+	{
+		struct bg_prefix p;
+		char err[128];
+		__u32 id;
+
+		CU_ASSERT_EQUAL(bg_prefix_parse("198.18.5.7", &p, err, sizeof(err)), 0);
+		CU_ASSERT_EQUAL(bg_prefix_lookup(&st, &p, &id), 0);
+		CU_ASSERT_EQUAL(bg_prefix_del(&st, &p), 0);
+		CU_ASSERT_EQUAL(bg_prefix_lookup(&st, &p, &id), -ENOENT);
+	}
+	run_spec(&host, NULL);
+	CU_ASSERT_EQUAL(stats_of("narrow").passed_pkts, 2);
+	CU_ASSERT_EQUAL(stats_of("one").passed_pkts, 1);
 	fx_down();
 }
 

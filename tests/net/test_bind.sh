@@ -1,4 +1,5 @@
 #!/bin/bash
+# vmtest: kernel (runs inside the VMs too: what it checks depends on the kernel)
 # Binding, the path for TLS: examples/bind_server (TCP whose payload
 # burstgate cannot read) authenticates each agent by the token on its first
 # line and binds the connection through the client library and the bind

@@ -66,9 +66,14 @@ check "prefix add again, same identity: no-op" b prefix add 10.0.0.0/8 identity 
 fails "prefix taken by another identity" "already maps to another identity" b prefix add 10.0.0.0/8 identity beta
 fails "prefix del checks the identity" "belongs to another identity" b prefix del 10.0.0.0/8 identity beta
 fails "prefix del of an absent prefix" "not configured" b prefix del 10.9.0.0/16
-check "prefix list shows both" eq "$(b -j prefix list | json - "len(j)")" 2
+check "prefix add host v4" b prefix add 10.9.8.7 identity alpha
+check "prefix add host v6" b prefix add 2001:db8::7/128 identity beta
+fails "host prefix taken by another identity" "already maps to another identity" b prefix add 10.9.8.7/32 identity beta
+check "host prefixes listed as /32 and /128" eq "$(b -j prefix list | json - "sorted(set(p['prefix'] for p in j) & {'10.9.8.7/32', '2001:db8::7/128'})")" "['10.9.8.7/32', '2001:db8::7/128']"
+check "prefix del host v4" b prefix del 10.9.8.7/32 identity alpha
+check "prefix list shows the rest" eq "$(b -j prefix list | json - "len(j)")" 3
 check "identity del" b identity del beta
-check "deleting an identity removed its prefix" eq "$(b -j prefix list | json - "len(j)")" 1
+check "deleting an identity removed its prefixes (host ones too)" eq "$(b -j prefix list | json - "len(j)")" 1
 check "the freed slot can be used" b identity add delta
 
 fails "config set bad value" "use on or off" b config set shadow maybe

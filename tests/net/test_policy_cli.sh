@@ -1,4 +1,5 @@
 #!/bin/bash
+# vmtest: kernel (runs inside the VMs too: what it checks depends on the kernel)
 # The policy and controller commands as a user meets them: errors with
 # FILE:LINE:COLUMN, a refused apply that changes nothing, check's dry run,
 # dump round-trips, help and JSON everywhere, the parts waiting for agent

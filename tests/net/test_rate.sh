@@ -1,4 +1,5 @@
 #!/bin/bash
+# vmtest: kernel (runs inside the VMs too: what it checks depends on the kernel)
 # Real traffic across namespaces: a limited identity is held to
 # burst + rate * time within 2%, by packets (two source addresses sharing
 # one identity) and by bytes; an unlimited IPv6 identity loses nothing.

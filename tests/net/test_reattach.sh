@@ -1,4 +1,5 @@
 #!/bin/bash
+# vmtest: kernel (runs inside the VMs too: what it checks depends on the kernel)
 # Re-attaching (an upgrade in place, or detach and attach in another mode)
 # keeps the buckets and the counters: a drained bucket stays drained.
 . "$(dirname "$0")/lib.sh"

@@ -1,4 +1,5 @@
 #!/bin/bash
+# vmtest: kernel (runs inside the VMs too: what it checks depends on the kernel)
 # SIGKILL the controller: enforcement goes on from the pinned program and
 # maps; started again, it adopts the state without resetting anything (a
 # drained bucket stays drained, counters go on). Limited/cleared events
@@ -56,6 +57,10 @@ wait_log "$TMPF.log2" "event: identity agent no longer limited" 5
 check "event logged: agent no longer limited" grep -q "no longer limited" "$TMPF.log2"
 drops=$(stat agent dropped_pkts)
 nev=$(($(count_log "$TMPF.log1" "event:") + $(count_log "$TMPF.log2" "event:")))
-check "events are per episode, not per drop ($nev events for $drops drops)" le "$nev" 3
+# Three bursts (before the kill, without a controller, after the restart):
+# on a slow machine each may be an episode of its own, so at most six
+# events (limited + cleared each), and in any case one per many drops.
+check "events are per episode, not per drop ($nev events for $drops drops)" le "$nev" 6
+check "far fewer events than drops ($nev for $drops)" le $((nev * 20)) "$drops"
 cat "$TMPF.log2"
 finish

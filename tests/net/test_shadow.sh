@@ -1,4 +1,5 @@
 #!/bin/bash
+# vmtest: kernel (runs inside the VMs too: what it checks depends on the kernel)
 # Shadow mode drops nothing and counts what enforcement would drop: per
 # identity, then host-wide; switching back to enforce drops again.
 . "$(dirname "$0")/lib.sh"

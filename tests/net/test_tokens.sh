@@ -1,4 +1,5 @@
 #!/bin/bash
+# vmtest: kernel (runs inside the VMs too: what it checks depends on the kernel)
 # Agent tokens end to end: curl with different tokens against a real HTTP
 # server (Python's http.server, keep-alive) in the other namespace, through
 # one connection and through many. Two agents share one source address:

@@ -19,25 +19,30 @@
  * Longest-prefix match of the source address; 0 on a hit. A host prefix is
  * always the longest, so the exact-address hash answers first; the trie
  * walk (its cost grows with the number of prefixes) only runs on a miss.
+ * Maps that hold nothing (pfx_maps, see BG_PFX_*) are not looked in.
  */
-static __always_inline int classify_prefix(const struct bg_pkt *pkt, __u32 *id, __u32 *src)
+static __always_inline int classify_prefix(const struct bg_pkt *pkt, const struct bg_global *g,
+					   __u32 *id, __u32 *src)
 {
-	__u32 *hit;
+	__u32 maps = g ? g->pfx_maps : BG_PFX_ALL;
+	__u32 *hit = NULL;
 
 	if (pkt->ip_ver == 4) {
 		struct bg_pfx4_key k = { .prefixlen = 32, .addr = pkt->saddr[0] };
 
 		*src = BG_C_CLS_PREFIX4;
-		hit = bpf_map_lookup_elem(&bg_host4, &k.addr);
-		if (!hit)
+		if (maps & BG_PFX_HOST4)
+			hit = bpf_map_lookup_elem(&bg_host4, &k.addr);
+		if (!hit && (maps & BG_PFX_TRIE4))
 			hit = bpf_map_lookup_elem(&bg_pfx4, &k);
 	} else {
 		struct bg_pfx6_key k = { .prefixlen = 128 };
 
 		*src = BG_C_CLS_PREFIX6;
 		__builtin_memcpy(k.addr, pkt->saddr, sizeof(k.addr));
-		hit = bpf_map_lookup_elem(&bg_host6, k.addr);
-		if (!hit)
+		if (maps & BG_PFX_HOST6)
+			hit = bpf_map_lookup_elem(&bg_host6, k.addr);
+		if (!hit && (maps & BG_PFX_TRIE6))
 			hit = bpf_map_lookup_elem(&bg_pfx6, &k);
 	}
 	if (!hit)
@@ -52,12 +57,13 @@ static __always_inline int classify_prefix(const struct bg_pkt *pkt, __u32 *id, 
  * removal completes): such packets take the default identity, counted.
  */
 static __always_inline struct bg_id_cfg *bg_classify(struct xdp_md *ctx, const struct bg_pkt *pkt,
+						     const struct bg_global *g,
 						     struct bg_counters *cnt, __u32 *id)
 {
 	struct bg_id_cfg *cfg;
 	__u32 src;
 
-	if (classify_token(ctx, pkt, id, &src) == 0 || classify_prefix(pkt, id, &src) == 0) {
+	if (classify_token(ctx, pkt, id, &src) == 0 || classify_prefix(pkt, g, id, &src) == 0) {
 		cfg = bpf_map_lookup_elem(&bg_id_cfg, id);
 		if (cfg && (cfg->flags & BG_ID_F_IN_USE)) {
 			bg_inc(cnt, src);

@@ -248,7 +248,21 @@ __attribute__((noinline)) int bg_classify_token(struct xdp_md *ctx, const struct
 static __always_inline int classify_token(struct xdp_md *ctx, const struct bg_pkt *pkt, __u32 *id,
 					  __u32 *src)
 {
-	int ret = bg_classify_token(ctx, pkt, id);
+	struct bg_tok_cfg *cfg;
+	__u32 zero = 0;
+	int ret;
+
+	/*
+	 * The cheap refusals, inline: a host that never registered a token,
+	 * or a packet without ports, does not pay for the call.
+	 */
+	if ((pkt->l4_proto != IPPROTO_TCP && pkt->l4_proto != IPPROTO_UDP) ||
+	    (!pkt->sport && !pkt->dport))
+		return -1;
+	cfg = bpf_map_lookup_elem(&bg_tok_cfg, &zero);
+	if (!cfg || !(cfg->flags & BG_TOK_F_ACTIVE))
+		return -1;
+	ret = bg_classify_token(ctx, pkt, id);
 
 	if (ret < 0)
 		return -1;

@@ -141,7 +141,7 @@ int bg_xdp(struct xdp_md *ctx)
 		return XDP_PASS; /* non-IP, or malformed and passed */
 
 	bg_inc(cnt, pkt.ip_ver == 4 ? BG_C_IPV4 : BG_C_IPV6);
-	cfg = bg_classify(ctx, &pkt, cnt, &id);
+	cfg = bg_classify(ctx, &pkt, g, cnt, &id);
 	if (!cfg)
 		return XDP_PASS;
 	return meter_identity(id, cfg, g, cnt, pkt.len);

@@ -181,7 +181,22 @@ struct bg_global {
 	__u32 malformed; /* enum bg_malformed */
 	__u32 max_ids; /* capacity of the identity arrays, set at creation */
 	__u32 next_id_hint; /* burstctl: where to look for a free slot */
+	__u32 pfx_maps; /* BG_PFX_*: prefix maps that may hold entries */
+	__u32 pad;
 };
+
+/*
+ * Which prefix maps the XDP program needs to look in. A bit is raised
+ * before the first entry goes into its map and dropped only once the map is
+ * empty again, so a packet never misses a prefix; an empty map costs no
+ * lookup (an unknown source would otherwise pay a hash miss and a trie walk
+ * per family). Written only by bg_prefix_flags_*() in burstctl.
+ */
+#define BG_PFX_TRIE4 (1U << 0)
+#define BG_PFX_HOST4 (1U << 1)
+#define BG_PFX_TRIE6 (1U << 2)
+#define BG_PFX_HOST6 (1U << 3)
+#define BG_PFX_ALL (BG_PFX_TRIE4 | BG_PFX_HOST4 | BG_PFX_TRIE6 | BG_PFX_HOST6)
 
 /*
  * bg_ctl: ARRAY of one. The controller settings of the last policy applied

@@ -753,12 +753,20 @@ static int write_prefixes(struct bg_state *s, const struct bg_plan_pfx *v, size_
 	}
 	err = 0;
 	for (m = 0; m < PFX_MAPS && !err; m++) {
-		if (del)
+		if (!cnt[m])
+			continue;
+		if (del) {
 			err = delete_many(fds[m], keys[m], ksz[m], cnt[m]);
-		else
-			err = update_many(fds[m], keys[m], ksz[m], vals[m], sizeof(__u32), cnt[m],
-					  BPF_ANY);
+		} else {
+			/* the XDP program must look in the map before it holds them */
+			err = bg_prefix_flags_raise(s, bg_prefix_map_bit(s, fds[m]));
+			if (!err)
+				err = update_many(fds[m], keys[m], ksz[m], vals[m], sizeof(__u32),
+						  cnt[m], BPF_ANY);
+		}
 	}
+	if (!err && del)
+		err = bg_prefix_flags_sync(s);
 out:
 	for (m = 0; m < PFX_MAPS; m++) {
 		free(keys[m]);

@@ -112,6 +112,55 @@ int bg_prefix_map(const struct bg_state *s, const struct bg_prefix *p, union bg_
 	return s->pfx6_fd;
 }
 
+__u32 bg_prefix_map_bit(const struct bg_state *s, int fd)
+{
+	if (fd == s->pfx4_fd)
+		return BG_PFX_TRIE4;
+	if (fd == s->host4_fd)
+		return BG_PFX_HOST4;
+	if (fd == s->pfx6_fd)
+		return BG_PFX_TRIE6;
+	return fd == s->host6_fd ? BG_PFX_HOST6 : 0;
+}
+
+/* Read-modify-write of bg_global's pfx_maps alone (bg_global_put keeps it). */
+static int flags_write(const struct bg_state *s, __u32 set, __u32 keep)
+{
+	struct bg_global g;
+	__u32 zero = 0;
+
+	if (bpf_map_lookup_elem(s->global_fd, &zero, &g))
+		return -errno;
+	g.pfx_maps = (g.pfx_maps & keep) | set;
+	if (bpf_map_update_elem(s->global_fd, &zero, &g, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+int bg_prefix_flags_raise(const struct bg_state *s, __u32 bits)
+{
+	return bits ? flags_write(s, bits, BG_PFX_ALL) : 0;
+}
+
+static bool map_empty(int fd)
+{
+	union bg_prefix_key next;
+
+	return bpf_map_get_next_key(fd, NULL, &next) && errno == ENOENT;
+}
+
+int bg_prefix_flags_sync(const struct bg_state *s)
+{
+	const int fds[] = { s->pfx4_fd, s->host4_fd, s->pfx6_fd, s->host6_fd };
+	__u32 keep = 0;
+	size_t i;
+
+	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		if (!map_empty(fds[i]))
+			keep |= bg_prefix_map_bit(s, fds[i]);
+	return flags_write(s, 0, keep);
+}
+
 int bg_prefix_add(const struct bg_state *s, const struct bg_prefix *p, __u32 id)
 {
 	union bg_prefix_key key;
@@ -120,6 +169,9 @@ int bg_prefix_add(const struct bg_state *s, const struct bg_prefix *p, __u32 id)
 	int fd = bg_prefix_map(s, p, &key, &key_size), err;
 	__u32 old;
 
+	err = bg_prefix_flags_raise(s, bg_prefix_map_bit(s, fd));
+	if (err)
+		return err;
 	if (bpf_map_update_elem(fd, &key, &id, BPF_NOEXIST) == 0)
 		return 0;
 	err = -errno;
@@ -177,7 +229,7 @@ int bg_prefix_del(const struct bg_state *s, const struct bg_prefix *p)
 
 	if (bpf_map_delete_elem(fd, &key))
 		return -errno;
-	return 0;
+	return bg_prefix_flags_sync(s);
 }
 
 /* The prefix a key of map `kind` stands for (see bg_prefix_map()). */

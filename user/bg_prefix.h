@@ -38,6 +38,16 @@ union bg_prefix_key {
 int bg_prefix_map(const struct bg_state *s, const struct bg_prefix *p, union bg_prefix_key *key,
 		  size_t *key_size);
 
+/*
+ * The BG_PFX_* bits in bg_global tell the XDP program which prefix maps to
+ * look in. Raise a map's bit before writing its first entry; sync after
+ * deleting (it drops the bits of maps that became empty). Writers hold the
+ * state's writer lock.
+ */
+__u32 bg_prefix_map_bit(const struct bg_state *s, int fd);
+int bg_prefix_flags_raise(const struct bg_state *s, __u32 bits);
+int bg_prefix_flags_sync(const struct bg_state *s);
+
 int bg_prefix_add(const struct bg_state *s, const struct bg_prefix *p, __u32 id);
 int bg_prefix_del(const struct bg_state *s, const struct bg_prefix *p);
 int bg_prefix_lookup(const struct bg_state *s, const struct bg_prefix *p, __u32 *id);

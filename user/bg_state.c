@@ -717,9 +717,13 @@ int bg_global_get(const struct bg_state *s, struct bg_global *g)
 
 int bg_global_put(const struct bg_state *s, const struct bg_global *g)
 {
+	struct bg_global cur, v = *g;
 	__u32 zero = 0;
 
-	if (bpf_map_update_elem(s->global_fd, &zero, g, BPF_ANY))
+	/* pfx_maps belongs to bg_prefix_flags_*(): a stale copy must not win */
+	if (bpf_map_lookup_elem(s->global_fd, &zero, &cur) == 0)
+		v.pfx_maps = cur.pfx_maps;
+	if (bpf_map_update_elem(s->global_fd, &zero, &v, BPF_ANY))
 		return -errno;
 	return 0;
 }

@@ -79,7 +79,7 @@ static void print_summary(const struct bg_policy *p)
 	out_u64("prefixes_ipv6", " and %llu IPv6 prefixes,", p->npfx6);
 	out_u64("tuned", " %llu with adaptive bursts", p->ntuned);
 	if (p->ntoken_files) {
-		out_u64("tokens", ", %llu tokens", p->ntoks);
+		out_u64("tokens_in_files", ", %llu tokens", p->ntoks);
 		out_u64("token_files", " in %llu token files", p->ntoken_files);
 	}
 	out_begin_array("interfaces");

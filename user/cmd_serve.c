@@ -67,6 +67,7 @@
 #define BIND_CONNS_MAX 256 /* bind connections at once; more are told busy */
 #define BIND_ACCEPT_MAX 16 /* accepts per wakeup: others get their turn */
 #define BIND_IDLE_MS 30000U /* a silent bind connection is closed (clients reconnect) */
+#define BIND_ERR_LOG_PER_S 20 /* refused bind requests logged per second */
 
 /* syslog priorities, as journald reads them from a "<N>" prefix */
 enum { LOG_ERR_ = 3, LOG_WARNING_ = 4, LOG_NOTICE_ = 5, LOG_INFO_ = 6 };
@@ -93,6 +94,7 @@ struct bind_conn {
 struct tf_watch {
 	int wd;
 	char name[NAME_MAX + 1];
+	char path[BG_POL_PATH_LEN];
 };
 
 struct serve {
@@ -105,6 +107,8 @@ struct serve {
 	int ep, sig_fd, ino_fd, tick_fd, reload_fd, lock_fd, policy_wd;
 	struct tf_watch *tfw;
 	size_t ntfw;
+	bool changed_token_file; /* what the pending reload is for */
+	char changed[BG_POL_PATH_LEN];
 	struct loop_src src[LOOP_SOURCES_MAX];
 	int nsrc;
 	struct bg_ev_reader ev;
@@ -131,6 +135,8 @@ struct serve {
 	struct loop_src bind_src;
 	struct bind_conn *conns, *dead_conns;
 	size_t nconns;
+	__u64 bind_log_sec, bind_log_dropped;
+	unsigned int bind_log_n;
 };
 
 /* ---- Logging: one line per change, journald-friendly ---- */
@@ -406,11 +412,17 @@ static void on_inotify(struct serve *sv, void *arg, __u32 events)
 		e = (const struct inotify_event *)p;
 		if (!e->len)
 			continue;
-		if (e->wd == sv->policy_wd && !strcmp(e->name, sv->policy_base))
+		if (e->wd == sv->policy_wd && !strcmp(e->name, sv->policy_base)) {
 			hit = true;
-		for (i = 0; i < sv->ntfw; i++)
-			if (e->wd == sv->tfw[i].wd && !strcmp(e->name, sv->tfw[i].name))
+			sv->changed_token_file = false;
+		}
+		for (i = 0; i < sv->ntfw && !hit; i++) {
+			if (e->wd == sv->tfw[i].wd && !strcmp(e->name, sv->tfw[i].name)) {
 				hit = true; /* a token file: rotation reloads too */
+				sv->changed_token_file = true;
+				snprintf(sv->changed, sizeof(sv->changed), "%s", sv->tfw[i].path);
+			}
+		}
 	}
 	if (hit)
 		arm(sv->reload_fd, RELOAD_DEBOUNCE_MS, false); /* re-arming restarts the wait */
@@ -430,7 +442,11 @@ static void on_reload_timer(struct serve *sv, void *arg, __u32 events)
 		return;
 	}
 	who.uid = st.st_uid; /* the best a file change can tell: its owner */
-	slog(sv, LOG_INFO_, "%s changed: reloading", sv->policy_path);
+	if (sv->changed_token_file)
+		slog(sv, LOG_INFO_, "token file %s changed: reloading %s", sv->changed,
+		     sv->policy_path);
+	else
+		slog(sv, LOG_INFO_, "%s changed: reloading", sv->policy_path);
 	reload(sv, &who);
 }
 
@@ -635,6 +651,7 @@ static void watch_token_files(struct serve *sv, const struct bg_policy *p)
 				     path, strerror(errno));
 				continue;
 			}
+			snprintf(v[n].path, sizeof(v[0].path), "%s", path);
 			snprintf(v[n++].name, sizeof(v[0].name), "%s", basename(base));
 		}
 	}
@@ -644,9 +661,37 @@ static void watch_token_files(struct serve *sv, const struct bg_policy *p)
 
 /* ---- The bind socket ---- */
 
+static void bind_log_flush(struct serve *sv)
+{
+	if (sv->bind_log_dropped)
+		slog(sv, LOG_INFO_,
+		     "bind: %llu more refused requests not logged (at most %d a second; see burstgate_bind_errors_total)",
+		     (unsigned long long)sv->bind_log_dropped, BIND_ERR_LOG_PER_S);
+	sv->bind_log_dropped = 0;
+}
+
+/*
+ * Every binding is logged (its client holds a valid token); refusals, which
+ * any client on the socket can cause at will, at most BIND_ERR_LOG_PER_S a
+ * second.
+ */
 static void bind_log(const char *line, void *arg)
 {
-	slog(arg, LOG_INFO_, "bind: %s", line);
+	struct serve *sv = arg;
+	__u64 sec = mono_ms() / 1000;
+
+	if (!strstr(line, ": bound ") && !strstr(line, ": unbind ")) {
+		if (sec != sv->bind_log_sec) {
+			bind_log_flush(sv);
+			sv->bind_log_sec = sec;
+			sv->bind_log_n = 0;
+		}
+		if (sv->bind_log_n++ >= BIND_ERR_LOG_PER_S) {
+			sv->bind_log_dropped++;
+			return;
+		}
+	}
+	slog(sv, LOG_INFO_, "bind: %s", line);
 }
 
 static void bind_close(struct serve *sv, struct bind_conn *c)
@@ -798,6 +843,7 @@ static void gc(struct serve *sv)
 	int err;
 
 	sv->last_gc_ms = ms;
+	bind_log_flush(sv);
 	for (c = sv->conns; c; c = next) {
 		next = c->next;
 		if (ms - c->last_ms >= BIND_IDLE_MS)

@@ -137,6 +137,7 @@ struct serve {
 	size_t nconns;
 	__u64 bind_log_sec, bind_log_dropped;
 	unsigned int bind_log_n;
+	bool bind_paused; /* out of fds: not listening until the next gc */
 };
 
 /* ---- Logging: one line per change, journald-friendly ---- */
@@ -280,7 +281,7 @@ static void refresh_names(struct serve *sv)
 
 /* ---- Applying the policy ---- */
 
-static void watch_token_files(struct serve *sv, const struct bg_policy *p);
+static void watch_token_files(struct serve *sv, const struct bg_policy *p, bool add);
 static void bind_update(struct serve *sv, const struct bg_policy *p);
 
 /* p's token files must have been read (bg_policy_prepare). */
@@ -319,11 +320,14 @@ static int apply(struct serve *sv, struct bg_policy *p, const struct bg_audit_wh
 		     "not attached everywhere the policy says (see the messages above); will retry at the next reload");
 	bg_policy_notes(p, log_note, sv);
 	refresh_names(sv);
-	watch_token_files(sv, p);
+	watch_token_files(sv, p, false);
 	return 0;
 }
 
-/* Load the policy and read its token files; err says what is wrong. */
+/*
+ * Load the policy and read its token files; err says what is wrong. A token
+ * file that fails is watched too, so that fixing it reloads.
+ */
 static int load(struct serve *sv, struct bg_policy *p, char *err, size_t errlen)
 {
 	int ret = bg_policy_load(sv->policy_path, p, err, errlen);
@@ -331,8 +335,10 @@ static int load(struct serve *sv, struct bg_policy *p, char *err, size_t errlen)
 	if (ret)
 		return ret;
 	ret = bg_policy_prepare(&sv->s, p, err, errlen);
-	if (ret)
+	if (ret) {
+		watch_token_files(sv, p, true);
 		bg_policy_free(p);
+	}
 	return ret;
 }
 
@@ -621,23 +627,25 @@ out:
 
 /*
  * Watch the folders of the token files (editors and secret managers
- * replace files by renaming over them), after every apply.
+ * replace files by renaming over them): those of the policy applied, after
+ * every apply; with add, also those of a policy refused for a token file.
  */
-static void watch_token_files(struct serve *sv, const struct bg_policy *p)
+static void watch_token_files(struct serve *sv, const struct bg_policy *p, bool add)
 {
 	char dir[PATH_MAX], base[PATH_MAX];
 	struct tf_watch *v;
 	size_t i, j, n = 0;
 
-	for (i = 0; i < sv->ntfw; i++)
-		if (sv->tfw[i].wd != sv->policy_wd)
-			inotify_rm_watch(sv->ino_fd, sv->tfw[i].wd); /* EINVAL if shared: fine */
-	free(sv->tfw);
-	sv->tfw = NULL;
-	sv->ntfw = 0;
-	v = calloc(p->ntoken_files + 1, sizeof(*v));
+	if (!add) {
+		for (i = 0; i < sv->ntfw; i++)
+			if (sv->tfw[i].wd != sv->policy_wd) /* EINVAL if shared: fine */
+				inotify_rm_watch(sv->ino_fd, sv->tfw[i].wd);
+		sv->ntfw = 0;
+	}
+	v = realloc(sv->tfw, (sv->ntfw + p->ntoken_files + 1) * sizeof(*v));
 	if (!v)
 		return;
+	n = sv->ntfw;
 	for (i = 0; i < p->nids; i++) {
 		for (j = 0; j < p->ids[i].ntoken_files; j++) {
 			const char *path = p->ids[i].token_files[j].path;
@@ -743,6 +751,14 @@ static void on_bind_accept(struct serve *sv, void *arg, __u32 events)
 	(void)events;
 	for (i = 0; i < BIND_ACCEPT_MAX; i++) {
 		fd = accept4(sv->bind_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+			/* out of fds: stop listening until the next gc, not spin on it */
+			slog(sv, LOG_WARNING_, "bind socket: accept: %s: paused for a second",
+			     strerror(errno));
+			loop_del(sv, sv->bind_fd);
+			sv->bind_paused = true;
+			return;
+		}
 		if (fd < 0)
 			return; /* EAGAIN: no more waiting */
 		c = sv->nconns < BIND_CONNS_MAX ? calloc(1, sizeof(*c)) : NULL;
@@ -778,6 +794,7 @@ static void bind_unlisten(struct serve *sv)
 	if (sv->bind_fd < 0)
 		return;
 	loop_del(sv, sv->bind_fd);
+	sv->bind_paused = false;
 	close(sv->bind_fd);
 	unlink(sv->bind_path);
 	slog(sv, LOG_NOTICE_, "bind socket %s closed", sv->bind_path);
@@ -844,6 +861,8 @@ static void gc(struct serve *sv)
 
 	sv->last_gc_ms = ms;
 	bind_log_flush(sv);
+	if (sv->bind_paused && sv->bind_fd >= 0 && !loop_add_src(sv, &sv->bind_src))
+		sv->bind_paused = false;
 	for (c = sv->conns; c; c = next) {
 		next = c->next;
 		if (ms - c->last_ms >= BIND_IDLE_MS)
@@ -851,8 +870,9 @@ static void gc(struct serve *sv)
 	}
 	if (bg_clock_now(&now))
 		return;
-	/* The writer lock, as `burstctl token gc` takes it. */
-	flock(sv->s.dir_fd, LOCK_EX);
+	/* The writer lock, as `burstctl token gc` takes it; held elsewhere: next time. */
+	if (flock(sv->s.dir_fd, LOCK_EX | LOCK_NB))
+		return;
 	err = bg_token_gc_entries(&sv->s, now.boot_ns, &gone, &n, &tflows);
 	if (!err)
 		err = bg_flow_gc(&sv->s, now.boot_ns, &flows);

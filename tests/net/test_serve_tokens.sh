@@ -128,10 +128,22 @@ check "... counted as unknown tokens" eq $(($(cnt http unknown_token) - u0)) 3
 check "... metered as default ($(($(stat default passed_pkts) - d0)) packets)" le 6 $(($(stat default passed_pkts) - d0))
 check "... and not charged to slow" eq "$(stat slow passed_pkts)" "$s0"
 
+echo "-- a bad token file is refused with its position; fixing it reloads"
+before=$(bctl -j token list)
+printf 'half of a s3cr3t\n' >"$TMPF.slow.new" && mv "$TMPF.slow.new" "$TMPF.slow.list"
+check "refused: the policy's entry, the file's line, not the token" wait_log "$TMPF.log" \
+	"reload refused, still enforcing the previous policy: $POL:10:49: token file $TMPF.slow.list: line 1: token byte 5 of 16 is whitespace" 5
+check "... the tokens in force stay" eq "$(bctl -j token list)" "$before"
+check "... and the token is not in the log" sh -c "! grep -q 's3cr3t' '$TMPF.log'"
+cat "$TMPF.tok.slow" >"$TMPF.slow.new" && mv "$TMPF.slow.new" "$TMPF.slow.list"
+check "fixed: reloaded, nothing to change" \
+	wait_log "$TMPF.log" "applied \(file-change\): 0 changes.*tokens: 0 added, 0 removed, 0 moved, 2 unchanged" 5
+
 echo "-- metrics"
 ip netns exec "$RX" curl -sS --max-time 5 -o "$TMPF.m" "http://127.0.0.1:$PORT/metrics"
 val() { awk -v k="$1" '$1 == k { print $2 }' "$TMPF.m"; }
 check "tokens live: 2 (one per file)" eq "$(val 'burstgate_tokens{state="live"}')" 2
+check "the refused reload counted" eq "$(val burstgate_controller_reload_errors_total)" 1
 check "gc counted the expired token" eq "$(val burstgate_gc_tokens_removed_total)" 1
 check "flows learnt from HTTP requests" le 1 "$(val 'burstgate_flow_entries{source="http"}')"
 

@@ -42,7 +42,7 @@ s = socket.socket(socket.AF_UNIX)
 s.connect(sys.argv[1])
 s.sendall(b"BIND tcp 198.18.48.10 ")  # half a request, then nothing
 print("stalled", flush=True)
-time.sleep(8)
+time.sleep(25)  # killed at the end; the controller would close it after 30 s
 PY
 STALL=$!
 "$PY" - "$SOCK" >"$TMPF.flood" <<'PY'

@@ -58,8 +58,7 @@ check "the policy's bind socket is served, root-only" \
 	eq "$(command stat -c '%a %U' "$TMPF.sock")" "600 root"
 
 # by hand: a 1 s token for temp (no token_files: kept), one for fast (owned: warned)
-bctl token add identity temp ttl 1s --token-file "$TMPF.tok.temp" >/dev/null
-fp_temp=$(bctl -j token list identity temp | json - "j[0]['fingerprint']")
+fp_temp=$(bctl -j token add identity temp ttl 1s --token-file "$TMPF.tok.temp" | json - "j['fingerprint']")
 bctl token add identity fast --token-file "$TMPF.tok.hand" >/dev/null 2>"$TMPF.hand.err"
 fp_hand=$(fp hand)
 check "token add to an identity the policy owns: warned" \

@@ -124,14 +124,19 @@ static int read_tokens(const struct bg_state *s, struct bg_policy *p)
 	return ret;
 }
 
+/* Token counts: always in JSON, in text when tokens are involved at all. */
 static void print_token_plan(const struct bg_plan *plan)
 {
+	bool say = plan->ntok_add || plan->ntok_del || plan->ntok_move || plan->ntok_same ||
+		   plan->ntok_hand;
+
 	out_begin_object("tokens");
-	out_u64("added", "tokens: %llu added", plan->ntok_add);
-	out_u64("removed", ", %llu removed", plan->ntok_del);
-	out_u64("moved", ", %llu moved", plan->ntok_move);
-	out_u64("unchanged", ", %llu unchanged", plan->ntok_same);
-	out_u64("by_hand", ", %llu added by hand kept (identities without token_files)\n",
+	out_u64("added", say ? "tokens: %llu added" : NULL, plan->ntok_add);
+	out_u64("removed", say ? ", %llu removed" : NULL, plan->ntok_del);
+	out_u64("moved", say ? ", %llu moved" : NULL, plan->ntok_move);
+	out_u64("unchanged", say ? ", %llu unchanged" : NULL, plan->ntok_same);
+	out_u64("by_hand",
+		say ? ", %llu added by hand kept (identities without token_files)\n" : NULL,
 		plan->ntok_hand);
 	out_end_object();
 }

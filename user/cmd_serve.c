@@ -289,7 +289,7 @@ static int apply(struct serve *sv, struct bg_policy *p, const struct bg_audit_wh
 {
 	struct bg_live live;
 	struct bg_plan plan;
-	char err[1024];
+	char err[1024], toks[128];
 	size_t n;
 	int ret;
 
@@ -301,10 +301,13 @@ static int apply(struct serve *sv, struct bg_policy *p, const struct bg_audit_wh
 		return ret;
 	}
 	n = bg_plan_changes(&plan);
-	slog(sv, LOG_NOTICE_,
-	     "policy %s applied (%s): %zu change%s, %zu identities unchanged; tokens: %zu added, %zu removed, %zu moved, %zu unchanged",
-	     p->path, who->via, n, n == 1 ? "" : "s", plan.nsame, plan.ntok_add, plan.ntok_del,
-	     plan.ntok_move, plan.ntok_same);
+	toks[0] = '\0';
+	if (plan.ntok_add || plan.ntok_del || plan.ntok_move || plan.ntok_same)
+		snprintf(toks, sizeof(toks),
+			 "; tokens: %zu added, %zu removed, %zu moved, %zu unchanged",
+			 plan.ntok_add, plan.ntok_del, plan.ntok_move, plan.ntok_same);
+	slog(sv, LOG_NOTICE_, "policy %s applied (%s): %zu change%s, %zu identities unchanged%s",
+	     p->path, who->via, n, n == 1 ? "" : "s", plan.nsame, toks);
 	bg_plan_describe(&plan, 100, log_change, sv);
 	if (plan.flows_removed || plan.flows_moved)
 		slog(sv, LOG_NOTICE_,

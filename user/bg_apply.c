@@ -6,20 +6,75 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "bg_attach.h"
+#include "bg_flow.h"
 #include "bg_log.h"
 #include "bg_units.h"
 
 /* ---- Reading the live state ---- */
 
+static int cmp_tok_hash(const void *a, const void *b)
+{
+	__u64 x = ((const struct bg_token_entry *)a)->hash,
+	      y = ((const struct bg_token_entry *)b)->hash;
+
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_rec_key(const struct bg_rec_key *x, const struct bg_rec_key *y)
+{
+	if (x->owner != y->owner)
+		return x->owner < y->owner ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+static int cmp_rec(const void *a, const void *b)
+{
+	return cmp_rec_key(&((const struct bg_rec_entry *)a)->k,
+			   &((const struct bg_rec_entry *)b)->k);
+}
+
+static int read_rec(const struct bg_state *s, struct bg_live *live)
+{
+	struct bg_rec_key *keys;
+	struct bg_rec_val *vals;
+	size_t i, n;
+	int err;
+
+	if (s->rec_fd < 0)
+		return 0; /* a state older than the record: nothing recorded */
+	err = bg_map_read_all(s->rec_fd, sizeof(*keys), sizeof(*vals), (void **)&keys,
+			      (void **)&vals, &n);
+	if (err)
+		return err;
+	live->rec = calloc(n + 1, sizeof(*live->rec));
+	if (!live->rec) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		live->rec[i].k = keys[i];
+		live->rec[i].v = vals[i];
+		live->rec[i].v.str[BG_REC_STR_LEN - 1] = '\0';
+	}
+	live->nrec = n;
+	qsort(live->rec, n, sizeof(*live->rec), cmp_rec);
+out:
+	free(keys);
+	free(vals);
+	return err;
+}
+
 int bg_live_read(const struct bg_state *s, struct bg_live *live)
 {
-	__u32 zero = 0;
+	struct bpf_map_info info = {};
+	__u32 zero = 0, len = sizeof(info);
 	int err;
 
 	memset(live, 0, sizeof(*live));
@@ -32,6 +87,16 @@ int bg_live_read(const struct bg_state *s, struct bg_live *live)
 		err = bg_global_get(s, &live->g);
 	if (!err && bpf_map_lookup_elem(s->ctl_fd, &zero, &live->ctl))
 		err = -errno;
+	if (!err)
+		err = bg_token_list(s, &live->toks, &live->ntoks);
+	if (!err) {
+		qsort(live->toks, live->ntoks, sizeof(*live->toks), cmp_tok_hash);
+		if (!bpf_obj_get_info_by_fd(s->tokens_fd, &info, &len))
+			live->max_toks = info.max_entries;
+		err = bg_tok_cfg_get(s, &live->tok_cfg);
+	}
+	if (!err)
+		err = read_rec(s, live);
 	if (err)
 		bg_live_free(live);
 	return err;
@@ -41,9 +106,13 @@ void bg_live_free(struct bg_live *live)
 {
 	free(live->ids);
 	free(live->pfx);
+	free(live->toks);
+	free(live->rec);
 	live->ids = NULL;
 	live->pfx = NULL;
-	live->nids = live->npfx = 0;
+	live->toks = NULL;
+	live->rec = NULL;
+	live->nids = live->npfx = live->ntoks = live->nrec = 0;
 }
 
 /* ---- The diff ---- */
@@ -423,10 +492,276 @@ out:
 	return ret;
 }
 
+/* ---- Tokens and the policy record ---- */
+
+/* Records of slot owner (live->rec is sorted): [*first, return). */
+static size_t rec_range(const struct bg_live *live, __u32 owner, size_t *first)
+{
+	size_t lo = 0, hi = live->nrec, end;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (live->rec[mid].k.owner < owner)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (end = lo; end < live->nrec && live->rec[end].k.owner == owner; end++)
+		;
+	*first = lo;
+	return end;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	__u32 x = *(const __u32 *)a, y = *(const __u32 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static bool in_sorted(const __u32 *v, size_t n, __u32 x)
+{
+	return n && bsearch(&x, v, n, sizeof(*v), cmp_u32);
+}
+
+static void tok_value(struct bg_token *t, __u32 id, __u64 fp, const struct bg_token *have)
+{
+	memset(t, 0, sizeof(*t));
+	if (have)
+		*t = *have; /* keep its creation time */
+	t->id = id;
+	t->fingerprint = fp;
+	t->deadline_ns = 0; /* a token of a file never expires: remove it from the file */
+	t->expires_unix = 0;
+}
+
+/*
+ * The merge of the policy's tokens (p->toks, by hash) with the registry's
+ * (live->toks, by hash). gone: the slots of removed identities, sorted.
+ */
+static int plan_tokens(const struct bg_policy *p, const struct bg_live *live, struct bg_plan *plan,
+		       const __u32 *slot_of, const __u32 *gone, size_t ngone, char *err,
+		       size_t errlen)
+{
+	char *owned = calloc(live->max_ids + 1, 1);
+	size_t a = 0, b = 0, i, first, after;
+	struct bg_plan_tok *x = NULL;
+
+	plan->tok_add = calloc(p->ntoks + 1, sizeof(*plan->tok_add));
+	plan->tok_move = calloc(p->ntoks + 1, sizeof(*plan->tok_move));
+	plan->tok_del = calloc(live->ntoks + 1, sizeof(*plan->tok_del));
+	if (!owned || !plan->tok_add || !plan->tok_move || !plan->tok_del) {
+		free(owned);
+		snprintf(err, errlen, "out of memory planning %zu tokens", p->ntoks + live->ntoks);
+		return -ENOMEM;
+	}
+	for (i = 0; i < p->nids; i++)
+		if (p->ids[i].has_token_files && slot_of[i] < live->max_ids)
+			owned[slot_of[i]] = 1;
+	while (a < p->ntoks || b < live->ntoks) {
+		int r = a == p->ntoks			     ? 1 :
+			b == live->ntoks		     ? -1 :
+			p->toks[a].hash < live->toks[b].hash ? -1 :
+							       p->toks[a].hash > live->toks[b].hash;
+		const struct bg_token_entry *l = r >= 0 ? &live->toks[b++] : NULL;
+		const struct bg_pol_token *w;
+		const struct bg_pol_identity *wid;
+		__u32 to;
+		bool dead;
+
+		if (r > 0) {
+			/* registered, in no token file */
+			dead = !find_id(live, l->tok.id) || in_sorted(gone, ngone, l->tok.id);
+			if (!dead && !(l->tok.id < live->max_ids && owned[l->tok.id]) &&
+			    rec_range(live, l->tok.id, &first) == first) {
+				plan->ntok_hand++; /* by hand, for an identity the policy leaves alone */
+				continue;
+			}
+			x = &plan->tok_del[plan->ntok_del++];
+			*x = (struct bg_plan_tok){ .hash = l->hash, .old_id = l->tok.id };
+			x->tok = l->tok;
+			x->old_name = name_of(live, l->tok.id);
+			x->why = dead ? "its identity is removed" :
+				 owned[l->tok.id] ?
+					"not in the identity's token_files" :
+					"the identity's token_files are no longer given";
+			continue;
+		}
+		w = &p->toks[a++];
+		wid = &p->ids[w->ident];
+		to = slot_of[w->ident];
+		if (!l) {
+			/* in a token file, not registered */
+			x = &plan->tok_add[plan->ntok_add++];
+			*x = (struct bg_plan_tok){ .hash = w->hash, .new_id = to };
+			tok_value(&x->tok, to, w->fp, NULL);
+		} else {
+			dead = in_sorted(gone, ngone, l->tok.id);
+			if (l->tok.id == to && !dead && !l->tok.deadline_ns) {
+				plan->ntok_same++;
+				continue;
+			}
+			if (plan->reuse && dead) {
+				/* from a slot about to be reused: remove first, add after */
+				x = &plan->tok_del[plan->ntok_del++];
+				*x = (struct bg_plan_tok){ .hash = l->hash, .old_id = l->tok.id };
+				x->tok = l->tok;
+				x->old_name = name_of(live, l->tok.id);
+				x->why = "moving to another identity";
+				x = &plan->tok_add[plan->ntok_add++];
+				*x = (struct bg_plan_tok){ .hash = w->hash, .new_id = to };
+				tok_value(&x->tok, to, w->fp, NULL);
+			} else {
+				x = &plan->tok_move[plan->ntok_move++];
+				*x = (struct bg_plan_tok){ .hash = w->hash,
+							   .old_id = l->tok.id,
+							   .new_id = to };
+				x->old_name = name_of(live, l->tok.id);
+				tok_value(&x->tok, to, w->fp, &l->tok);
+			}
+		}
+		x->new_name = wid->name;
+		x->file = wid->token_files[w->file].path;
+		x->line = w->line;
+	}
+	free(owned);
+	after = live->ntoks - plan->ntok_del + plan->ntok_add;
+	if (live->max_toks && after > live->max_toks) {
+		snprintf(
+			err, errlen,
+			"the registry would hold %zu tokens (%zu from token files, %zu added by hand) but has room for %u: remove tokens, or recreate the state",
+			after, p->ntoks, plan->ntok_hand, live->max_toks);
+		return -ENOSPC;
+	}
+	return 0;
+}
+
+/* "a, b" or "[]" (key given, no file) or "none" (no key), for the log. */
+static void files_text(char *buf, size_t len, const struct bg_live *live, __u32 slot,
+		       const struct bg_pol_identity *id)
+{
+	size_t off = 0, i, first, end;
+
+	buf[0] = '\0';
+	if (id) {
+		if (!id->has_token_files)
+			snprintf(buf, len, "none");
+		else if (!id->ntoken_files)
+			snprintf(buf, len, "[]");
+		for (i = 0; i < id->ntoken_files && off < len; i++)
+			off += (size_t)snprintf(buf + off, len - off, "%s%s", i ? ", " : "",
+						id->token_files[i].path);
+		return;
+	}
+	end = rec_range(live, slot, &first);
+	if (first == end)
+		snprintf(buf, len, "none");
+	else if (!live->rec[first].v.count)
+		snprintf(buf, len, "[]");
+	for (i = first; i < end && live->rec[i].v.count && off < len; i++)
+		off += (size_t)snprintf(buf + off, len - off, "%s%s", i > first ? ", " : "",
+					live->rec[i].v.str);
+}
+
+static void rec_set(struct bg_rec_entry *e, __u32 owner, __u32 idx, __u32 count, const char *str)
+{
+	memset(e, 0, sizeof(*e));
+	e->k.owner = owner;
+	e->k.idx = idx;
+	e->v.count = count;
+	snprintf(e->v.str, sizeof(e->v.str), "%s", str);
+}
+
+static const char *rec_str(const struct bg_live *live, __u32 owner, __u32 idx)
+{
+	size_t first, end = rec_range(live, owner, &first);
+
+	for (; first < end; first++)
+		if (live->rec[first].k.idx == idx)
+			return live->rec[first].v.str;
+	return "";
+}
+
+/* The record the policy leaves (token files by slot, the bind socket), diffed. */
+static int plan_records(const struct bg_policy *p, const struct bg_live *live, struct bg_plan *plan,
+			const __u32 *slot_of, const char *is_new)
+{
+	struct bg_rec_entry *want;
+	size_t n = 2, nw = 0, i, j, a, b;
+	char have[400], next[400];
+
+	for (i = 0; i < p->nids; i++)
+		n += p->ids[i].ntoken_files + 1;
+	want = calloc(n, sizeof(*want));
+	plan->rec_put = calloc(n, sizeof(*plan->rec_put));
+	plan->rec_del = calloc(live->nrec + 1, sizeof(*plan->rec_del));
+	plan->files = calloc(p->nids + 1, sizeof(*plan->files));
+	if (!want || !plan->rec_put || !plan->rec_del || !plan->files) {
+		free(want);
+		return -ENOMEM;
+	}
+	for (i = 0; i < p->nids; i++) {
+		const struct bg_pol_identity *id = &p->ids[i];
+
+		if (id->has_token_files && !id->ntoken_files)
+			rec_set(&want[nw++], slot_of[i], 0, 0, "");
+		for (j = 0; id->has_token_files && j < id->ntoken_files; j++)
+			rec_set(&want[nw++], slot_of[i], (__u32)j, (__u32)id->ntoken_files,
+				id->token_files[j].path);
+		if (is_new[i])
+			continue;
+		files_text(have, sizeof(have), live, slot_of[i], NULL);
+		files_text(next, sizeof(next), live, slot_of[i], id);
+		if (strcmp(have, next)) {
+			plan->files[plan->nfiles].name = id->name;
+			snprintf(plan->files[plan->nfiles++].what, sizeof(plan->files[0].what),
+				 "token_files %.190s -> %.190s", have, next);
+		}
+	}
+	if (p->bind_socket[0])
+		rec_set(&want[nw++], BG_REC_CTL, BG_REC_BIND_SOCKET, 0, p->bind_socket);
+	if (p->bind_group[0])
+		rec_set(&want[nw++], BG_REC_CTL, BG_REC_BIND_GROUP, 0, p->bind_group);
+	qsort(want, nw, sizeof(*want), cmp_rec);
+	for (a = 0, b = 0; a < nw || b < live->nrec;) {
+		int r = a == nw		? 1 :
+			b == live->nrec ? -1 :
+					  cmp_rec_key(&want[a].k, &live->rec[b].k);
+
+		if (r < 0 || (r == 0 && memcmp(&want[a].v, &live->rec[b].v, sizeof(want[a].v))))
+			plan->rec_put[plan->nrec_put++] = want[a];
+		else if (r > 0)
+			plan->rec_del[plan->nrec_del++] = live->rec[b].k;
+		a += r <= 0;
+		b += r >= 0;
+	}
+	/* the bind socket: a controller setting */
+	if (strcmp(rec_str(live, BG_REC_CTL, BG_REC_BIND_SOCKET), p->bind_socket) ||
+	    strcmp(rec_str(live, BG_REC_CTL, BG_REC_BIND_GROUP), p->bind_group)) {
+		snprintf(have, sizeof(have), "%.110s%s%.64s",
+			 *rec_str(live, BG_REC_CTL, BG_REC_BIND_SOCKET) ?
+				 rec_str(live, BG_REC_CTL, BG_REC_BIND_SOCKET) :
+				 "none",
+			 *rec_str(live, BG_REC_CTL, BG_REC_BIND_GROUP) ? " group " : "",
+			 rec_str(live, BG_REC_CTL, BG_REC_BIND_GROUP));
+		snprintf(next, sizeof(next), "%.110s%s%.64s",
+			 p->bind_socket[0] ? p->bind_socket : "none",
+			 p->bind_group[0] ? " group " : "", p->bind_group);
+		append(plan->host_what, sizeof(plan->host_what), "%sbind_socket %.180s -> %.180s",
+		       have, next);
+		plan->ctl_changed = true;
+	}
+	free(want);
+	return 0;
+}
+
 static void plan_host(const struct bg_policy *p, const struct bg_live *live, struct bg_plan *plan)
 {
 	const struct bg_ctl *o = &live->ctl;
 	struct bg_ctl *c = &plan->ctl;
+	char e[256], hx[BG_HDR_NAME_MAX + 1], hy[BG_HDR_NAME_MAX + 1];
+	bool hdr_changed = false;
 
 	plan->g = live->g;
 	plan->g.shadow_all = p->shadow;
@@ -458,23 +793,44 @@ static void plan_host(const struct bg_policy *p, const struct bg_live *live, str
 		append(plan->host_what, sizeof(plan->host_what), "%scapacity bytes_rate %s -> %s",
 		       a, b);
 	}
+	/* Which header carries tokens: the policy's; the rest as `token config` left it. */
+	plan->tok_cfg = live->tok_cfg;
+	bg_tok_cfg_set_header(&plan->tok_cfg, p->http_token_header, e, sizeof(e));
+	bg_tok_cfg_set_scheme(&plan->tok_cfg, p->http_token_scheme[0] ? p->http_token_scheme : NULL,
+			      e, sizeof(e));
+	if (plan->ntok_add)
+		plan->tok_cfg.flags |= BG_TOK_F_ACTIVE; /* the XDP stages run from now on */
+	plan->tok_cfg_changed = memcmp(&plan->tok_cfg, &live->tok_cfg, sizeof(plan->tok_cfg)) != 0;
+	bg_tok_cfg_header(&live->tok_cfg, hx, sizeof(hx));
+	bg_tok_cfg_header(&plan->tok_cfg, hy, sizeof(hy));
+	if (strcmp(hx, hy)) {
+		append(plan->host_what, sizeof(plan->host_what), "%shttp_token_header %s -> %s", hx,
+		       hy);
+		hdr_changed = true;
+	}
+	bg_tok_cfg_scheme(&live->tok_cfg, hx, sizeof(hx));
+	bg_tok_cfg_scheme(&plan->tok_cfg, hy, sizeof(hy));
+	if (strcmp(hx, hy)) {
+		append(plan->host_what, sizeof(plan->host_what), "%shttp_token_scheme %s -> %s",
+		       hx[0] ? hx : "none", hy[0] ? hy : "none");
+		hdr_changed = true;
+	}
+
 	plan->ctl_changed = o->capacity_pps != c->capacity_pps ||
 			    o->capacity_bits != c->capacity_bits ||
 			    o->tune_interval_ms != c->tune_interval_ms ||
 			    o->grow_below_pct != c->grow_below_pct ||
 			    o->shrink_above_pct != c->shrink_above_pct || o->flags != c->flags ||
 			    strcmp(o->audit_log, c->audit_log) ||
-			    strcmp(o->http_token_header, c->http_token_header);
-	if (plan->ctl_changed && !plan->host_what[0])
-		snprintf(plan->host_what, sizeof(plan->host_what), "controller settings changed");
+			    strcmp(o->http_token_header, c->http_token_header) || hdr_changed;
 }
 
 int bg_plan_build(const struct bg_policy *p, const struct bg_live *live, struct bg_plan *plan,
 		  char *err, size_t errlen)
 {
 	const struct bg_identity **byname = NULL;
-	__u32 *slot_of = NULL;
-	char *inwant = NULL;
+	__u32 *slot_of = NULL, *gone = NULL;
+	char *inwant = NULL, *is_new = NULL;
 	size_t i;
 	int ret = -ENOMEM;
 
@@ -500,12 +856,37 @@ int bg_plan_build(const struct bg_policy *p, const struct bg_live *live, struct 
 			slot_of[plan->add[i].want - p->ids] = plan->add[i].slot;
 	if (!ret)
 		ret = plan_prefixes(p, live, plan, slot_of, err, errlen);
+	if (!ret && p->ntoken_files && !p->toks_loaded) {
+		snprintf(err, errlen, "%s: token files not read (bg_policy_prepare)", p->path);
+		ret = -EINVAL;
+	}
+	gone = calloc(plan->ndel + 1, sizeof(*gone));
+	is_new = calloc(p->nids + 1, 1);
+	if (!ret && (!gone || !is_new))
+		ret = -ENOMEM;
+	for (i = 0; !ret && i < plan->ndel; i++)
+		gone[i] = plan->del[i]->id;
+	if (!ret)
+		qsort(gone, plan->ndel, sizeof(*gone), cmp_u32);
+	for (i = 0; !ret && i < plan->nadd; i++)
+		if (plan->add[i].want != &p->deflt)
+			is_new[plan->add[i].want - p->ids] = 1;
+	if (!ret)
+		ret = plan_tokens(p, live, plan, slot_of, gone, plan->ndel, err, errlen);
 	if (!ret)
 		plan_host(p, live, plan);
+	if (!ret)
+		ret = plan_records(p, live, plan, slot_of, is_new);
+	if (ret == -ENOMEM)
+		snprintf(err, errlen, "out of memory planning the apply");
+	if (!ret && (plan->ctl_changed || plan->global_changed) && !plan->host_what[0])
+		snprintf(plan->host_what, sizeof(plan->host_what), "controller settings changed");
 out:
 	free(byname);
 	free(inwant);
 	free(slot_of);
+	free(gone);
+	free(is_new);
 	if (ret)
 		bg_plan_free(plan);
 	return ret;
@@ -519,13 +900,20 @@ void bg_plan_free(struct bg_plan *plan)
 	free(plan->pfx_add);
 	free(plan->pfx_del);
 	free(plan->pfx_move);
+	free(plan->tok_add);
+	free(plan->tok_del);
+	free(plan->tok_move);
+	free(plan->rec_put);
+	free(plan->rec_del);
+	free(plan->files);
 	memset(plan, 0, sizeof(*plan));
 }
 
 size_t bg_plan_changes(const struct bg_plan *plan)
 {
 	return plan->nadd + plan->nset + plan->ndel + plan->npfx_add + plan->npfx_del +
-	       plan->npfx_move + (plan->global_changed || plan->ctl_changed);
+	       plan->npfx_move + plan->ntok_add + plan->ntok_del + plan->ntok_move + plan->nfiles +
+	       (plan->global_changed || plan->ctl_changed);
 }
 
 void bg_plan_describe(const struct bg_plan *plan, size_t max,
@@ -564,6 +952,31 @@ void bg_plan_describe(const struct bg_plan *plan, size_t max,
 		EMIT("prefix_removed", plan->pfx_del[i].old_name, "prefix %s removed (was %s)",
 		     bg_prefix_fmt(&plan->pfx_del[i].pfx, buf, sizeof(buf)),
 		     plan->pfx_del[i].old_name);
+	/* Tokens by fingerprint only: a token never reaches a log or the audit. */
+	for (i = 0; i < plan->ntok_add; i++)
+		EMIT("token_added", plan->tok_add[i].new_name, "token %s added -> %s (%s line %u)",
+		     bg_fp_fmt(plan->tok_add[i].tok.fingerprint, buf, sizeof(buf)),
+		     plan->tok_add[i].new_name, plan->tok_add[i].file, plan->tok_add[i].line);
+	for (i = 0; i < plan->ntok_move; i++) {
+		const struct bg_plan_tok *t = &plan->tok_move[i];
+
+		if (t->old_id == t->new_id)
+			EMIT("token_changed", t->new_name,
+			     "token %s of %s: no longer expires (%s line %u lists it)",
+			     bg_fp_fmt(t->tok.fingerprint, buf, sizeof(buf)), t->new_name, t->file,
+			     t->line);
+		else
+			EMIT("token_moved", t->new_name, "token %s: %s -> %s (%s line %u)",
+			     bg_fp_fmt(t->tok.fingerprint, buf, sizeof(buf)), t->old_name,
+			     t->new_name, t->file, t->line);
+	}
+	for (i = 0; i < plan->ntok_del; i++)
+		EMIT("token_removed", plan->tok_del[i].old_name, "token %s removed from %s (%s)",
+		     bg_fp_fmt(plan->tok_del[i].tok.fingerprint, buf, sizeof(buf)),
+		     plan->tok_del[i].old_name, plan->tok_del[i].why);
+	for (i = 0; i < plan->nfiles; i++)
+		EMIT("token_files_changed", plan->files[i].name, "identity %s: %s",
+		     plan->files[i].name, plan->files[i].what);
 	if (plan->global_changed || plan->ctl_changed)
 		EMIT("host_changed", "", "host: %s", plan->host_what);
 #undef EMIT
@@ -775,13 +1188,169 @@ out:
 	return err;
 }
 
-int bg_plan_exec(struct bg_state *s, const struct bg_plan *plan)
+/* Token additions and moves: one batch update (a move rewrites the value in place). */
+static int write_tokens(struct bg_state *s, const struct bg_plan *plan)
+{
+	size_t n = plan->ntok_add + plan->ntok_move, i;
+	__u64 *keys = calloc(n + 1, sizeof(*keys)), now = (__u64)time(NULL);
+	struct bg_token *vals = calloc(n + 1, sizeof(*vals));
+	int err = -ENOMEM;
+
+	if (!keys || !vals)
+		goto out;
+	for (i = 0; i < n; i++) {
+		const struct bg_plan_tok *t = i < plan->ntok_add ?
+						      &plan->tok_add[i] :
+						      &plan->tok_move[i - plan->ntok_add];
+
+		keys[i] = t->hash;
+		vals[i] = t->tok;
+		if (!vals[i].created_unix)
+			vals[i].created_unix = now;
+	}
+	err = update_many(s->tokens_fd, keys, sizeof(*keys), vals, sizeof(*vals), n, BPF_ANY);
+	if (err == -E2BIG)
+		err = -ENOSPC;
+out:
+	free(keys);
+	free(vals);
+	return err;
+}
+
+static int del_tokens(struct bg_state *s, const struct bg_plan *plan)
+{
+	__u64 *keys = calloc(plan->ntok_del + 1, sizeof(*keys));
+	size_t i;
+	int err;
+
+	if (!keys)
+		return -ENOMEM;
+	for (i = 0; i < plan->ntok_del; i++)
+		keys[i] = plan->tok_del[i].hash;
+	err = delete_many(s->tokens_fd, keys, sizeof(*keys), plan->ntok_del);
+	free(keys);
+	return err;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	__u64 x = *(const __u64 *)a, y = *(const __u64 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_move(const void *a, const void *b)
+{
+	return cmp_u64(&((const struct bg_plan_tok *)a)->hash,
+		       &((const struct bg_plan_tok *)b)->hash);
+}
+
+/*
+ * One pass over the flow table: with del, remove the connections of removed
+ * tokens and removed identities (a reused slot must not inherit them); with
+ * move, point those of moved tokens at their new identity.
+ */
+static int fix_flows(struct bg_state *s, struct bg_plan *plan, bool del, bool move)
+{
+	struct bg_flow_entry *v = NULL;
+	struct bg_plan_tok *moves = NULL;
+	__u64 *dels = NULL;
+	__u32 *gone = NULL;
+	size_t n = 0, i;
+	int err = -ENOMEM;
+
+	del = del && (plan->ntok_del || plan->ndel);
+	move = move && plan->ntok_move;
+	if (!del && !move)
+		return 0;
+	dels = calloc(plan->ntok_del + 1, sizeof(*dels));
+	gone = calloc(plan->ndel + 1, sizeof(*gone));
+	moves = calloc(plan->ntok_move + 1, sizeof(*moves));
+	if (!dels || !gone || !moves)
+		goto out;
+	for (i = 0; i < plan->ntok_del; i++)
+		dels[i] = plan->tok_del[i].hash;
+	for (i = 0; i < plan->ndel; i++)
+		gone[i] = plan->del[i]->id;
+	memcpy(moves, plan->tok_move, plan->ntok_move * sizeof(*moves));
+	qsort(dels, plan->ntok_del, sizeof(*dels), cmp_u64);
+	qsort(gone, plan->ndel, sizeof(*gone), cmp_u32);
+	qsort(moves, plan->ntok_move, sizeof(*moves), cmp_move);
+	err = bg_flow_list(s, &v, &n);
+	for (i = 0; !err && i < n; i++) {
+		struct bg_flow *f = &v[i].flow;
+		struct bg_plan_tok key = { .hash = f->tok_hash };
+		const struct bg_plan_tok *m;
+
+		if (del && ((plan->ntok_del &&
+			     bsearch(&f->tok_hash, dels, plan->ntok_del, sizeof(*dels), cmp_u64)) ||
+			    in_sorted(gone, plan->ndel, f->id))) {
+			if (!bpf_map_delete_elem(s->flows_fd, &v[i].key))
+				plan->flows_removed++;
+			continue;
+		}
+		m = move ? bsearch(&key, moves, plan->ntok_move, sizeof(*moves), cmp_move) : NULL;
+		if (!m || f->id != m->old_id || m->old_id == m->new_id)
+			continue;
+		/* An update replaces the element: a packet racing it refreshes the old copy. */
+		f->id = m->new_id;
+		if (!bpf_map_update_elem(s->flows_fd, &v[i].key, f, BPF_EXIST))
+			plan->flows_moved++;
+	}
+out:
+	free(v);
+	free(dels);
+	free(gone);
+	free(moves);
+	return err;
+}
+
+/* The policy record: stale entries out, new and changed ones in. */
+static int write_records(struct bg_state *s, const struct bg_plan *plan)
+{
+	struct bg_rec_key *keys;
+	struct bg_rec_val *vals;
+	size_t i;
+	int err;
+
+	if (!plan->nrec_put && !plan->nrec_del)
+		return 0;
+	if (s->rec_fd < 0)
+		return -ENOENT; /* bg_policy_state_setup makes it */
+	err = delete_many(s->rec_fd, plan->rec_del, sizeof(*plan->rec_del), plan->nrec_del);
+	if (err || !plan->nrec_put)
+		return err;
+	keys = calloc(plan->nrec_put, sizeof(*keys));
+	vals = calloc(plan->nrec_put, sizeof(*vals));
+	if (!keys || !vals) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < plan->nrec_put; i++) {
+		keys[i] = plan->rec_put[i].k;
+		vals[i] = plan->rec_put[i].v;
+	}
+	err = update_many(s->rec_fd, keys, sizeof(*keys), vals, sizeof(*vals), plan->nrec_put,
+			  BPF_ANY);
+out:
+	free(keys);
+	free(vals);
+	return err;
+}
+
+static int put_tok_cfg(struct bg_state *s, const struct bg_plan *plan)
+{
+	return plan->tok_cfg_changed ? bg_tok_cfg_put(s, &plan->tok_cfg) : 0;
+}
+
+int bg_plan_exec(struct bg_state *s, struct bg_plan *plan)
 {
 	struct bg_ctl ctl = plan->ctl;
 	struct bg_global g = plan->g;
 	__u32 zero = 0;
 	int err;
 
+	plan->flows_removed = plan->flows_moved = 0;
 	/* 1. changed identities, in place: slots, buckets, counters kept */
 	err = write_ids(s, plan->set, plan->nset, false);
 	if (err)
@@ -790,6 +1359,10 @@ int bg_plan_exec(struct bg_state *s, const struct bg_plan *plan)
 		/* table full: make room first (their traffic falls to default meanwhile) */
 		err = write_prefixes(s, plan->pfx_del, plan->npfx_del, true);
 		if (!err)
+			err = del_tokens(s, plan);
+		if (!err)
+			err = fix_flows(s, plan, true, false);
+		if (!err)
 			err = del_ids(s, plan);
 		if (!err)
 			err = write_ids(s, plan->add, plan->nadd, true);
@@ -797,9 +1370,23 @@ int bg_plan_exec(struct bg_state *s, const struct bg_plan *plan)
 			err = write_prefixes(s, plan->pfx_add, plan->npfx_add, false);
 		if (!err)
 			err = write_prefixes(s, plan->pfx_move, plan->npfx_move, false);
+		if (!err)
+			err = put_tok_cfg(s, plan);
+		if (!err)
+			err = write_tokens(s, plan);
+		if (!err)
+			err = fix_flows(s, plan, false, true);
 	} else {
-		/* 2. new identities in fresh slots; 3. prefixes; 4. removals last */
+		/*
+		 * 2. new identities in fresh slots; 3. the header config, tokens
+		 * added and moved (a move is one in-place update: no gap);
+		 * 4. prefixes; 5. removals last: tokens, their connections, identities
+		 */
 		err = write_ids(s, plan->add, plan->nadd, true);
+		if (!err)
+			err = put_tok_cfg(s, plan);
+		if (!err)
+			err = write_tokens(s, plan);
 		if (!err)
 			err = write_prefixes(s, plan->pfx_move, plan->npfx_move, false);
 		if (!err)
@@ -807,8 +1394,14 @@ int bg_plan_exec(struct bg_state *s, const struct bg_plan *plan)
 		if (!err)
 			err = write_prefixes(s, plan->pfx_del, plan->npfx_del, true);
 		if (!err)
+			err = del_tokens(s, plan);
+		if (!err)
+			err = fix_flows(s, plan, true, true);
+		if (!err)
 			err = del_ids(s, plan);
 	}
+	if (!err)
+		err = write_records(s, plan);
 	if (err)
 		return err;
 	if (plan->nadd)
@@ -853,6 +1446,26 @@ static void live_identity(const struct bg_identity *h, struct bg_pol_identity *i
 	id->tune.max_bytes = m->burst_max_bytes;
 }
 
+/* The token files recorded for slot at the last apply. */
+static int live_token_files(const struct bg_live *live, __u32 slot, struct bg_pol_identity *id)
+{
+	size_t first, end = rec_range(live, slot, &first), i;
+
+	if (first == end)
+		return 0;
+	id->has_token_files = true;
+	id->token_files = calloc(end - first, sizeof(*id->token_files));
+	if (!id->token_files)
+		return -ENOMEM;
+	for (i = first; i < end && live->rec[i].v.count; i++) {
+		id->token_files[id->ntoken_files].path = strdup(live->rec[i].v.str);
+		if (!id->token_files[id->ntoken_files].path)
+			return -ENOMEM;
+		id->ntoken_files++;
+	}
+	return 0;
+}
+
 int bg_live_to_policy(const struct bg_state *s, const struct bg_live *live, struct bg_policy *p)
 {
 	struct bg_prefix_entry *pfx = NULL;
@@ -872,9 +1485,22 @@ int bg_live_to_policy(const struct bg_state *s, const struct bg_live *live, stru
 		p->ctl.grow_below_pct = live->ctl.grow_below_pct;
 		p->ctl.shrink_above_pct = live->ctl.shrink_above_pct;
 		snprintf(p->audit_log, sizeof(p->audit_log), "%s", live->ctl.audit_log);
+	}
+	/*
+	 * The header in force; spelt as the policy wrote it if that is still the
+	 * one (bg_tok_cfg keeps it in lower case), else as `token config` set it.
+	 */
+	bg_tok_cfg_header(&live->tok_cfg, p->http_token_header, sizeof(p->http_token_header));
+	if ((live->ctl.flags & BG_CTL_F_POLICY) &&
+	    !strcasecmp(live->ctl.http_token_header, p->http_token_header))
 		snprintf(p->http_token_header, sizeof(p->http_token_header), "%s",
 			 live->ctl.http_token_header);
-	}
+	bg_tok_cfg_scheme(&live->tok_cfg, p->http_token_scheme, sizeof(p->http_token_scheme));
+	p->header_given = p->scheme_given = true;
+	snprintf(p->bind_socket, sizeof(p->bind_socket), "%.107s",
+		 rec_str(live, BG_REC_CTL, BG_REC_BIND_SOCKET));
+	snprintf(p->bind_group, sizeof(p->bind_group), "%.63s",
+		 rec_str(live, BG_REC_CTL, BG_REC_BIND_GROUP));
 	if (live->ctl.flags & BG_CTL_F_IFACES) {
 		p->has_ifaces = true;
 		bg_links_list(s->pin_path, &links, &nlinks);
@@ -908,6 +1534,9 @@ int bg_live_to_policy(const struct bg_state *s, const struct bg_live *live, stru
 		live_identity(h, id);
 		if (bg_tune_active(&id->tune))
 			p->ntuned++;
+		if (live_token_files(live, h->id, id))
+			goto nomem;
+		p->ntoken_files += id->ntoken_files;
 		while (j < live->npfx && pfx[j].id < h->id)
 			j++; /* prefixes of no live identity: stale, not part of a policy */
 		first = j;
@@ -937,6 +1566,22 @@ nomem:
 }
 
 /* ---- The whole apply ---- */
+
+int bg_policy_prepare(const struct bg_state *s, struct bg_policy *p, char *err, size_t errlen)
+{
+	struct bg_secret sec;
+	int ret;
+
+	ret = bg_secret_get(s, &sec);
+	if (ret) {
+		snprintf(err, errlen, "read the token secret of %s: %s", s->pin_path,
+			 strerror(-ret));
+		return ret;
+	}
+	ret = bg_policy_read_tokens(p, &sec, err, errlen);
+	explicit_bzero(&sec, sizeof(sec));
+	return ret;
+}
 
 int bg_policy_apply(struct bg_state *s, const struct bg_policy *p, struct bg_plan *plan_out,
 		    struct bg_live *live_out, char *err, size_t errlen)

@@ -2,12 +2,20 @@
 /*
  * Applying a policy to the live state: diff, then swap.
  *
- * bg_plan_build() is pure: from the policy and a snapshot of the live state
- * it computes every change (identities added, removed, changed; prefixes
- * added, removed, moved; host settings) and the slot of every new identity,
- * and checks the result fits the state's capacity. Nothing is written until
- * the whole plan exists, so a bad policy or a policy too large changes
- * nothing.
+ * bg_plan_build() is pure: from the policy (its token files already read
+ * and hashed, bg_policy_read_tokens()) and a snapshot of the live state it
+ * computes every change (identities added, removed, changed; prefixes
+ * added, removed, moved; tokens added, removed, moved; host settings) and
+ * the slot of every new identity, and checks the result fits the state's
+ * capacity. Nothing is written until the whole plan exists, so a bad
+ * policy or a policy too large changes nothing.
+ *
+ * Tokens: the policy owns the tokens of every identity that has a
+ * `token_files` key (even `[]`): after an apply they are exactly the tokens
+ * of its files, whatever `burstctl token add` did. Identities without the
+ * key keep the tokens added by hand. A removed identity loses its tokens
+ * and flows, and so does one whose `token_files` key is dropped (the files
+ * its tokens came from are no longer given).
  *
  * bg_plan_exec() writes it with batch map operations, in an order that never
  * touches an unchanged identity (its slot, buckets, counters and prefixes
@@ -25,6 +33,7 @@
 #include "bg_policy.h"
 #include "bg_prefix.h"
 #include "bg_state.h"
+#include "bg_token_reg.h"
 
 /* The live state, as read from the maps. */
 struct bg_live {
@@ -36,6 +45,17 @@ struct bg_live {
 	struct bg_ctl ctl;
 	__u32 max_ids; /* capacity of the identity arrays */
 	__u32 max_pfx; /* per family */
+	struct bg_token_entry *toks; /* the registry, sorted by hash */
+	size_t ntoks;
+	__u32 max_toks;
+	struct bg_tok_cfg tok_cfg;
+	struct bg_rec_entry *rec; /* the policy record (bg_state.h), by owner, idx */
+	size_t nrec;
+};
+
+struct bg_rec_entry {
+	struct bg_rec_key k;
+	struct bg_rec_val v;
 };
 
 int bg_live_read(const struct bg_state *s, struct bg_live *live);
@@ -58,6 +78,18 @@ struct bg_plan_pfx {
 	const char *new_name;
 };
 
+struct bg_plan_tok {
+	__u64 hash; /* the bg_tokens key */
+	__u32 old_id; /* removals and moves */
+	__u32 new_id; /* additions and moves */
+	const char *old_name;
+	const char *new_name;
+	const char *file; /* additions and moves: the token file ... */
+	__u32 line; /* ... and line that has it */
+	const char *why; /* removals: why */
+	struct bg_token tok; /* additions and moves: the value to write */
+};
+
 struct bg_plan {
 	struct bg_plan_id *add, *set;
 	size_t nadd, nset, nsame;
@@ -66,10 +98,28 @@ struct bg_plan {
 	struct bg_plan_pfx *pfx_add, *pfx_del, *pfx_move;
 	size_t npfx_add, npfx_del, npfx_move;
 	bool reuse; /* a removed identity's slot is reused: remove before adding */
-	bool global_changed, ctl_changed;
+	struct bg_plan_tok *tok_add, *tok_del, *tok_move;
+	size_t ntok_add, ntok_del, ntok_move;
+	size_t ntok_same; /* from the policy's files, already in place */
+	size_t ntok_hand; /* added by hand to identities without token_files: kept */
+	/* The policy record: entries to write and to remove. */
+	struct bg_rec_entry *rec_put;
+	size_t nrec_put;
+	struct bg_rec_key *rec_del;
+	size_t nrec_del;
+	/* Kept identities whose token_files list changed: what, for the log. */
+	struct bg_plan_files {
+		const char *name;
+		char what[400];
+	} * files;
+	size_t nfiles;
+	bool global_changed, ctl_changed, tok_cfg_changed;
 	struct bg_global g; /* host settings to write */
 	struct bg_ctl ctl;
-	char host_what[200];
+	struct bg_tok_cfg tok_cfg; /* header config (and the stages switched on) */
+	char host_what[400];
+	/* Filled in by bg_plan_exec(): connections unbound and moved with their token. */
+	size_t flows_removed, flows_moved;
 };
 
 int bg_plan_build(const struct bg_policy *p, const struct bg_live *live, struct bg_plan *plan,
@@ -83,7 +133,7 @@ size_t bg_plan_changes(const struct bg_plan *plan);
  * stays; every step is idempotent, so applying the same policy again
  * completes it.
  */
-int bg_plan_exec(struct bg_state *s, const struct bg_plan *plan);
+int bg_plan_exec(struct bg_state *s, struct bg_plan *plan);
 
 /*
  * Report each change as one line ("identity agent-7 added: ..."), at most
@@ -97,9 +147,17 @@ void bg_plan_describe(const struct bg_plan *plan, size_t max,
 int bg_live_to_policy(const struct bg_state *s, const struct bg_live *live, struct bg_policy *p);
 
 /*
+ * Read the policy's token files and hash their tokens under the state's
+ * secret (bg_policy_read_tokens): before bg_plan_build or bg_policy_apply.
+ * err as bg_policy_read_tokens says it.
+ */
+int bg_policy_prepare(const struct bg_state *s, struct bg_policy *p, char *err, size_t errlen);
+
+/*
  * Everything `policy apply` and the controller do: lock, read, plan, write
- * identities, prefixes and host settings, unlock; then attach and detach
- * where the policy says (outside the lock: bg_attach takes it itself).
+ * identities, prefixes, tokens and host settings, unlock; then attach and
+ * detach where the policy says (outside the lock: bg_attach takes it
+ * itself). The policy's tokens must have been read (bg_policy_prepare).
  * On success *plan_out (if not NULL) receives the plan (free it).
  */
 int bg_policy_apply(struct bg_state *s, const struct bg_policy *p, struct bg_plan *plan_out,

@@ -243,14 +243,56 @@ void bg_bindsrv_conn_init(struct bg_bindsrv_conn *c, int fd)
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
 
-static void reply_line(struct bg_bindsrv_conn *c, const char *reply)
+static const char *const result_codes[BG_BIND_R_ERRORS] = {
+	[BG_BIND_R_BAD_REQUEST] = BG_BIND_E_BAD_REQUEST,
+	[BG_BIND_R_UNKNOWN_TOKEN] = BG_BIND_E_UNKNOWN_TOKEN,
+	[BG_BIND_R_EXPIRED_TOKEN] = BG_BIND_E_EXPIRED_TOKEN,
+	[BG_BIND_R_NOT_BOUND] = BG_BIND_E_NOT_BOUND,
+	[BG_BIND_R_BUSY] = BG_BIND_E_BUSY,
+	[BG_BIND_R_INTERNAL] = BG_BIND_E_INTERNAL,
+};
+
+const char *bg_bind_result_code(enum bg_bind_result r)
+{
+	return r < BG_BIND_R_ERRORS ? result_codes[r] : NULL;
+}
+
+enum bg_bind_result bg_bind_reply_result(const char *reply)
+{
+	size_t i, n;
+
+	if (strncmp(reply, "ERR ", 4))
+		return BG_BIND_R_OK;
+	for (i = 0; i < BG_BIND_R_ERRORS; i++) {
+		n = strlen(result_codes[i]);
+		if (!strncmp(reply + 4, result_codes[i], n) &&
+		    (!reply[4 + n] || reply[4 + n] == ' '))
+			return (enum bg_bind_result)i;
+	}
+	return BG_BIND_R_INTERNAL;
+}
+
+/*
+ * A reply fits the socket buffer unless the peer sends requests without
+ * reading the replies: then the buffer fills, and rather than wait (and
+ * hold up everyone else) the connection is ended. -1 then.
+ */
+static int reply_line(struct bg_bindsrv_conn *c, const char *reply)
 {
 	char out[BG_BIND_LINE_MAX + 2];
 	int n = snprintf(out, sizeof(out), "%s\n", reply);
+	ssize_t sent;
 
-	/* A reply fits the socket buffer; a peer that never reads loses it. */
-	if (send(c->fd, out, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-		bg_dbg("bind serve: reply to uid %d: %s", (int)c->uid, strerror(errno));
+	if (c->stats) {
+		c->stats->requests++;
+		c->stats->replies[bg_bind_reply_result(reply)]++;
+	}
+	sent = send(c->fd, out, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (sent == n)
+		return 0;
+	bg_dbg("bind serve: reply to uid %d: %s", (int)c->uid,
+	       sent < 0 ? strerror(errno) : "partial");
+	return -1;
 }
 
 static void conn_log(struct bg_bindsrv_conn *c, const char *msg)
@@ -267,8 +309,9 @@ int bg_bindsrv_conn_io(const struct bg_state *s, struct bg_bindsrv_conn *c)
 {
 	char reply[BG_BIND_LINE_MAX], log[512];
 	char *nl;
+	int reads;
 
-	for (;;) {
+	for (reads = 0; reads < BG_BINDSRV_READS_PER_IO; reads++) {
 		ssize_t n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - 1 - c->len, 0);
 
 		if (n < 0 && errno == EINTR)
@@ -281,16 +324,23 @@ int bg_bindsrv_conn_io(const struct bg_state *s, struct bg_bindsrv_conn *c)
 		c->buf[c->len] = '\0';
 		while ((nl = memchr(c->buf, '\n', c->len))) {
 			size_t used = (size_t)(nl - c->buf) + 1;
+			int r;
 
 			*nl = '\0';
 			if (nl > c->buf && nl[-1] == '\r')
 				nl[-1] = '\0';
 			bg_bindsrv_handle_line(s, c->buf, reply, sizeof(reply), log, sizeof(log));
-			reply_line(c, reply);
+			r = reply_line(c, reply);
 			conn_log(c, log);
 			explicit_bzero(c->buf, used);
 			memmove(c->buf, c->buf + used, c->len - used);
 			c->len -= used;
+			if (r) {
+				if (c->stats)
+					c->stats->slow_peers++;
+				conn_log(c, "closed: it does not read its replies");
+				goto over;
+			}
 		}
 		if (c->len == sizeof(c->buf) - 1) {
 			snprintf(reply, sizeof(reply), "ERR %s line longer than %d bytes",

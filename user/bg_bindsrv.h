@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <linux/types.h>
 
 #include "bg_client.h"
 #include "bg_flow.h"
@@ -28,6 +29,36 @@
 
 /* Connections served at once by bg_bindsrv_run(); more are told "busy". */
 #define BG_BINDSRV_CONNS_MAX 64
+/*
+ * Reads per bg_bindsrv_conn_io() call: a client that keeps sending is
+ * served in turns with everything else in the loop (level-triggered polling
+ * brings it back), never for as long as it likes.
+ */
+#define BG_BINDSRV_READS_PER_IO 4
+
+/* Replies by outcome, for the metrics: the ERR codes of bg_client.h. */
+enum bg_bind_result {
+	BG_BIND_R_BAD_REQUEST,
+	BG_BIND_R_UNKNOWN_TOKEN,
+	BG_BIND_R_EXPIRED_TOKEN,
+	BG_BIND_R_NOT_BOUND,
+	BG_BIND_R_BUSY,
+	BG_BIND_R_INTERNAL,
+	BG_BIND_R_ERRORS, /* the errors above; then: */
+	BG_BIND_R_OK = BG_BIND_R_ERRORS,
+	BG_BIND_R_MAX,
+};
+
+struct bg_bindsrv_stats {
+	__u64 requests; /* lines answered, OK or ERR */
+	__u64 replies[BG_BIND_R_MAX]; /* by outcome */
+	__u64 slow_peers; /* connections closed: replies not read */
+};
+
+/* "bad-request", ... (the ERR code), or NULL for OK. */
+const char *bg_bind_result_code(enum bg_bind_result r);
+/* Of a reply line: OK, or its ERR code. */
+enum bg_bind_result bg_bind_reply_result(const char *reply);
 
 enum { BG_BINDREQ_BIND = 1, BG_BINDREQ_UNBIND = 2 };
 
@@ -68,12 +99,15 @@ struct bg_bindsrv_conn {
 	/* Called with each log line; NULL: no log. */
 	void (*log)(const char *line, void *arg);
 	void *log_arg;
+	struct bg_bindsrv_stats *stats; /* counted into if not NULL */
 };
 
 void bg_bindsrv_conn_init(struct bg_bindsrv_conn *c, int fd);
 /*
- * Read what is there and answer every complete request. 1: keep the
- * connection; 0: it is over (peer closed, or a line too long): close fd.
+ * Read what is there (at most BG_BINDSRV_READS_PER_IO reads) and answer
+ * every complete request. 1: keep the connection; 0: it is over (peer
+ * closed, a line too long, or a peer that does not read its replies and
+ * whose socket buffer is full): close fd. Never blocks.
  */
 int bg_bindsrv_conn_io(const struct bg_state *s, struct bg_bindsrv_conn *c);
 

@@ -181,32 +181,33 @@ int bg_unbind(const struct bg_state *s, const struct bg_flow_key *k)
 
 int bg_flow_list(const struct bg_state *s, struct bg_flow_entry **out, size_t *n)
 {
-	struct bg_flow_entry *v = NULL, *tmp;
-	struct bg_flow_key key, next;
-	void *prev = NULL;
-	size_t cap = 0;
+	struct bg_flow_key *keys;
+	struct bg_flow *vals;
+	struct bg_flow_entry *v;
+	size_t i;
+	int err;
 
 	*out = NULL;
 	*n = 0;
-	while (bpf_map_get_next_key(s->flows_fd, prev, &next) == 0) {
-		key = next;
-		prev = &key;
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 64;
-			tmp = realloc(v, cap * sizeof(*v));
-			if (!tmp) {
-				free(v);
-				return -ENOMEM;
-			}
-			v = tmp;
-		}
-		if (bpf_map_lookup_elem(s->flows_fd, &key, &v[*n].flow))
-			continue; /* evicted while we listed */
-		v[*n].key = key;
-		(*n)++;
+	err = bg_map_read_all(s->flows_fd, sizeof(*keys), sizeof(*vals), (void **)&keys,
+			      (void **)&vals, n);
+	if (err)
+		return err;
+	v = calloc(*n + 1, sizeof(*v));
+	if (!v) {
+		err = -ENOMEM;
+		*n = 0;
+		goto out;
+	}
+	for (i = 0; i < *n; i++) {
+		v[i].key = keys[i];
+		v[i].flow = vals[i];
 	}
 	*out = v;
-	return 0;
+out:
+	free(keys);
+	free(vals);
+	return err;
 }
 
 /* Listed first, then deleted: deleting while walking restarts the walk. */
@@ -247,6 +248,60 @@ static bool dead_at(const struct bg_flow *f, __u64 now)
 int bg_flow_del_for_token(const struct bg_state *s, __u64 tok_hash, size_t *removed)
 {
 	return del_where(s, of_token, tok_hash, removed);
+}
+
+int bg_flow_del_for_tokens(const struct bg_state *s, const __u64 *hashes, size_t n, size_t *removed)
+{
+	struct bg_flow_entry *v;
+	size_t nf, i, lo, hi, cnt = 0;
+	int err;
+
+	*removed = 0;
+	if (!n)
+		return 0;
+	err = bg_flow_list(s, &v, &nf);
+	if (err)
+		return err;
+	for (i = 0; i < nf; i++) {
+		__u64 h = v[i].flow.tok_hash;
+
+		for (lo = 0, hi = n; lo < hi;) { /* hashes is sorted */
+			size_t mid = (lo + hi) / 2;
+
+			if (hashes[mid] < h)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < n && hashes[lo] == h && !bpf_map_delete_elem(s->flows_fd, &v[i].key))
+			cnt++;
+	}
+	free(v);
+	*removed = cnt;
+	return 0;
+}
+
+int bg_flow_count(const struct bg_state *s, size_t *http, size_t *bind)
+{
+	struct bg_flow_key *keys;
+	struct bg_flow *vals;
+	size_t n, i;
+	int err;
+
+	*http = *bind = 0;
+	err = bg_map_read_all(s->flows_fd, sizeof(*keys), sizeof(*vals), (void **)&keys,
+			      (void **)&vals, &n);
+	if (err)
+		return err;
+	for (i = 0; i < n; i++) {
+		if (vals[i].source == BG_FLOW_BIND)
+			(*bind)++;
+		else
+			(*http)++;
+	}
+	free(keys);
+	free(vals);
+	return 0;
 }
 
 int bg_flow_del_for_id(const struct bg_state *s, __u32 id, size_t *removed)

@@ -58,6 +58,11 @@ int bg_flow_list(const struct bg_state *s, struct bg_flow_entry **out, size_t *n
 /* Removal by predicate over the listed entries. */
 int bg_flow_del_for_token(const struct bg_state *s, __u64 tok_hash, size_t *removed);
 int bg_flow_del_for_id(const struct bg_state *s, __u32 id, size_t *removed);
+/* Those of any of n tokens (hashes sorted ascending): one pass over the table. */
+int bg_flow_del_for_tokens(const struct bg_state *s, const __u64 *hashes, size_t n,
+			   size_t *removed);
+/* Entries in the table by source (learnt from HTTP, bound), live or idle. */
+int bg_flow_count(const struct bg_state *s, size_t *http, size_t *bind);
 int bg_flow_gc(const struct bg_state *s, __u64 now_boot_ns, size_t *removed);
 
 #endif /* BG_FLOW_H */

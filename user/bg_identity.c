@@ -342,6 +342,7 @@ int bg_identity_del(struct bg_state *s, const char *name)
 	struct bg_identity cur;
 	struct bg_id_cfg clear = {};
 	struct bg_id_name k;
+	struct bg_rec_key rk;
 	size_t removed;
 	int ret;
 
@@ -367,6 +368,10 @@ int bg_identity_del(struct bg_state *s, const char *name)
 		ret = bg_flow_del_for_id(s, cur.id, &removed);
 	if (ret)
 		return ret;
+	/* and the token files a policy recorded for the slot (bg_state.h) */
+	for (rk.owner = cur.id, rk.idx = 0; s->rec_fd >= 0; rk.idx++)
+		if (bpf_map_delete_elem(s->rec_fd, &rk))
+			break;
 	if (bpf_map_update_elem(s->cfg_fd, &cur.id, &clear, BPF_ANY))
 		return -errno;
 	name_key(name, &k);

@@ -11,9 +11,38 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "bg_flow.h"
 #include "bg_identity.h"
+#include "bg_time.h"
+#include "bg_token_reg.h"
 
 /* ---- Snapshot ---- */
+
+static __u32 max_entries(int fd)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	return bpf_obj_get_info_by_fd(fd, &info, &len) ? 0 : info.max_entries;
+}
+
+/* Token and flow gauges; left at 0 if the maps cannot be read. */
+static void read_tokens(const struct bg_state *s, struct bg_snap *snap)
+{
+	struct bg_clock now;
+	size_t a, b;
+
+	if (!bg_clock_now(&now) && !bg_token_count(s, now.boot_ns, &a, &b)) {
+		snap->tokens_live = a;
+		snap->tokens_expired = b;
+	}
+	if (!bg_flow_count(s, &a, &b)) {
+		snap->flows_http = a;
+		snap->flows_bind = b;
+	}
+	snap->tokens_max = max_entries(s->tokens_fd);
+	snap->flows_max = max_entries(s->flows_fd);
+}
 
 int bg_snap_read(const struct bg_state *s, struct bg_snap *snap)
 {
@@ -66,6 +95,7 @@ int bg_snap_read(const struct bg_state *s, struct bg_snap *snap)
 	}
 	bg_global_get(s, &snap->g);
 	bpf_map_lookup_elem(s->ctl_fd, &zero, &snap->ctl);
+	read_tokens(s, snap);
 	return 0;
 }
 
@@ -401,6 +431,23 @@ int bg_metrics_format(FILE *f, const struct bg_snap *snap, const struct bg_healt
 		gauge(f, "burstgate_host_capacity_bytes_per_second",
 		      "Declared host capacity the tuner works against.",
 		      (double)snap->ctl.capacity_bits / 8.0);
+	head(f, "burstgate_tokens", "gauge",
+	     "Agent tokens in the registry: live, and expired (they match nothing) until gc removes them.");
+	fprintf(f, "burstgate_tokens{state=\"live\"} %llu\n",
+		(unsigned long long)snap->tokens_live);
+	fprintf(f, "burstgate_tokens{state=\"expired\"} %llu\n",
+		(unsigned long long)snap->tokens_expired);
+	gauge(f, "burstgate_tokens_capacity", "Tokens the registry can hold.",
+	      (double)snap->tokens_max);
+	head(f, "burstgate_flow_entries", "gauge",
+	     "Connections in the flow table by source: learnt from HTTP requests, bound through the bind API (idle ones until gc).");
+	fprintf(f, "burstgate_flow_entries{source=\"http\"} %llu\n",
+		(unsigned long long)snap->flows_http);
+	fprintf(f, "burstgate_flow_entries{source=\"bind\"} %llu\n",
+		(unsigned long long)snap->flows_bind);
+	gauge(f, "burstgate_flow_entries_capacity",
+	      "Connections the flow table holds (least recently used evicted past it).",
+	      (double)snap->flows_max);
 	gauge(f, "burstgate_policy_generation", "Policy applies to this state so far.",
 	      (double)snap->ctl.generation);
 	gauge(f, "burstgate_policy_applied_timestamp_seconds",
@@ -439,6 +486,35 @@ int bg_metrics_format(FILE *f, const struct bg_snap *snap, const struct bg_healt
 		(unsigned long long)h->events_limited_total);
 	fprintf(f, "burstgate_events_total{type=\"cleared\"} %llu\n",
 		(unsigned long long)h->events_cleared_total);
+	counter(f, "burstgate_gc_tokens_removed_total",
+		"Expired tokens removed by the controller's garbage collection.",
+		h->gc_tokens_total);
+	counter(f, "burstgate_gc_flows_removed_total",
+		"Flow-table entries removed by the controller's garbage collection (dead, or of an expired token).",
+		h->gc_flows_total);
+	if (!h->bind_on)
+		return ferror(f) ? -EIO : 0;
+	gauge(f, "burstgate_bind_connections", "Connections open on the bind socket.",
+	      (double)h->bind_connections);
+	counter(f, "burstgate_bind_requests_total",
+		"Requests answered on the bind socket (BIND and UNBIND, accepted or not).",
+		h->bind.requests);
+	head(f, "burstgate_bind_errors_total", "counter",
+	     "Bind socket requests refused, by reason (the ERR code; busy: too many connections).");
+	for (i = 0; i < BG_BIND_R_ERRORS; i++) {
+		char reason[32];
+		size_t k;
+
+		snprintf(reason, sizeof(reason), "%s", bg_bind_result_code((enum bg_bind_result)i));
+		for (k = 0; reason[k]; k++)
+			if (reason[k] == '-')
+				reason[k] = '_';
+		fprintf(f, "burstgate_bind_errors_total{reason=\"%s\"} %llu\n", reason,
+			(unsigned long long)h->bind.replies[i]);
+	}
+	counter(f, "burstgate_bind_slow_clients_total",
+		"Bind socket connections closed because the client did not read its replies.",
+		h->bind.slow_peers);
 	return ferror(f) ? -EIO : 0;
 }
 

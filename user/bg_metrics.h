@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <linux/types.h>
 
+#include "bg_bindsrv.h"
 #include "bg_common.h"
 #include "bg_state.h"
 
@@ -39,6 +40,9 @@ struct bg_snap {
 	struct bg_global g;
 	struct bg_ctl ctl;
 	__u64 mono_ns; /* CLOCK_MONOTONIC when read */
+	/* Agent tokens and the flow table (batch reads: a few syscalls each). */
+	__u64 tokens_live, tokens_expired, tokens_max;
+	__u64 flows_http, flows_bind, flows_max;
 };
 
 int bg_snap_read(const struct bg_state *s, struct bg_snap *snap);
@@ -63,6 +67,13 @@ struct bg_health {
 	__u64 tune_shrink_total;
 	__u64 events_limited_total;
 	__u64 events_cleared_total;
+	/* Garbage collection of expired tokens and dead flows. */
+	__u64 gc_tokens_total;
+	__u64 gc_flows_total;
+	/* The bind socket, when the controller serves it. */
+	bool bind_on;
+	__u64 bind_connections;
+	struct bg_bindsrv_stats bind;
 };
 
 /* Prometheus text format 0.0.4. Returns 0 or -EIO. */

@@ -9,6 +9,8 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +20,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "bg_token_reg.h"
 #include "bg_units.h"
 
 struct ctx {
@@ -297,16 +300,18 @@ static int parse_token_files(struct ctx *c, const yaml_node_t *list, struct bg_p
 	yaml_node_item_t *it;
 	struct stat st;
 	int err = want(c, list, YAML_SEQUENCE_NODE, "token_files");
-	size_t n;
+	size_t n, i;
 
 	if (err)
 		return err;
+	id->has_token_files = true;
 	n = (size_t)(list->data.sequence.items.top - list->data.sequence.items.start);
-	id->token_files = calloc(n ? n : 1, sizeof(char *));
+	id->token_files = calloc(n ? n : 1, sizeof(*id->token_files));
 	if (!id->token_files)
 		return -ENOMEM;
 	for (it = list->data.sequence.items.start; it < list->data.sequence.items.top; it++) {
 		yaml_node_t *v = node(c, *it);
+		struct bg_pol_tokfile *f = &id->token_files[id->ntoken_files];
 		const char *s;
 
 		err = scalar(c, v, "token file", &s);
@@ -317,13 +322,19 @@ static int parse_token_files(struct ctx *c, const yaml_node_t *list, struct bg_p
 		if (strlen(s) >= BG_POL_PATH_LEN)
 			return fail(c, v, "token file: path longer than %d characters",
 				    BG_POL_PATH_LEN - 1);
+		for (i = 0; i < id->ntoken_files; i++)
+			if (!strcmp(id->token_files[i].path, s))
+				return fail(c, v, "token file %s: listed twice (line %u)", s,
+					    id->token_files[i].line);
 		if (stat(s, &st))
 			return fail(c, v, "token file \"%s\": %s", s, strerror(errno));
 		if (!S_ISREG(st.st_mode))
 			return fail(c, v, "token file \"%s\": not a regular file", s);
-		id->token_files[id->ntoken_files] = strdup(s);
-		if (!id->token_files[id->ntoken_files])
+		f->path = strdup(s);
+		if (!f->path)
 			return -ENOMEM;
+		f->line = (unsigned int)v->start_mark.line + 1;
+		f->col = (unsigned int)v->start_mark.column + 1;
 		id->ntoken_files++;
 		c->p->ntoken_files++;
 	}
@@ -631,13 +642,19 @@ static int parse_u32_node(struct ctx *c, const yaml_node_t *n, const char *what,
 
 static int parse_host(struct ctx *c, const yaml_node_t *map)
 {
-	static const char *const keys[] = {
-		"shadow",	  "malformed",	  "interfaces",	       "capacity",
-		"max_identities", "max_prefixes", "http_token_header", NULL
-	};
+	static const char *const keys[] = { "shadow",
+					    "malformed",
+					    "interfaces",
+					    "capacity",
+					    "max_identities",
+					    "max_prefixes",
+					    "http_token_header",
+					    "http_token_scheme",
+					    NULL };
+	struct bg_tok_cfg scratch = {};
 	yaml_node_pair_t *pair;
 	const char *key, *s;
-	size_t i;
+	char e[256];
 	int err = want(c, map, YAML_MAPPING_NODE, "host");
 
 	for (pair = map->data.mapping.pairs.start; !err && pair < map->data.mapping.pairs.top;
@@ -663,32 +680,63 @@ static int parse_host(struct ctx *c, const yaml_node_t *map)
 			err = parse_u32_node(c, v, "max_identities", 2, &c->p->max_ids);
 		} else if (!strcmp(key, "max_prefixes")) {
 			err = parse_u32_node(c, v, "max_prefixes", 2, &c->p->max_pfx);
-		} else {
+		} else if (!strcmp(key, "http_token_header")) {
+			/* the same rules as `burstctl token config header` */
 			err = str_copy(c, v, "http_token_header", c->p->http_token_header,
 				       sizeof(c->p->http_token_header));
-			/* RFC 9110 token characters, as a header name must be */
-			for (i = 0; !err && c->p->http_token_header[i]; i++)
-				if (!strchr("!#$%&'*+-.^_`|~", c->p->http_token_header[i]) &&
-				    !isalnum((unsigned char)c->p->http_token_header[i]))
-					err = fail(
-						c, v,
-						"http_token_header \"%s\": not an HTTP header name (letters, digits, - and _)",
-						c->p->http_token_header);
-			if (!err && !c->p->http_token_header[0])
-				err = fail(c, v, "http_token_header: empty");
+			if (!err &&
+			    bg_tok_cfg_set_header(&scratch, c->p->http_token_header, e, sizeof(e)))
+				err = fail(c, v, "http_token_header: %s", e);
+			c->p->header_given = true;
+		} else {
+			err = scalar(c, v, "http_token_scheme", &s);
+			if (!err && bg_tok_cfg_set_scheme(&scratch, s, e, sizeof(e)))
+				err = fail(
+					c, v,
+					"http_token_scheme: %s (use bearer, none for a header whose whole value is the token, or another scheme word)",
+					e);
+			if (!err)
+				bg_tok_cfg_scheme(&scratch, c->p->http_token_scheme,
+						  sizeof(c->p->http_token_scheme));
+			c->p->scheme_given = true;
 		}
 	}
 	return err;
 }
 
+/* The bind socket: a path the controller may create a Unix socket at. */
+static int parse_socket(struct ctx *c, const yaml_node_t *v)
+{
+	int err = str_copy(c, v, "bind_socket", c->p->bind_socket, sizeof(c->p->bind_socket));
+
+	if (!err && c->p->bind_socket[0] != '/')
+		err = fail(c, v, "bind_socket \"%s\": must be an absolute path", c->p->bind_socket);
+	return err;
+}
+
+static int parse_group(struct ctx *c, const yaml_node_t *v)
+{
+	int err = str_copy(c, v, "bind_socket_group", c->p->bind_group, sizeof(c->p->bind_group));
+	const char *g = c->p->bind_group;
+
+	if (!err && !getgrnam(g) && (!*g || strspn(g, "0123456789") != strlen(g)))
+		err = fail(
+			c, v,
+			"bind_socket_group \"%s\": no such group here (a name from /etc/group, or a number)",
+			g);
+	return err;
+}
+
 static int parse_controller(struct ctx *c, const yaml_node_t *map)
 {
-	static const char *const keys[] = { "tune_interval", "grow_below", "shrink_above",
-					    "audit_log", NULL };
+	static const char *const keys[] = {
+		"tune_interval",     "grow_below", "shrink_above", "audit_log", "bind_socket",
+		"bind_socket_group", NULL
+	};
 	yaml_node_pair_t *pair;
 	const char *key;
 	int err = want(c, map, YAML_MAPPING_NODE, "controller");
-	const yaml_node_t *ngrow = NULL;
+	const yaml_node_t *ngrow = NULL, *ngroup = NULL;
 
 	for (pair = map->data.mapping.pairs.start; !err && pair < map->data.mapping.pairs.top;
 	     pair++) {
@@ -706,6 +754,11 @@ static int parse_controller(struct ctx *c, const yaml_node_t *map)
 		} else if (!strcmp(key, "shrink_above")) {
 			err = parse_pct(c, v, "shrink_above", &c->p->ctl.shrink_above_pct);
 			ngrow = ngrow ? ngrow : v;
+		} else if (!strcmp(key, "bind_socket")) {
+			err = parse_socket(c, v);
+		} else if (!strcmp(key, "bind_socket_group")) {
+			err = parse_group(c, v);
+			ngroup = v;
 		} else {
 			err = str_copy(c, v, "audit_log", c->p->audit_log, sizeof(c->p->audit_log));
 			if (!err && c->p->audit_log[0] != '/')
@@ -718,6 +771,10 @@ static int parse_controller(struct ctx *c, const yaml_node_t *map)
 			c, ngrow,
 			"grow_below (%u%%) must be below shrink_above (%u%%): the band between them is where the tuner rests",
 			c->p->ctl.grow_below_pct, c->p->ctl.shrink_above_pct);
+	if (!err && ngroup && !c->p->bind_socket[0])
+		err = fail(
+			c, ngroup,
+			"bind_socket_group: needs a bind_socket (the group may use that socket)");
 	return err;
 }
 
@@ -820,6 +877,8 @@ void bg_policy_init(struct bg_policy *p)
 	p->ctl.grow_below_pct = BG_GROW_BELOW_PCT_DEFAULT;
 	p->ctl.shrink_above_pct = BG_SHRINK_ABOVE_PCT_DEFAULT;
 	snprintf(p->audit_log, sizeof(p->audit_log), "%s", BG_AUDIT_LOG_DEFAULT);
+	snprintf(p->http_token_header, sizeof(p->http_token_header), "%s", BG_POL_HEADER_DEFAULT);
+	snprintf(p->http_token_scheme, sizeof(p->http_token_scheme), "%s", BG_POL_SCHEME_DEFAULT);
 }
 
 static int parse_root(struct ctx *c, const yaml_node_t *root)
@@ -940,7 +999,7 @@ static void free_identity(struct bg_pol_identity *id)
 	size_t i;
 
 	for (i = 0; i < id->ntoken_files; i++)
-		free(id->token_files[i]);
+		free(id->token_files[i].path);
 	free(id->token_files);
 	free(id->pfx);
 	id->token_files = NULL;
@@ -956,9 +1015,12 @@ void bg_policy_free(struct bg_policy *p)
 		free_identity(&p->ids[i]);
 	free(p->ids);
 	free(p->ifaces);
+	free(p->toks);
 	p->ids = NULL;
 	p->ifaces = NULL;
-	p->nids = p->nifaces = 0;
+	p->toks = NULL;
+	p->nids = p->nifaces = p->ntoks = 0;
+	p->toks_loaded = false;
 }
 
 /* ---- Writing ---- */
@@ -1030,12 +1092,20 @@ int bg_policy_write(FILE *f, const struct bg_policy *p)
 		fprintf(f, "  max_identities: %u\n", p->max_ids);
 	if (p->max_pfx)
 		fprintf(f, "  max_prefixes: %u\n", p->max_pfx);
-	if (p->http_token_header[0])
-		fprintf(f, "  http_token_header: %s\n", p->http_token_header);
+	fprintf(f, "  http_token_header: %s\n  http_token_scheme: %s\n", p->http_token_header,
+		p->http_token_scheme[0] ? p->http_token_scheme : "none");
 	fprintf(f, "controller:\n  tune_interval: %ums\n  grow_below: %u%%\n  shrink_above: %u%%\n",
 		p->ctl.tune_interval_ms, p->ctl.grow_below_pct, p->ctl.shrink_above_pct);
 	fprintf(f, "  audit_log: ");
 	put_quoted(f, p->audit_log);
+	if (p->bind_socket[0]) {
+		fprintf(f, "\n  bind_socket: ");
+		put_quoted(f, p->bind_socket);
+	}
+	if (p->bind_group[0]) {
+		fprintf(f, "\n  bind_socket_group: ");
+		put_quoted(f, p->bind_group);
+	}
 	fprintf(f, "\ndefault:\n");
 	write_limits(f, &p->deflt, "  ");
 	fprintf(f, "identities:%s\n", p->nids ? "" : " {}");
@@ -1053,11 +1123,11 @@ int bg_policy_write(FILE *f, const struct bg_policy *p)
 					bg_prefix_fmt(&id->pfx[j].pfx, buf, sizeof(buf)));
 			fprintf(f, "]\n");
 		}
-		if (id->ntoken_files) {
+		if (id->has_token_files) {
 			fprintf(f, "    token_files: [");
 			for (j = 0; j < id->ntoken_files; j++) {
 				fprintf(f, "%s", j ? ", " : "");
-				put_quoted(f, id->token_files[j]);
+				put_quoted(f, id->token_files[j].path);
 			}
 			fprintf(f, "]\n");
 		}
@@ -1070,18 +1140,19 @@ void bg_policy_notes(const struct bg_policy *p, void (*fn)(void *arg, const char
 	char note[512];
 	size_t i, np = 0, nb = 0;
 
-	if (p->ntoken_files) {
+	if (p->loose_files) {
 		snprintf(
 			note, sizeof(note),
-			"token_files: %zu file(s) checked (absolute, exist, regular) but not loaded: agent tokens (issue 3) are not in this build, so these identities are classified by prefix only",
-			p->ntoken_files);
+			"token file %s%s is readable by group or others: tokens are credentials (chmod 600)",
+			p->loose_file, p->loose_files > 1 ? " (and others)" : "");
 		fn(arg, note);
 	}
-	if (p->http_token_header[0]) {
+	if (p->header_given && !p->scheme_given &&
+	    strcasecmp(p->http_token_header, "authorization")) {
 		snprintf(
 			note, sizeof(note),
-			"http_token_header: \"%s\" is recorded but not enforced: the HTTP token classifier (issue 3) is not in this build",
-			p->http_token_header);
+			"http_token_header %s with the default scheme bearer: requests must carry \"%s: Bearer TOKEN\" (http_token_scheme: none for \"%s: TOKEN\")",
+			p->http_token_header, p->http_token_header, p->http_token_header);
 		fn(arg, note);
 	}
 	for (i = 0; i < p->nids; i++) {
@@ -1104,4 +1175,201 @@ void bg_policy_notes(const struct bg_policy *p, void (*fn)(void *arg, const char
 			nb, nb == 1 ? "y has" : "ies have");
 		fn(arg, note);
 	}
+}
+
+/* ---- Token files ---- */
+
+/* "POLICY:LINE:COL: token file PATH: ...", at the policy's entry for the file. */
+__attribute__((format(printf, 5, 6))) static int tok_fail(const struct bg_policy *p,
+							  const struct bg_pol_tokfile *f, char *err,
+							  size_t errlen, const char *fmt, ...)
+{
+	size_t off;
+	va_list ap;
+
+	off = (size_t)snprintf(err, errlen, "%s:%u:%u: token file %s: ", p->path, f->line, f->col,
+			       f->path);
+	if (off < errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err + off, errlen - off, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+static int add_tok(struct bg_policy *p, size_t *cap, const struct bg_pol_token *t)
+{
+	struct bg_pol_token *v;
+
+	if (p->ntoks == *cap) {
+		*cap = *cap ? *cap * 2 : 64;
+		v = realloc(p->toks, *cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		p->toks = v;
+	}
+	p->toks[p->ntoks++] = *t;
+	return 0;
+}
+
+/* The tokens of one file; buf holds the whole file and is wiped by the caller. */
+static int parse_tok_lines(struct bg_policy *p, __u32 ident, __u32 fi, char *buf, size_t len,
+			   const struct bg_secret *sec, size_t *cap, char *err, size_t errlen)
+{
+	const struct bg_pol_tokfile *f = &p->ids[ident].token_files[fi];
+	struct bg_pol_token t = { .ident = ident, .file = fi };
+	size_t start, end, found = 0;
+	char e[256];
+	int ret;
+
+	for (start = 0; start < len; start = end + 1) {
+		char *line = buf + start;
+		size_t n;
+
+		t.line++;
+		end = start;
+		while (end < len && buf[end] != '\n')
+			end++;
+		n = end - start;
+		/* blanks and a CR around the token are not part of it */
+		while (n && (line[n - 1] == '\r' || line[n - 1] == ' ' || line[n - 1] == '\t'))
+			n--;
+		while (n && (*line == ' ' || *line == '\t')) {
+			line++;
+			n--;
+		}
+		if (!n || *line == '#')
+			continue;
+		if (bg_token_check(line, n, e, sizeof(e)))
+			return tok_fail(p, f, err, errlen, "line %u: token %s", t.line, e);
+		bg_token_hash(sec, line, n, &t.hash, &t.fp);
+		ret = add_tok(p, cap, &t);
+		if (ret)
+			return ret;
+		found++;
+	}
+	if (!found)
+		return tok_fail(
+			p, f, err, errlen,
+			"holds no token (one token per line; blank lines and lines starting with # are skipped)");
+	return 0;
+}
+
+static int read_tok_file(struct bg_policy *p, __u32 ident, __u32 fi, const struct bg_secret *sec,
+			 size_t *cap, char *err, size_t errlen)
+{
+	const struct bg_pol_tokfile *f = &p->ids[ident].token_files[fi];
+	size_t len = 0, size;
+	struct stat st;
+	char *buf = NULL;
+	ssize_t r;
+	int fd, ret;
+
+	fd = open(f->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return tok_fail(p, f, err, errlen, "%s%s", strerror(errno),
+				errno == EACCES ? " (it is read by the user running burstctl)" :
+						  "");
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		ret = tok_fail(p, f, err, errlen, "not a regular file");
+		goto out;
+	}
+	if (st.st_size > BG_TOKEN_FILE_MAX_BYTES) {
+		ret = tok_fail(p, f, err, errlen, "%lld bytes: a token file holds at most %u",
+			       (long long)st.st_size, BG_TOKEN_FILE_MAX_BYTES);
+		goto out;
+	}
+	if ((st.st_mode & 0044) && !p->loose_files++)
+		snprintf(p->loose_file, sizeof(p->loose_file), "%s", f->path);
+	size = (size_t)st.st_size;
+	buf = malloc(size + 1);
+	if (!buf) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	/* Read one byte more than its size: a file growing meanwhile is read again later. */
+	while (len <= size) {
+		r = read(fd, buf + len, size + 1 - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			ret = tok_fail(p, f, err, errlen, "read: %s", strerror(errno));
+			goto out;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	if (len > size) {
+		ret = tok_fail(p, f, err, errlen, "changed while being read: try again");
+		goto out;
+	}
+	ret = parse_tok_lines(p, ident, fi, buf, len, sec, cap, err, errlen);
+out:
+	if (buf) {
+		explicit_bzero(buf, size + 1);
+		free(buf);
+	}
+	close(fd);
+	return ret;
+}
+
+/* By hash; equal hashes in file order (identity, file, line). */
+static int cmp_tok(const void *a, const void *b)
+{
+	const struct bg_pol_token *x = a, *y = b;
+
+	if (x->hash != y->hash)
+		return x->hash < y->hash ? -1 : 1;
+	if (x->ident != y->ident)
+		return x->ident < y->ident ? -1 : 1;
+	if (x->file != y->file)
+		return x->file < y->file ? -1 : 1;
+	return x->line < y->line ? -1 : x->line > y->line;
+}
+
+int bg_policy_read_tokens(struct bg_policy *p, const struct bg_secret *sec, char *err,
+			  size_t errlen)
+{
+	size_t cap = 0, i, j, k;
+	int ret = 0;
+
+	free(p->toks);
+	p->toks = NULL;
+	p->ntoks = 0;
+	p->loose_files = 0;
+	p->toks_loaded = false;
+	for (i = 0; i < p->nids && !ret; i++)
+		for (j = 0; j < p->ids[i].ntoken_files && !ret; j++)
+			ret = read_tok_file(p, (__u32)i, (__u32)j, sec, &cap, err, errlen);
+	if (ret)
+		goto fail;
+	qsort(p->toks, p->ntoks, sizeof(*p->toks), cmp_tok);
+	for (i = 0, k = 0; i < p->ntoks; i++) {
+		const struct bg_pol_token *t = &p->toks[i], *first = k ? &p->toks[k - 1] : NULL;
+
+		if (first && first->hash == t->hash) {
+			const struct bg_pol_identity *a = &p->ids[first->ident];
+			const struct bg_pol_identity *b = &p->ids[t->ident];
+
+			if (first->ident == t->ident)
+				continue; /* the same token twice for one identity: once */
+			ret = tok_fail(
+				p, &b->token_files[t->file], err, errlen,
+				"line %u: the same token as line %u of %s, given to identity %s (a token belongs to one identity)",
+				t->line, first->line, a->token_files[first->file].path, a->name);
+			goto fail;
+		}
+		p->toks[k++] = *t;
+	}
+	p->ntoks = k;
+	p->toks_loaded = true;
+	return 0;
+fail:
+	if (ret == -ENOMEM)
+		snprintf(err, errlen, "%s: out of memory reading token files", p->path);
+	free(p->toks);
+	p->toks = NULL;
+	p->ntoks = 0;
+	return ret;
 }

@@ -8,9 +8,10 @@
  *
  * Loading validates everything a later apply needs (names, units, bucket
  * ranges, burst bounds, prefixes and their uniqueness) and builds the XDP
- * config of every identity, so an apply can only fail on the state (its
- * capacity) or the kernel. Every error says FILE:LINE:COLUMN, what is wrong
- * and what is accepted.
+ * config of every identity; bg_policy_read_tokens() then reads the token
+ * files and hashes their tokens under the state's secret. So an apply can
+ * only fail on the state (its capacity) or the kernel. Every error says
+ * FILE:LINE:COLUMN, what is wrong and what is accepted, and never a token.
  */
 #ifndef BG_POLICY_H
 #define BG_POLICY_H
@@ -25,10 +26,17 @@
 #include "bg_common.h"
 #include "bg_identity.h"
 #include "bg_prefix.h"
+#include "bg_token.h"
 
 #define BG_POL_VERSION 1
 #define BG_POL_HEADER_LEN 64 /* HTTP header name, NUL-terminated */
 #define BG_POL_PATH_LEN BG_CTL_PATH_LEN
+#define BG_POL_SOCKET_LEN 108 /* sun_path: the bind socket's path */
+#define BG_POL_GROUP_LEN 64
+#define BG_POL_HEADER_DEFAULT "Authorization"
+#define BG_POL_SCHEME_DEFAULT "bearer"
+/* A token file larger than this is refused (it is a list of keys, not data). */
+#define BG_TOKEN_FILE_MAX_BYTES (1U << 20)
 
 /* Controller defaults, when the policy leaves them out. */
 #define BG_TUNE_INTERVAL_MS_DEFAULT 1000U
@@ -49,6 +57,24 @@ struct bg_tune_bounds {
 	__u64 max_bytes;
 };
 
+struct bg_pol_tokfile {
+	char *path; /* absolute */
+	unsigned int line, col; /* where the policy names it, 1-based */
+};
+
+/*
+ * A token of a token file, hashed under the state's secret by
+ * bg_policy_read_tokens(): the token itself is never kept.
+ */
+struct bg_pol_token {
+	__u64 hash; /* the bg_tokens key */
+	__u64 fp; /* its fingerprint */
+	__u32 ident; /* index into bg_policy.ids */
+	__u32 file; /* index into that identity's token_files */
+	__u32 line; /* line in the token file, 1-based */
+	__u32 pad;
+};
+
 struct bg_pol_identity {
 	char name[BG_NAME_LEN];
 	struct bg_limits lim; /* resolved: default bursts filled in */
@@ -56,8 +82,9 @@ struct bg_pol_identity {
 	struct bg_tune_bounds tune;
 	struct bg_pol_prefix *pfx;
 	size_t npfx;
-	char **token_files; /* absolute paths; loaded by issue 3's token code */
+	struct bg_pol_tokfile *token_files;
 	size_t ntoken_files;
+	bool has_token_files; /* `token_files:` given (even []): the policy owns its tokens */
 	unsigned int line, col;
 };
 
@@ -80,9 +107,19 @@ struct bg_policy {
 	__u32 max_ids; /* capacity when the state is created; 0: default */
 	__u32 max_pfx;
 	struct bg_ctl ctl; /* capacity and tuner settings (generation unused) */
-	char http_token_header[BG_POL_HEADER_LEN]; /* "": none; issue 3 */
+	char http_token_header[BG_POL_HEADER_LEN]; /* as written; default Authorization */
+	char http_token_scheme[BG_SCHEME_MAX]; /* lower case; "": none */
+	bool header_given, scheme_given; /* said in the file (for the notes) */
 	char audit_log[BG_POL_PATH_LEN];
+	char bind_socket[BG_POL_SOCKET_LEN]; /* controller.bind_socket; "": none */
+	char bind_group[BG_POL_GROUP_LEN]; /* controller.bind_socket_group; "": root only */
 	size_t npfx4, npfx6, ntuned, ntoken_files; /* totals, for reports */
+	/* Filled by bg_policy_read_tokens(): sorted by hash, one per token. */
+	struct bg_pol_token *toks;
+	size_t ntoks;
+	bool toks_loaded;
+	size_t loose_files; /* token files readable by group or others */
+	char loose_file[BG_POL_PATH_LEN]; /* the first of them */
 };
 
 /* Parse and validate; on error, err holds "FILE:LINE:COL: what (accepted)". */
@@ -91,6 +128,18 @@ int bg_policy_parse(const char *name, const char *text, size_t len, struct bg_po
 		    size_t errlen);
 void bg_policy_free(struct bg_policy *p);
 
+/*
+ * Read every token file: one token per line; blank lines and lines whose
+ * first visible character is # are skipped; spaces, tabs and a CR around a
+ * token are dropped. Each token is checked (visible ASCII, 1 to 512 bytes)
+ * and hashed under sec; buffers that held tokens are wiped. A token given
+ * to two identities is an error; given twice to one, it counts once. All
+ * or nothing: on error, err says "POLICY:LINE:COL: token file PATH: line
+ * N: what" (the policy's entry for the file), never the token.
+ */
+int bg_policy_read_tokens(struct bg_policy *p, const struct bg_secret *sec, char *err,
+			  size_t errlen);
+
 /* A policy with only the default identity (allow), nothing else. */
 void bg_policy_init(struct bg_policy *p);
 
@@ -98,9 +147,9 @@ void bg_policy_init(struct bg_policy *p);
 int bg_policy_write(FILE *f, const struct bg_policy *p);
 
 /*
- * Things worth saying about a valid policy: parts that wait for agent
- * tokens (issue 3), burst bounds without a capacity to tune against.
- * fn is called once per note.
+ * Things worth saying about a valid policy: token files others can read,
+ * a custom token header left with the bearer scheme, burst bounds without
+ * a capacity to tune against. fn is called once per note.
  */
 void bg_policy_notes(const struct bg_policy *p, void (*fn)(void *arg, const char *note), void *arg);
 

@@ -79,6 +79,14 @@ static const struct map_desc {
 };
 #define N_MAPS (sizeof(map_descs) / sizeof(map_descs[0]))
 
+/* burstctl's own map (bg_state.h): not in the BPF object, made by create_rec(). */
+static const struct map_desc rec_desc = { BG_MAP_POL_REC,
+					  offsetof(struct bg_state, rec_fd),
+					  BPF_MAP_TYPE_HASH,
+					  sizeof(struct bg_rec_key),
+					  sizeof(struct bg_rec_val),
+					  SZ_FIXED };
+
 /* Empty folders under the pin path that serve as flock()s. */
 static const char *const lock_dirs[] = { BG_LOCK_SERVE, BG_LOCK_EVENTS };
 
@@ -214,6 +222,9 @@ void bg_state_close(struct bg_state *s)
 			close(*fd);
 		*fd = -1;
 	}
+	if (s->rec_fd >= 0)
+		close(s->rec_fd);
+	s->rec_fd = -1;
 	if (s->dir_fd >= 0)
 		close(s->dir_fd); /* releases the flock */
 	s->dir_fd = -1;
@@ -227,7 +238,7 @@ int bg_state_open(struct bg_state *s, const char *pin_path, int flags)
 	int err;
 
 	memset(s, 0, sizeof(*s));
-	s->dir_fd = -1;
+	s->dir_fd = s->rec_fd = -1;
 	for (i = 0; i < N_MAPS; i++)
 		*desc_fd(s, &map_descs[i]) = -1;
 	if (strlen(pin_path) >= sizeof(s->pin_path) - 20) {
@@ -274,6 +285,12 @@ int bg_state_open(struct bg_state *s, const char *pin_path, int flags)
 			s->max_ids = info.max_entries;
 		if (d->sizing == SZ_PFX && !s->max_pfx)
 			s->max_pfx = info.max_entries;
+	}
+
+	s->rec_fd = open_pinned(pin_path, &rec_desc, &info);
+	if (s->rec_fd < 0 && s->rec_fd != -ENOENT) {
+		err = s->rec_fd;
+		goto fail;
 	}
 
 	s->ncpus = libbpf_num_possible_cpus();
@@ -381,6 +398,36 @@ static int create_maps(const char *pin_path, __u32 max_ids, __u32 max_pfx)
 	return err;
 }
 
+/*
+ * The policy record (bg_state.h): room for a token file per token and a
+ * marker per identity, allocated as used (no prealloc).
+ */
+static int create_rec(const struct bg_state *s)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = BPF_F_NO_PREALLOC);
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	char path[256];
+	int fd, err = 0;
+
+	if (bpf_obj_get_info_by_fd(s->tokens_fd, &info, &len))
+		info.max_entries = BG_MAX_TOKENS_DEFAULT;
+	fd = bpf_map_create(BPF_MAP_TYPE_HASH, BG_MAP_POL_REC, sizeof(struct bg_rec_key),
+			    sizeof(struct bg_rec_val), s->max_ids + info.max_entries + 16, &o);
+	if (fd < 0) {
+		err = -errno;
+		bg_err("create map %s in %s: %s", BG_MAP_POL_REC, s->pin_path, strerror(-err));
+		return err;
+	}
+	pin_file(path, sizeof(path), s->pin_path, BG_MAP_POL_REC);
+	if (bpf_obj_pin(fd, path) && errno != EEXIST) {
+		err = -errno;
+		bg_err("pin %s: %s", path, strerror(-err));
+	}
+	close(fd);
+	return err;
+}
+
 static int init_contents(const char *pin_path)
 {
 	struct bg_state s;
@@ -396,6 +443,8 @@ static int init_contents(const char *pin_path)
 	if (err)
 		return err;
 	err = bg_token_state_init(&s); /* the secret, the header config */
+	if (!err && s.rec_fd < 0)
+		err = create_rec(&s);
 	if (err)
 		goto out;
 	err = bg_global_get(&s, &g);
@@ -533,8 +582,9 @@ int bg_state_teardown(const char *pin_path)
 			       path, strerror(-err));
 		}
 	}
-	for (i = 0; i < N_MAPS; i++) {
-		pin_file(path, sizeof(path), pin_path, map_descs[i].name);
+	for (i = 0; i <= N_MAPS; i++) {
+		pin_file(path, sizeof(path), pin_path,
+			 i < N_MAPS ? map_descs[i].name : rec_desc.name);
 		if (unlink(path) && errno != ENOENT) {
 			err = -errno;
 			bg_err("unpin %s: %s", path, strerror(-err));
@@ -726,4 +776,70 @@ int bg_global_put(const struct bg_state *s, const struct bg_global *g)
 	if (bpf_map_update_elem(s->global_fd, &zero, &v, BPF_ANY))
 		return -errno;
 	return 0;
+}
+
+int bg_map_read_all(int fd, size_t ksz, size_t vsz, void **keysp, void **valsp, size_t *np)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, o);
+	size_t n = 0, cap = 0, chunk = 1024;
+	char *keys = NULL, *vals = NULL, *tmp;
+	__u64 in = 0, out = 0; /* a hash map's batch cursor is a bucket number */
+	bool first = true, batch = true;
+	int err = 0;
+
+	*keysp = *valsp = NULL;
+	*np = 0;
+	for (;;) {
+		__u32 count = (__u32)chunk;
+
+		if (n + chunk > cap) {
+			cap = n + chunk;
+			tmp = realloc(keys, cap * ksz);
+			if (!tmp)
+				goto nomem;
+			keys = tmp;
+			tmp = realloc(vals, cap * vsz);
+			if (!tmp)
+				goto nomem;
+			vals = tmp;
+		}
+		if (!batch) {
+			/* element by element: next key after the last one read */
+			if (bpf_map_get_next_key(fd, n ? keys + (n - 1) * ksz : NULL,
+						 keys + n * ksz))
+				break;
+			if (!bpf_map_lookup_elem(fd, keys + n * ksz, vals + n * vsz))
+				n++;
+			continue;
+		}
+		err = bpf_map_lookup_batch(fd, first ? NULL : &in, &out, keys + n * ksz,
+					   vals + n * vsz, &count, &o) ?
+			      -errno :
+			      0;
+		if (err == -ENOSPC && chunk < (1U << 20)) {
+			chunk *= 2; /* one bucket holds more than a batch: retry wider */
+			continue;
+		}
+		if (first && err && err != -ENOENT) {
+			batch = false; /* no batch for this map type here */
+			continue;
+		}
+		if (err && err != -ENOENT)
+			goto fail;
+		n += count;
+		if (err == -ENOENT)
+			break; /* the last batch */
+		in = out;
+		first = false;
+	}
+	*keysp = keys;
+	*valsp = vals;
+	*np = n;
+	return 0;
+nomem:
+	err = -ENOMEM;
+fail:
+	free(keys);
+	free(vals);
+	return err;
 }

@@ -40,11 +40,39 @@ struct bg_state {
 	int flows_fd;
 	int tok_cfg_fd;
 	int secret_fd;
+	int rec_fd; /* bg_pol_rec; -1 in a state made before it (setup adds it) */
 	struct bg_id_state *tats; /* bg_id_state, mmapped */
 	size_t tats_len;
 	__u32 max_ids;
 	__u32 max_pfx;
 	int ncpus; /* possible CPUs: the stride of per-CPU values */
+};
+
+/*
+ * bg_pol_rec: HASH (no prealloc), burstctl only. What the last policy
+ * applied said that the data-plane maps cannot tell: the token files of
+ * each identity that has `token_files` (the tokens themselves are only
+ * hashed into bg_tokens) and the controller's bind socket, so that `policy
+ * dump` prints them and the next apply knows which identities' tokens the
+ * policy owned. Written by `policy apply` and the controller under the
+ * writer lock. The XDP program never reads it, so it is defined here and
+ * created by burstctl rather than by the BPF object (include/ holds what
+ * both sides share).
+ */
+#define BG_MAP_POL_REC "bg_pol_rec"
+#define BG_REC_STR_LEN 256
+#define BG_REC_CTL 0xffffffffU /* owner of the controller settings */
+enum { BG_REC_BIND_SOCKET = 0, BG_REC_BIND_GROUP = 1 };
+
+struct bg_rec_key {
+	__u32 owner; /* identity slot (its token files), or BG_REC_CTL */
+	__u32 idx; /* token file index, or BG_REC_BIND_* */
+};
+
+struct bg_rec_val {
+	__u32 count; /* the identity's token files (0: `token_files: []`) */
+	__u32 pad;
+	char str[BG_REC_STR_LEN]; /* a path or group name, NUL-terminated */
 };
 
 enum {
@@ -100,6 +128,12 @@ int bg_percpu_zero(const struct bg_state *s, int fd, __u32 key, size_t value_siz
 
 /* The host-wide counters, summed over the CPUs. */
 int bg_counters_read(const struct bg_state *s, struct bg_counters *out);
+/*
+ * Every element of a hash map: keys and values in two arrays of n (free()
+ * both). Batch lookups (a few syscalls for 65,536 elements), or element by
+ * element where the kernel has no batch for the map type.
+ */
+int bg_map_read_all(int fd, size_t ksz, size_t vsz, void **keys, void **vals, size_t *n);
 
 /* Read the host-wide switches. */
 int bg_global_get(const struct bg_state *s, struct bg_global *g);

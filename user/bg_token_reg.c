@@ -300,34 +300,35 @@ int bg_token_get(const struct bg_state *s, const char *tok, size_t len, struct b
 
 int bg_token_list(const struct bg_state *s, struct bg_token_entry **out, size_t *n)
 {
-	struct bg_token_entry *v = NULL, *tmp;
-	__u64 key, next;
-	void *prev = NULL;
-	size_t cap = 0;
+	struct bg_token_entry *v;
+	struct bg_token *vals;
+	__u64 *keys;
+	size_t i;
+	int err;
 
 	*out = NULL;
 	*n = 0;
-	while (bpf_map_get_next_key(s->tokens_fd, prev, &next) == 0) {
-		key = next;
-		prev = &key;
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 64;
-			tmp = realloc(v, cap * sizeof(*v));
-			if (!tmp) {
-				free(v);
-				return -ENOMEM;
-			}
-			v = tmp;
-		}
-		if (bpf_map_lookup_elem(s->tokens_fd, &key, &v[*n].tok))
-			continue; /* deleted while we listed */
-		v[*n].hash = key;
-		(*n)++;
+	err = bg_map_read_all(s->tokens_fd, sizeof(*keys), sizeof(*vals), (void **)&keys,
+			      (void **)&vals, n);
+	if (err)
+		return err;
+	v = calloc(*n + 1, sizeof(*v));
+	if (!v) {
+		err = -ENOMEM;
+		*n = 0;
+		goto out;
+	}
+	for (i = 0; i < *n; i++) {
+		v[i].hash = keys[i];
+		v[i].tok = vals[i];
 	}
 	if (*n)
 		qsort(v, *n, sizeof(*v), bg_token_cmp);
 	*out = v;
-	return 0;
+out:
+	free(keys);
+	free(vals);
+	return err;
 }
 
 int bg_token_get_fp(const struct bg_state *s, __u64 fp, struct bg_token_entry *out)
@@ -361,33 +362,67 @@ int bg_token_del(const struct bg_state *s, __u64 hash, size_t *flows_removed)
 	return bg_flow_del_for_token(s, hash, flows_removed);
 }
 
-/* Delete the listed entries for which keep() is false. */
+static int cmp_u64(const void *a, const void *b)
+{
+	__u64 x = *(const __u64 *)a, y = *(const __u64 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Delete the entries for which dead() holds, then, in one pass over the
+ * flow table, every flow learnt or bound through one of them: two listings
+ * whatever the number of tokens removed. The removed entries go to *gone
+ * (free()) if gone is not NULL.
+ */
 static int del_where(const struct bg_state *s, bool (*dead)(const struct bg_token_entry *, __u64),
-		     __u64 arg, size_t *removed, size_t *flows_removed)
+		     __u64 arg, size_t *removed, size_t *flows_removed,
+		     struct bg_token_entry **gone)
 {
 	struct bg_token_entry *v;
-	size_t n, i, f;
-	int err;
+	__u64 *hashes = NULL;
+	size_t n, i, k = 0, f = 0;
+	int err, ferr;
 
 	*removed = 0;
 	if (flows_removed)
 		*flows_removed = 0;
+	if (gone)
+		*gone = NULL;
 	err = bg_token_list(s, &v, &n);
 	if (err)
 		return err;
-	for (i = 0; i < n && !err; i++) {
+	hashes = calloc(n + 1, sizeof(*hashes));
+	if (!hashes) {
+		free(v);
+		return -ENOMEM;
+	}
+	for (i = 0; i < n; i++) {
 		if (!dead(&v[i], arg))
 			continue;
-		err = bg_token_del(s, v[i].hash, &f);
-		if (err == -ENOENT) { /* removed meanwhile */
-			err = 0;
-			continue;
+		if (bpf_map_delete_elem(s->tokens_fd, &v[i].hash)) {
+			if (errno == ENOENT)
+				continue; /* removed meanwhile */
+			err = -errno;
+			break;
 		}
-		(*removed)++;
-		if (flows_removed)
-			*flows_removed += f;
+		hashes[k] = v[i].hash;
+		v[k++] = v[i]; /* i >= k: compacts in place */
 	}
-	free(v);
+	*removed = k;
+	if (k) {
+		/* Connections learnt or bound through them lose them now, not at idle. */
+		qsort(hashes, k, sizeof(*hashes), cmp_u64);
+		ferr = bg_flow_del_for_tokens(s, hashes, k, &f);
+		err = err ? err : ferr;
+		if (flows_removed)
+			*flows_removed = f;
+	}
+	free(hashes);
+	if (gone && !err)
+		*gone = v;
+	else
+		free(v);
 	return err;
 }
 
@@ -403,12 +438,41 @@ static bool of_id(const struct bg_token_entry *e, __u64 id)
 
 int bg_token_gc(const struct bg_state *s, __u64 now_boot_ns, size_t *removed, size_t *flows_removed)
 {
-	return del_where(s, expired_at, now_boot_ns, removed, flows_removed);
+	return del_where(s, expired_at, now_boot_ns, removed, flows_removed, NULL);
+}
+
+int bg_token_gc_entries(const struct bg_state *s, __u64 now_boot_ns, struct bg_token_entry **gone,
+			size_t *n, size_t *flows_removed)
+{
+	return del_where(s, expired_at, now_boot_ns, n, flows_removed, gone);
 }
 
 int bg_token_del_for_id(const struct bg_state *s, __u32 id, size_t *removed)
 {
-	return del_where(s, of_id, id, removed, NULL);
+	return del_where(s, of_id, id, removed, NULL, NULL);
+}
+
+int bg_token_count(const struct bg_state *s, __u64 now_boot_ns, size_t *live, size_t *expired)
+{
+	struct bg_token *vals;
+	__u64 *keys;
+	size_t n, i;
+	int err;
+
+	*live = *expired = 0;
+	err = bg_map_read_all(s->tokens_fd, sizeof(*keys), sizeof(*vals), (void **)&keys,
+			      (void **)&vals, &n);
+	if (err)
+		return err;
+	for (i = 0; i < n; i++) {
+		if (bg_token_dead(&vals[i], now_boot_ns))
+			(*expired)++;
+		else
+			(*live)++;
+	}
+	free(keys);
+	free(vals);
+	return 0;
 }
 
 /* ---- Header config ---- */

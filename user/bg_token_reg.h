@@ -71,6 +71,11 @@ int bg_token_list(const struct bg_state *s, struct bg_token_entry **out, size_t 
 /* Remove the entries dead at now_boot_ns (and their flows). */
 int bg_token_gc(const struct bg_state *s, __u64 now_boot_ns, size_t *removed,
 		size_t *flows_removed);
+/* The same, giving the entries removed (free() *gone): for the controller's log. */
+int bg_token_gc_entries(const struct bg_state *s, __u64 now_boot_ns, struct bg_token_entry **gone,
+			size_t *n, size_t *flows_removed);
+/* Registered tokens, live and dead at now_boot_ns (dead ones wait for gc). */
+int bg_token_count(const struct bg_state *s, __u64 now_boot_ns, size_t *live, size_t *expired);
 /* Remove every token of an identity (it is being deleted). */
 int bg_token_del_for_id(const struct bg_state *s, __u32 id, size_t *removed);
 

@@ -33,16 +33,22 @@ static int help(int argc, char **argv)
 	       "prefixes, token files), the default identity, host and controller\n"
 	       "settings (see examples/policy.yaml and burstctl(8)).\n"
 	       "\n"
-	       "check  validate FILE without changing anything; errors say\n"
-	       "       FILE:LINE:COLUMN. If the state exists, also list what apply\n"
-	       "       would change.\n"
-	       "apply  validate, plan, then write: a bad or too large policy changes\n"
-	       "       nothing. Identities that stay keep their buckets and\n"
-	       "       counters; unchanged ones are not touched at all. Logged to\n"
-	       "       the audit log (controller: audit_log).\n"
+	       "check  validate FILE and read its token files without changing\n"
+	       "       anything; errors say FILE:LINE:COLUMN. If the state exists,\n"
+	       "       also list what apply would change (tokens by fingerprint).\n"
+	       "apply  validate, read every token file, plan, then write: a bad or\n"
+	       "       too large policy changes nothing. Identities that stay keep\n"
+	       "       their buckets and counters; unchanged ones are not touched at\n"
+	       "       all. Logged to the audit log (controller: audit_log).\n"
 	       "dump   print the live state as a policy file (apply it to get the\n"
-	       "       same state back). Token files are not kept in the state yet\n"
-	       "       (agent tokens, issue 3), so a dump has none.\n");
+	       "       same state back). Tokens cannot be read back from the state:\n"
+	       "       the dump names the token files recorded at the last apply.\n"
+	       "\n"
+	       "Token files hold one token per line (blank lines and lines starting\n"
+	       "with # are skipped). The policy owns the tokens of every identity\n"
+	       "that has token_files: an apply leaves it exactly the tokens of its\n"
+	       "files, removing tokens added by hand. Identities without token_files\n"
+	       "keep the tokens of `burstctl token add`.\n");
 	return 0;
 }
 
@@ -72,6 +78,10 @@ static void print_summary(const struct bg_policy *p)
 	out_u64("prefixes_ipv4", " %llu IPv4", p->npfx4);
 	out_u64("prefixes_ipv6", " and %llu IPv6 prefixes,", p->npfx6);
 	out_u64("tuned", " %llu with adaptive bursts", p->ntuned);
+	if (p->ntoken_files) {
+		out_u64("tokens_in_files", ", %llu tokens", p->ntoks);
+		out_u64("token_files", " in %llu token files", p->ntoken_files);
+	}
 	out_begin_array("interfaces");
 	if (p->has_ifaces) {
 		out_text(", interfaces:");
@@ -98,6 +108,40 @@ static int load(const char *path, struct bg_policy *p)
 }
 
 /*
+ * Read the token files: hashed under the state's secret when there is a
+ * state (s not NULL), else only checked (a made-up key: the hashes mean
+ * nothing and are not shown).
+ */
+static int read_tokens(const struct bg_state *s, struct bg_policy *p)
+{
+	struct bg_secret none = {};
+	char err[1024];
+	int ret = s ? bg_policy_prepare(s, p, err, sizeof(err)) :
+		      bg_policy_read_tokens(p, &none, err, sizeof(err));
+
+	if (ret)
+		bg_err("%s", err);
+	return ret;
+}
+
+/* Token counts: always in JSON, in text when tokens are involved at all. */
+static void print_token_plan(const struct bg_plan *plan)
+{
+	bool say = plan->ntok_add || plan->ntok_del || plan->ntok_move || plan->ntok_same ||
+		   plan->ntok_hand;
+
+	out_begin_object("tokens");
+	out_u64("added", say ? "tokens: %llu added" : NULL, plan->ntok_add);
+	out_u64("removed", say ? ", %llu removed" : NULL, plan->ntok_del);
+	out_u64("moved", say ? ", %llu moved" : NULL, plan->ntok_move);
+	out_u64("unchanged", say ? ", %llu unchanged" : NULL, plan->ntok_same);
+	out_u64("by_hand",
+		say ? ", %llu added by hand kept (identities without token_files)\n" : NULL,
+		plan->ntok_hand);
+	out_end_object();
+}
+
+/*
  * A file too bad to read has no audit_log of its own: the refusal goes to
  * the audit log of the policy in force, if there is one.
  */
@@ -121,6 +165,7 @@ static int do_check(int argc, char **argv)
 	struct bg_state s;
 	struct bg_live live;
 	struct bg_plan plan;
+	bool have_state;
 	char err[1024];
 	int ret;
 
@@ -129,11 +174,15 @@ static int do_check(int argc, char **argv)
 	ret = load(argv[0], &p);
 	if (ret)
 		return ret;
+	/* Against the live state, read-only, when there is one. */
+	have_state = access(opts.pin_path, F_OK) == 0 &&
+		     bg_state_open(&s, opts.pin_path, BG_OPEN_READ) == 0;
+	ret = read_tokens(have_state ? &s : NULL, &p);
+	if (ret)
+		goto out;
 	out_begin_object(NULL);
 	print_summary(&p);
-	/* Against the live state, read-only, when there is one. */
-	if (access(opts.pin_path, F_OK) == 0 &&
-	    bg_state_open(&s, opts.pin_path, BG_OPEN_READ) == 0) {
+	if (have_state) {
 		ret = bg_live_read(&s, &live);
 		if (!ret) {
 			ret = bg_plan_build(&p, &live, &plan, err, sizeof(err));
@@ -145,6 +194,7 @@ static int do_check(int argc, char **argv)
 				out_u64("would_change", " would make %llu changes",
 					bg_plan_changes(&plan));
 				out_u64("unchanged", " (%llu identities unchanged)\n", plan.nsame);
+				print_token_plan(&plan);
 				out_begin_array("changes");
 				bg_plan_describe(&plan, SHOW_CHANGES_MAX, print_change, NULL);
 				out_end_array();
@@ -152,9 +202,11 @@ static int do_check(int argc, char **argv)
 			}
 			bg_live_free(&live);
 		}
-		bg_state_close(&s);
 	}
 	out_end_object();
+out:
+	if (have_state)
+		bg_state_close(&s);
 	bg_policy_free(&p);
 	return ret;
 }
@@ -189,6 +241,14 @@ static int do_apply(int argc, char **argv)
 		ret = bg_state_open(&s, opts.pin_path, BG_OPEN_READ);
 	if (ret)
 		goto out;
+	/* Every token file is read before anything is written. */
+	ret = bg_policy_prepare(&s, &p, err, sizeof(err));
+	if (ret) {
+		bg_err("%s", err);
+		bg_audit_write(p.audit_log, &who, p.path, NULL, err);
+		bg_state_close(&s);
+		goto out;
+	}
 	if (bg_lock_take(opts.pin_path, BG_LOCK_SERVE, &lock_fd, &holder) == 0)
 		close(lock_fd);
 	else if (holder)
@@ -206,6 +266,13 @@ static int do_apply(int argc, char **argv)
 	out_str("policy", "applied %s:", p.path);
 	out_u64("changes_total", " %llu changes", bg_plan_changes(&plan));
 	out_u64("unchanged", ", %llu identities unchanged\n", plan.nsame);
+	print_token_plan(&plan);
+	out_u64("flows_removed", NULL, plan.flows_removed);
+	out_u64("flows_moved", NULL, plan.flows_moved);
+	if (plan.flows_removed || plan.flows_moved)
+		out_text(
+			"connections: %zu unbound with their token or identity, %zu moved with their token\n",
+			plan.flows_removed, plan.flows_moved);
 	out_begin_array("changes");
 	bg_plan_describe(&plan, SHOW_CHANGES_MAX, print_change, NULL);
 	out_end_array();
@@ -226,11 +293,33 @@ out:
 	return ret;
 }
 
+/* Tokens of identities without recorded token files: not the policy's. */
+static size_t hand_tokens(const struct bg_live *live)
+{
+	size_t i, n = 0, lo, hi;
+
+	for (i = 0; i < live->ntoks; i++) {
+		__u32 id = live->toks[i].tok.id;
+
+		for (lo = 0, hi = live->nrec; lo < hi;) { /* rec is sorted by owner */
+			size_t mid = (lo + hi) / 2;
+
+			if (live->rec[mid].k.owner < id)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		n += lo == live->nrec || live->rec[lo].k.owner != id;
+	}
+	return n;
+}
+
 static int do_dump(int argc, char **argv)
 {
 	struct bg_policy p;
 	struct bg_state s;
 	struct bg_live live;
+	size_t hand = 0;
 	int ret;
 
 	(void)argv;
@@ -242,11 +331,18 @@ static int do_dump(int argc, char **argv)
 	ret = bg_live_read(&s, &live);
 	if (!ret) {
 		ret = bg_live_to_policy(&s, &live, &p);
+		hand = hand_tokens(&live);
 		bg_live_free(&live);
 	}
 	if (!ret) {
 		printf("# burstgate policy: the live state of %s\n", opts.pin_path);
-		printf("# (token files are not kept in the state until agent tokens land, issue 3)\n");
+		printf("# token_files: the files recorded at the last apply (the state keeps\n"
+		       "# no token); applying this dump reads them again.\n");
+		if (hand)
+			printf("# %zu token%s added with `burstctl token add` to identities without\n"
+			       "# token_files %s not part of a policy: an apply keeps %s.\n",
+			       hand, hand == 1 ? "" : "s", hand == 1 ? "is" : "are",
+			       hand == 1 ? "it" : "them");
 		ret = bg_policy_write(stdout, &p);
 		bg_policy_free(&p);
 	} else {

@@ -3,11 +3,15 @@
  * burstctl serve: the controller. One thread, one epoll loop over:
  *   signalfd   SIGHUP reloads, SIGTERM/SIGINT stop
  *   inotify    the policy file's folder: a change reloads (debounced)
- *   timerfd    every tune_interval: the tuner, the event sweep
+ *   inotify    the folders of the token files: a change reloads too
+ *   timerfd    every tune_interval: the tuner, the event sweep, and (at
+ *              most once a second) garbage collection of expired tokens
+ *              and dead flows
  *   ring       limited/cleared events from the XDP program
  *   HTTP       /metrics (libmicrohttpd, driven from this loop)
- * and whatever else registers with loop_add() (the bind socket of agent
- * tokens, issue 3, is meant to plug in there).
+ *   bind       the bind socket of agent tokens and its connections
+ *              (bg_bindsrv.h), non-blocking: a slow or chatty client is
+ *              served in turns and never holds up the loop
  *
  * The controller holds no state the kernel does not: everything is in the
  * pinned maps. Killed, even with SIGKILL, it leaves enforcement running;
@@ -37,22 +41,33 @@
 
 #include "bg_apply.h"
 #include "bg_audit.h"
+#include "bg_bindsrv.h"
 #include "bg_events.h"
+#include "bg_flow.h"
 #include "bg_identity.h"
 #include "bg_log.h"
 #include "bg_metrics.h"
 #include "bg_out.h"
 #include "bg_policy.h"
 #include "bg_state.h"
+#include "bg_time.h"
+#include "bg_token_reg.h"
 #include "bg_tuner.h"
 #include "bg_units.h"
 #include "burstctl.h"
 
 #define RELOAD_DEBOUNCE_MS 200 /* editors write a file in several steps */
+#define WATCH_MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE)
 #define TUNE_LOG_MAX 20 /* tuner lines per step; the rest are summed up */
 #define EVENTS_RETRY_TICKS 10 /* retry taking the event ring this often */
 #define LOOP_SOURCES_MAX 16
 #define DROPPED_UNKNOWN (~0ULL) /* the episode began before this controller */
+#define GC_INTERVAL_MS 1000U /* token and flow gc: at a tick, at most this often */
+#define GC_LOG_MAX 20 /* expired tokens named per gc; the rest are counted */
+#define BIND_CONNS_MAX 256 /* bind connections at once; more are told busy */
+#define BIND_ACCEPT_MAX 16 /* accepts per wakeup: others get their turn */
+#define BIND_IDLE_MS 30000U /* a silent bind connection is closed (clients reconnect) */
+#define BIND_ERR_LOG_PER_S 20 /* refused bind requests logged per second */
 
 /* syslog priorities, as journald reads them from a "<N>" prefix */
 enum { LOG_ERR_ = 3, LOG_WARNING_ = 4, LOG_NOTICE_ = 5, LOG_INFO_ = 6 };
@@ -66,6 +81,22 @@ struct loop_src {
 	void *arg;
 };
 
+/* One connection on the bind socket; src first: it is what epoll hands back. */
+struct bind_conn {
+	struct loop_src src;
+	struct bg_bindsrv_conn c;
+	struct bind_conn *prev, *next;
+	__u64 last_ms; /* CLOCK_MONOTONIC of its last request */
+	bool dead; /* closed in this round of events: freed after it */
+};
+
+/* A token file's folder and name, watched for changes. */
+struct tf_watch {
+	int wd;
+	char name[NAME_MAX + 1];
+	char path[BG_POL_PATH_LEN];
+};
+
 struct serve {
 	const char *policy_path;
 	char policy_dir[PATH_MAX];
@@ -73,7 +104,11 @@ struct serve {
 	struct bg_state s;
 	struct bg_policy pol;
 	bool have_pol;
-	int ep, sig_fd, ino_fd, tick_fd, reload_fd, lock_fd;
+	int ep, sig_fd, ino_fd, tick_fd, reload_fd, lock_fd, policy_wd;
+	struct tf_watch *tfw;
+	size_t ntfw;
+	bool changed_token_file; /* what the pending reload is for */
+	char changed[BG_POL_PATH_LEN];
 	struct loop_src src[LOOP_SOURCES_MAX];
 	int nsrc;
 	struct bg_ev_reader ev;
@@ -92,6 +127,17 @@ struct serve {
 	char (*tuned)[BG_NAME_LEN];
 	size_t ntuned;
 	__u64 *dropped_at; /* dropped + shadow packets when the episode began */
+	__u64 last_gc_ms;
+	/* The bind socket: --bind-socket wins over the policy's controller.bind_socket. */
+	const char *cli_bind, *cli_group;
+	char bind_path[BG_POL_SOCKET_LEN], bind_group[BG_POL_GROUP_LEN];
+	int bind_fd;
+	struct loop_src bind_src;
+	struct bind_conn *conns, *dead_conns;
+	size_t nconns;
+	__u64 bind_log_sec, bind_log_dropped;
+	unsigned int bind_log_n;
+	bool bind_paused; /* out of fds: not listening until the next gc */
 };
 
 /* ---- Logging: one line per change, journald-friendly ---- */
@@ -173,6 +219,27 @@ static int loop_add(struct serve *sv, int fd, loop_fn fn, void *arg)
 	return 0;
 }
 
+/* A source that lives elsewhere (a bind connection): removed with loop_del(). */
+static int loop_add_src(struct serve *sv, struct loop_src *src)
+{
+	struct epoll_event e = { .events = EPOLLIN, .data.ptr = src };
+
+	return epoll_ctl(sv->ep, EPOLL_CTL_ADD, src->fd, &e) ? -errno : 0;
+}
+
+static void loop_del(struct serve *sv, int fd)
+{
+	epoll_ctl(sv->ep, EPOLL_CTL_DEL, fd, NULL);
+}
+
+static __u64 mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000 + (__u64)ts.tv_nsec / 1000000;
+}
+
 static void arm(int tfd, __u32 ms, bool repeat)
 {
 	struct itimerspec it = {};
@@ -214,11 +281,15 @@ static void refresh_names(struct serve *sv)
 
 /* ---- Applying the policy ---- */
 
+static void watch_token_files(struct serve *sv, const struct bg_policy *p, bool add);
+static void bind_update(struct serve *sv, const struct bg_policy *p);
+
+/* p's token files must have been read (bg_policy_prepare). */
 static int apply(struct serve *sv, struct bg_policy *p, const struct bg_audit_who *who)
 {
 	struct bg_live live;
 	struct bg_plan plan;
-	char err[1024];
+	char err[1024], toks[128];
 	size_t n;
 	int ret;
 
@@ -230,9 +301,18 @@ static int apply(struct serve *sv, struct bg_policy *p, const struct bg_audit_wh
 		return ret;
 	}
 	n = bg_plan_changes(&plan);
-	slog(sv, LOG_NOTICE_, "policy %s applied (%s): %zu change%s, %zu identities unchanged",
-	     p->path, who->via, n, n == 1 ? "" : "s", plan.nsame);
+	toks[0] = '\0';
+	if (plan.ntok_add || plan.ntok_del || plan.ntok_move || plan.ntok_same)
+		snprintf(toks, sizeof(toks),
+			 "; tokens: %zu added, %zu removed, %zu moved, %zu unchanged",
+			 plan.ntok_add, plan.ntok_del, plan.ntok_move, plan.ntok_same);
+	slog(sv, LOG_NOTICE_, "policy %s applied (%s): %zu change%s, %zu identities unchanged%s",
+	     p->path, who->via, n, n == 1 ? "" : "s", plan.nsame, toks);
 	bg_plan_describe(&plan, 100, log_change, sv);
+	if (plan.flows_removed || plan.flows_moved)
+		slog(sv, LOG_NOTICE_,
+		     "connections: %zu unbound with their token or identity, %zu moved with their token",
+		     plan.flows_removed, plan.flows_moved);
 	if (bg_audit_write(p->audit_log, who, p->path, &plan, NULL))
 		slog(sv, LOG_WARNING_, "audit log %s: cannot write it (set controller: audit_log)",
 		     p->audit_log);
@@ -243,7 +323,26 @@ static int apply(struct serve *sv, struct bg_policy *p, const struct bg_audit_wh
 		     "not attached everywhere the policy says (see the messages above); will retry at the next reload");
 	bg_policy_notes(p, log_note, sv);
 	refresh_names(sv);
+	watch_token_files(sv, p, false);
 	return 0;
+}
+
+/*
+ * Load the policy and read its token files; err says what is wrong. A token
+ * file that fails is watched too, so that fixing it reloads.
+ */
+static int load(struct serve *sv, struct bg_policy *p, char *err, size_t errlen)
+{
+	int ret = bg_policy_load(sv->policy_path, p, err, errlen);
+
+	if (ret)
+		return ret;
+	ret = bg_policy_prepare(&sv->s, p, err, errlen);
+	if (ret) {
+		watch_token_files(sv, p, true);
+		bg_policy_free(p);
+	}
+	return ret;
 }
 
 static void reload(struct serve *sv, const struct bg_audit_who *who)
@@ -253,7 +352,7 @@ static void reload(struct serve *sv, const struct bg_audit_who *who)
 	int ret;
 
 	sd_notify_("RELOADING=1");
-	ret = bg_policy_load(sv->policy_path, &p, err, sizeof(err));
+	ret = load(sv, &p, err, sizeof(err));
 	if (ret) {
 		slog(sv, LOG_ERR_, "reload refused, still enforcing the previous policy: %s", err);
 		bg_audit_write(sv->pol.audit_log, who, sv->policy_path, NULL, err);
@@ -274,6 +373,7 @@ static void reload(struct serve *sv, const struct bg_audit_who *who)
 	sv->h.reloads_total++;
 	if (p.ctl.tune_interval_ms != sv->pol.ctl.tune_interval_ms)
 		arm(sv->tick_fd, p.ctl.tune_interval_ms, true);
+	bind_update(sv, &p);
 	bg_policy_free(&sv->pol);
 	sv->pol = p;
 	sd_notify_("READY=1");
@@ -311,14 +411,27 @@ static void on_inotify(struct serve *sv, void *arg, __u32 events)
 	bool hit = false;
 	ssize_t n;
 	char *p;
+	size_t i;
 
 	(void)arg;
 	(void)events;
+
 	n = read(sv->ino_fd, buf, sizeof(buf));
 	for (p = buf; n > 0 && p < buf + n; p += sizeof(*e) + e->len) {
 		e = (const struct inotify_event *)p;
-		if (e->len && !strcmp(e->name, sv->policy_base))
+		if (!e->len)
+			continue;
+		if (e->wd == sv->policy_wd && !strcmp(e->name, sv->policy_base)) {
 			hit = true;
+			sv->changed_token_file = false;
+		}
+		for (i = 0; i < sv->ntfw && !hit; i++) {
+			if (e->wd == sv->tfw[i].wd && !strcmp(e->name, sv->tfw[i].name)) {
+				hit = true; /* a token file: rotation reloads too */
+				sv->changed_token_file = true;
+				snprintf(sv->changed, sizeof(sv->changed), "%s", sv->tfw[i].path);
+			}
+		}
 	}
 	if (hit)
 		arm(sv->reload_fd, RELOAD_DEBOUNCE_MS, false); /* re-arming restarts the wait */
@@ -338,7 +451,11 @@ static void on_reload_timer(struct serve *sv, void *arg, __u32 events)
 		return;
 	}
 	who.uid = st.st_uid; /* the best a file change can tell: its owner */
-	slog(sv, LOG_INFO_, "%s changed: reloading", sv->policy_path);
+	if (sv->changed_token_file)
+		slog(sv, LOG_INFO_, "token file %s changed: reloading %s", sv->changed,
+		     sv->policy_path);
+	else
+		slog(sv, LOG_INFO_, "%s changed: reloading", sv->policy_path);
 	reload(sv, &who);
 }
 
@@ -397,6 +514,8 @@ static int fill_metrics(void *arg, FILE *f)
 
 	if (ret)
 		return ret;
+	sv->h.bind_on = sv->bind_fd >= 0;
+	sv->h.bind_connections = sv->nconns;
 	ret = bg_metrics_format(f, &snap, &sv->h, sv->metrics_max_ids);
 	bg_snap_free(&snap);
 	return ret;
@@ -507,6 +626,282 @@ out:
 	free(cur);
 }
 
+/* ---- Token files: a change reloads the policy ---- */
+
+/*
+ * Watch the folders of the token files (editors and secret managers
+ * replace files by renaming over them): those of the policy applied, after
+ * every apply; with add, also those of a policy refused for a token file.
+ */
+static void watch_token_files(struct serve *sv, const struct bg_policy *p, bool add)
+{
+	char dir[PATH_MAX], base[PATH_MAX];
+	struct tf_watch *v;
+	size_t i, j, n = 0;
+
+	if (!add) {
+		for (i = 0; i < sv->ntfw; i++)
+			if (sv->tfw[i].wd != sv->policy_wd) /* EINVAL if shared: fine */
+				inotify_rm_watch(sv->ino_fd, sv->tfw[i].wd);
+		sv->ntfw = 0;
+	}
+	v = realloc(sv->tfw, (sv->ntfw + p->ntoken_files + 1) * sizeof(*v));
+	if (!v)
+		return;
+	n = sv->ntfw;
+	for (i = 0; i < p->nids; i++) {
+		for (j = 0; j < p->ids[i].ntoken_files; j++) {
+			const char *path = p->ids[i].token_files[j].path;
+
+			snprintf(dir, sizeof(dir), "%s", path);
+			snprintf(base, sizeof(base), "%s", path);
+			v[n].wd = inotify_add_watch(sv->ino_fd, dirname(dir), WATCH_MASK);
+			if (v[n].wd < 0) {
+				slog(sv, LOG_WARNING_,
+				     "token file %s: cannot watch its folder (%s): reload with SIGHUP after changing it",
+				     path, strerror(errno));
+				continue;
+			}
+			snprintf(v[n].path, sizeof(v[0].path), "%s", path);
+			snprintf(v[n++].name, sizeof(v[0].name), "%s", basename(base));
+		}
+	}
+	sv->tfw = v;
+	sv->ntfw = n;
+}
+
+/* ---- The bind socket ---- */
+
+static void bind_log_flush(struct serve *sv)
+{
+	if (sv->bind_log_dropped)
+		slog(sv, LOG_INFO_,
+		     "bind: %llu more refused requests not logged (at most %d a second; see burstgate_bind_errors_total)",
+		     (unsigned long long)sv->bind_log_dropped, BIND_ERR_LOG_PER_S);
+	sv->bind_log_dropped = 0;
+}
+
+/*
+ * Every binding is logged (its client holds a valid token); refusals, which
+ * any client on the socket can cause at will, at most BIND_ERR_LOG_PER_S a
+ * second.
+ */
+static void bind_log(const char *line, void *arg)
+{
+	struct serve *sv = arg;
+	__u64 sec = mono_ms() / 1000;
+
+	if (!strstr(line, ": bound ") && !strstr(line, ": unbind ")) {
+		if (sec != sv->bind_log_sec) {
+			bind_log_flush(sv);
+			sv->bind_log_sec = sec;
+			sv->bind_log_n = 0;
+		}
+		if (sv->bind_log_n++ >= BIND_ERR_LOG_PER_S) {
+			sv->bind_log_dropped++;
+			return;
+		}
+	}
+	slog(sv, LOG_INFO_, "bind: %s", line);
+}
+
+static void bind_close(struct serve *sv, struct bind_conn *c)
+{
+	loop_del(sv, c->c.fd);
+	close(c->c.fd);
+	c->c.fd = -1;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		sv->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->dead = true;
+	c->next = sv->dead_conns; /* freed once this round of events is over */
+	sv->dead_conns = c;
+	sv->nconns--;
+}
+
+static void free_dead_conns(struct serve *sv)
+{
+	struct bind_conn *c;
+
+	while ((c = sv->dead_conns)) {
+		sv->dead_conns = c->next;
+		free(c);
+	}
+}
+
+static void on_bind_conn(struct serve *sv, void *arg, __u32 events)
+{
+	struct bind_conn *c = arg;
+
+	(void)events;
+	if (c->dead)
+		return;
+	c->last_ms = mono_ms();
+	if (!bg_bindsrv_conn_io(&sv->s, &c->c))
+		bind_close(sv, c);
+}
+
+static void on_bind_accept(struct serve *sv, void *arg, __u32 events)
+{
+	static const char busy[] = "ERR " BG_BIND_E_BUSY " too many connections, try again\n";
+	struct bind_conn *c;
+	int i, fd;
+
+	(void)arg;
+	(void)events;
+	for (i = 0; i < BIND_ACCEPT_MAX; i++) {
+		fd = accept4(sv->bind_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+			/* out of fds: stop listening until the next gc, not spin on it */
+			slog(sv, LOG_WARNING_, "bind socket: accept: %s: paused for a second",
+			     strerror(errno));
+			loop_del(sv, sv->bind_fd);
+			sv->bind_paused = true;
+			return;
+		}
+		if (fd < 0)
+			return; /* EAGAIN: no more waiting */
+		c = sv->nconns < BIND_CONNS_MAX ? calloc(1, sizeof(*c)) : NULL;
+		if (!c) {
+			if (send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+				bg_dbg("bind: busy reply: %s", strerror(errno));
+			close(fd);
+			sv->h.bind.replies[BG_BIND_R_BUSY]++;
+			continue;
+		}
+		bg_bindsrv_conn_init(&c->c, fd);
+		c->c.log = bind_log;
+		c->c.log_arg = sv;
+		c->c.stats = &sv->h.bind;
+		c->src = (struct loop_src){ fd, on_bind_conn, c };
+		c->last_ms = mono_ms();
+		if (loop_add_src(sv, &c->src)) {
+			close(fd);
+			free(c);
+			continue;
+		}
+		c->next = sv->conns;
+		if (sv->conns)
+			sv->conns->prev = c;
+		sv->conns = c;
+		sv->nconns++;
+	}
+}
+
+/* Stop listening (connections already open are served to their end). */
+static void bind_unlisten(struct serve *sv)
+{
+	if (sv->bind_fd < 0)
+		return;
+	loop_del(sv, sv->bind_fd);
+	sv->bind_paused = false;
+	close(sv->bind_fd);
+	unlink(sv->bind_path);
+	slog(sv, LOG_NOTICE_, "bind socket %s closed", sv->bind_path);
+	sv->bind_fd = -1;
+	sv->bind_path[0] = sv->bind_group[0] = '\0';
+}
+
+static void bind_stop(struct serve *sv)
+{
+	bind_unlisten(sv);
+	while (sv->conns)
+		bind_close(sv, sv->conns);
+}
+
+/*
+ * Serve the bind socket the command line or the policy names, if it is not
+ * the one served already. A new path is opened before the old one closes.
+ */
+static void bind_update(struct serve *sv, const struct bg_policy *p)
+{
+	const char *path = sv->cli_bind ? sv->cli_bind : p->bind_socket;
+	const char *group = sv->cli_bind ? sv->cli_group : p->bind_group;
+	int fd;
+
+	if (!group || !*group)
+		group = NULL;
+	if (!strcmp(path, sv->bind_path) && !strcmp(group ? group : "", sv->bind_group))
+		return;
+	if (!strcmp(path, sv->bind_path) || !*path)
+		bind_unlisten(sv); /* same path, new group; or none wanted */
+	if (!*path)
+		return;
+	fd = bg_bindsrv_listen(path, group);
+	if (fd < 0) {
+		slog(sv, LOG_ERR_, "bind socket %s: not served (see the message above)", path);
+		return;
+	}
+	bind_unlisten(sv);
+	sv->bind_fd = fd;
+	snprintf(sv->bind_path, sizeof(sv->bind_path), "%s", path);
+	snprintf(sv->bind_group, sizeof(sv->bind_group), "%s", group ? group : "");
+	sv->bind_src = (struct loop_src){ fd, on_bind_accept, NULL };
+	if (loop_add_src(sv, &sv->bind_src)) {
+		slog(sv, LOG_ERR_, "bind socket %s: %s", path, strerror(errno));
+		bind_unlisten(sv);
+		return;
+	}
+	slog(sv, LOG_NOTICE_, "serving the bind protocol on %s (mode %s%s)%s", path,
+	     group ? "0660, group " : "0600, root only", group ? group : "",
+	     sv->cli_bind && p->bind_socket[0] ? " (--bind-socket overrides the policy's)" : "");
+}
+
+/* ---- Garbage collection: expired tokens, dead flows, silent bind clients ---- */
+
+static void gc(struct serve *sv)
+{
+	struct bg_token_entry *gone = NULL;
+	size_t n = 0, tflows = 0, flows = 0, i;
+	struct bind_conn *c, *next;
+	struct bg_clock now;
+	__u64 ms = mono_ms();
+	char fp[16];
+	int err;
+
+	sv->last_gc_ms = ms;
+	bind_log_flush(sv);
+	if (sv->bind_paused && sv->bind_fd >= 0 && !loop_add_src(sv, &sv->bind_src))
+		sv->bind_paused = false;
+	for (c = sv->conns; c; c = next) {
+		next = c->next;
+		if (ms - c->last_ms >= BIND_IDLE_MS)
+			bind_close(sv, c);
+	}
+	if (bg_clock_now(&now))
+		return;
+	/* The writer lock, as `burstctl token gc` takes it; held elsewhere: next time. */
+	if (flock(sv->s.dir_fd, LOCK_EX | LOCK_NB))
+		return;
+	err = bg_token_gc_entries(&sv->s, now.boot_ns, &gone, &n, &tflows);
+	if (!err)
+		err = bg_flow_gc(&sv->s, now.boot_ns, &flows);
+	flock(sv->s.dir_fd, LOCK_UN);
+	if (err)
+		slog(sv, LOG_WARNING_, "gc: %s", strerror(-err));
+	for (i = 0; i < n && i < GC_LOG_MAX; i++) {
+		__u32 id = gone[i].tok.id;
+
+		slog(sv, LOG_INFO_, "gc: token %s of identity %s expired: removed",
+		     bg_fp_fmt(gone[i].tok.fingerprint, fp, sizeof(fp)),
+		     id < sv->s.max_ids && *sv->names[id] ? sv->names[id] : "(deleted)");
+	}
+	if (n)
+		slog(sv, LOG_INFO_,
+		     "gc: removed %zu expired token%s and %zu connection%s bound or learnt through them",
+		     n, n == 1 ? "" : "s", tflows, tflows == 1 ? "" : "s");
+	if (flows)
+		slog(sv, LOG_INFO_,
+		     "gc: removed %zu idle or expired connection%s from the flow table", flows,
+		     flows == 1 ? "" : "s");
+	sv->h.gc_tokens_total += n;
+	sv->h.gc_flows_total += tflows + flows;
+	free(gone);
+}
+
 static void on_tick(struct serve *sv, void *arg, __u32 events)
 {
 	int err;
@@ -527,7 +922,9 @@ static void on_tick(struct serve *sv, void *arg, __u32 events)
 			bg_events_close(&sv->ev);
 		}
 	}
-	/* Agent tokens (issue 3) expire here, once that code lands. */
+	/* (a tick may come a millisecond early: 10% slack) */
+	if (mono_ms() - sv->last_gc_ms >= GC_INTERVAL_MS * 9 / 10)
+		gc(sv);
 }
 
 /* ---- Setup ---- */
@@ -536,13 +933,16 @@ static int help(void)
 {
 	if (!out_is_json())
 		printf("Usage: burstctl serve --policy FILE [--metrics ADDR:PORT]\n"
-		       "                      [--metrics-max-identities N] [--bind-socket PATH]\n"
+		       "                      [--metrics-max-identities N]\n"
+		       "                      [--bind-socket PATH [--bind-socket-group GROUP]]\n"
 		       "\n"
-		       "The controller: applies FILE, attaches where it says, reloads it on\n"
-		       "SIGHUP and whenever it changes, tunes adaptive bursts, logs every\n"
-		       "change (one line each, journald-friendly) and every limited/cleared\n"
-		       "event, keeps the audit log, and serves Prometheus metrics on\n"
-		       "http://ADDR:PORT/metrics.\n"
+		       "The controller: applies FILE (its token files included), attaches\n"
+		       "where it says, reloads it on SIGHUP and whenever it or one of its\n"
+		       "token files changes, tunes adaptive bursts, removes expired tokens\n"
+		       "and dead flows, logs every change (one line each, journald-friendly;\n"
+		       "tokens by fingerprint) and every limited/cleared event, keeps the\n"
+		       "audit log, serves Prometheus metrics on http://ADDR:PORT/metrics and\n"
+		       "the bind protocol of agent tokens on a Unix socket.\n"
 		       "\n"
 		       "One controller per state: a second one is refused. Stopping or\n"
 		       "killing it leaves enforcement running; starting it again adopts the\n"
@@ -551,8 +951,12 @@ static int help(void)
 		       "--metrics-max-identities N  identities exported one by one per scrape\n"
 		       "                            (default %u; the rest are summed up as\n"
 		       "                            identity=\"_other\")\n"
-		       "--bind-socket PATH          the bind API of agent tokens (issue 3):\n"
-		       "                            not in this build, refused\n",
+		       "--bind-socket PATH          serve the bind protocol there (servers that\n"
+		       "                            end TLS report which agent a connection\n"
+		       "                            is: client/bg_client.h); root only (0600).\n"
+		       "                            Overrides the policy's controller.bind_socket\n"
+		       "--bind-socket-group GROUP   make the socket 0660 and owned by GROUP, so\n"
+		       "                            that group's servers may bind\n",
 		       BG_METRICS_MAX_IDS_DEFAULT);
 	return 0;
 }
@@ -569,8 +973,8 @@ static int setup_inotify(struct serve *sv)
 	if (sv->ino_fd < 0)
 		return -errno;
 	/* The folder, not the file: editors replace files by renaming over them. */
-	if (inotify_add_watch(sv->ino_fd, sv->policy_dir,
-			      IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE) < 0)
+	sv->policy_wd = inotify_add_watch(sv->ino_fd, sv->policy_dir, WATCH_MASK);
+	if (sv->policy_wd < 0)
 		return -errno;
 	return 0;
 }
@@ -584,6 +988,9 @@ static void close_fd(int fd)
 /* Only what this file opened: the ring's and MHD's fds belong to them. */
 static void cleanup(struct serve *sv)
 {
+	bind_stop(sv);
+	free_dead_conns(sv);
+	free(sv->tfw);
 	if (sv->ev_on)
 		bg_events_close(&sv->ev);
 	bg_metrics_stop(sv->ms);
@@ -608,6 +1015,7 @@ int do_serve(int argc, char **argv)
 		{ "metrics", required_argument, NULL, 'm' },
 		{ "metrics-max-identities", required_argument, NULL, 'M' },
 		{ "bind-socket", required_argument, NULL, 'b' },
+		{ "bind-socket-group", required_argument, NULL, 'g' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct serve sv_;
@@ -623,6 +1031,7 @@ int do_serve(int argc, char **argv)
 		return help();
 	memset(sv, 0, sizeof(*sv));
 	sv->ep = sv->sig_fd = sv->ino_fd = sv->tick_fd = sv->reload_fd = sv->lock_fd = -1;
+	sv->bind_fd = sv->policy_wd = -1;
 	sv->metrics_max_ids = BG_METRICS_MAX_IDS_DEFAULT;
 	sv->h.tune_util = -1;
 	sv->journal = getenv("JOURNAL_STREAM") != NULL;
@@ -648,9 +1057,19 @@ int do_serve(int argc, char **argv)
 			break;
 		}
 		case 'b':
-			bg_err("serve: --bind-socket %s: the bind API belongs to agent tokens (issue 3), which are not in this build; start without it",
-			       optarg);
-			return -ENOTSUP;
+			if (optarg[0] != '/')
+				return usage_error("serve",
+						   "--bind-socket %s: must be an absolute path",
+						   optarg);
+			if (strlen(optarg) >= BG_POL_SOCKET_LEN)
+				return usage_error("serve",
+						   "--bind-socket: longer than %d characters",
+						   BG_POL_SOCKET_LEN - 1);
+			sv->cli_bind = optarg;
+			break;
+		case 'g':
+			sv->cli_group = optarg;
+			break;
 		default:
 			return usage_error("serve", "unknown option");
 		}
@@ -659,8 +1078,10 @@ int do_serve(int argc, char **argv)
 		return usage_error("serve", "unexpected argument \"%s\"", argv[optind]);
 	if (!sv->policy_path)
 		return usage_error("serve", "missing --policy FILE");
+	if (sv->cli_group && !sv->cli_bind)
+		return usage_error("serve", "--bind-socket-group needs --bind-socket PATH");
 
-	/* 1. the policy must be valid before anything is touched */
+	/* 1. the policy must be valid before anything is touched (token files: step 4) */
 	ret = bg_policy_load(sv->policy_path, &sv->pol, err, sizeof(err));
 	if (ret) {
 		bg_err("serve: %s", err);
@@ -718,11 +1139,17 @@ int do_serve(int argc, char **argv)
 	loop_add(sv, sv->tick_fd, on_tick, NULL);
 	loop_add(sv, sv->reload_fd, on_reload_timer, NULL);
 
-	/* 4. adopt the state: apply the policy to what is there */
+	/* 4. adopt the state: read the token files, apply the policy to what is there */
 	sv->h.controller = true;
 	sv->h.start_unix = (__u64)time(NULL);
 	slog(sv, LOG_NOTICE_, "controller for %s starting (pid %d), policy %s", opts.pin_path,
 	     (int)getpid(), sv->policy_path);
+	ret = bg_policy_prepare(&sv->s, &sv->pol, err, sizeof(err));
+	if (ret) {
+		bg_err("serve: %s", err);
+		bg_audit_write(sv->pol.audit_log, &who, sv->policy_path, NULL, err);
+		goto out;
+	}
 	ret = apply(sv, &sv->pol, &who);
 	if (ret)
 		goto out;
@@ -738,6 +1165,11 @@ int do_serve(int argc, char **argv)
 		slog(sv, LOG_WARNING_,
 		     "events: the ring is being read by someone else: retrying every %u ticks",
 		     EVENTS_RETRY_TICKS);
+	}
+	bind_update(sv, &sv->pol);
+	if ((sv->cli_bind || sv->pol.bind_socket[0]) && sv->bind_fd < 0) {
+		ret = -EADDRNOTAVAIL;
+		goto out; /* bg_bindsrv_listen said why */
 	}
 	if (metrics) {
 		ret = bg_metrics_start(metrics, fill_metrics, sv, &sv->ms, err, sizeof(err));
@@ -769,6 +1201,7 @@ int do_serve(int argc, char **argv)
 
 			src->fn(sv, src->arg, evs[i].events);
 		}
+		free_dead_conns(sv); /* after the round: its events may name them */
 		if (sv->ms && n == 0)
 			bg_metrics_run(sv->ms); /* MHD's own timeouts */
 	}

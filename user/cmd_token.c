@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* burstctl token add|del|list|show|gc|config */
+#include <bpf/bpf.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -50,7 +51,13 @@ static int help(int argc, char **argv)
 	       "bearer, i.e. \"Authorization: Bearer TOKEN\"; `header X-Api-Key scheme\n"
 	       "none` for \"X-Api-Key: TOKEN\"), whether HTTP requests are searched at\n"
 	       "all, and how long flows live without packets: those learnt from\n"
-	       "requests (http-idle, default 1m) and bindings (bind-idle, default 10m).\n");
+	       "requests (http-idle, default 1m) and bindings (bind-idle, default 10m).\n"
+	       "\n"
+	       "Under a policy (`burstctl policy apply`, `burstctl serve`): identities\n"
+	       "with token_files take their tokens from those files, and each apply\n"
+	       "removes the others; header and scheme are the policy's\n"
+	       "(host.http_token_header, http_token_scheme). Tokens added here to\n"
+	       "identities without token_files are kept.\n");
 	return 0;
 }
 
@@ -115,6 +122,23 @@ static void print_entry(const struct bg_token_entry *e, const char *identity, __
 	}
 	out_bool("expired", NULL, dead);
 	out_end_object();
+}
+
+static bool policy_in_force(const struct bg_state *s)
+{
+	struct bg_ctl ctl;
+	__u32 zero = 0;
+
+	return !bpf_map_lookup_elem(s->ctl_fd, &zero, &ctl) && (ctl.flags & BG_CTL_F_POLICY);
+}
+
+/* Does the last policy applied own identity id's tokens (token_files)? */
+static bool policy_owns(const struct bg_state *s, __u32 id)
+{
+	struct bg_rec_key k = { .owner = id, .idx = 0 };
+	struct bg_rec_val v;
+
+	return s->rec_fd >= 0 && !bpf_map_lookup_elem(s->rec_fd, &k, &v);
 }
 
 static void name_of(const struct bg_state *s, __u32 id, char *name, size_t len)
@@ -230,6 +254,9 @@ static int do_add(int argc, char **argv)
 		exp_unix = (__u64)when;
 	}
 	ret = bg_token_add(&s, tok, len, id.id, deadline, exp_unix, &e);
+	if (!ret && policy_owns(&s, id.id))
+		bg_warn("identity %s takes its tokens from the policy's token_files: the next policy apply or reload removes this token (add it to one of those files instead)",
+			name);
 	if (ret == -EEXIST) {
 		char fp[16];
 
@@ -539,6 +566,8 @@ static int do_tok_config(int argc, char **argv)
 		ret = bg_tok_cfg_put(&s, &c);
 	if (ret)
 		goto fail;
+	if ((hdr || sch) && policy_in_force(&s))
+		bg_warn("a policy is in force here: its host.http_token_header and http_token_scheme (default Authorization, bearer) replace this at its next apply or reload");
 	print_cfg(&c);
 	bg_state_close(&s);
 	return 0;

@@ -622,6 +622,63 @@ static void test_bind_socket(void)
 	fx_down();
 }
 
+/*
+ * The connection handler as the controller's loop drives it: a client that
+ * floods is served in turns (a bounded share per call), every request is
+ * answered in order, and a client that never reads its replies is
+ * disconnected instead of being waited for.
+ */
+static void test_bind_conn_turns(void)
+{
+	static const char req[] = "UNBIND tcp 192.0.2.1 1000 192.0.2.2 80\n";
+	struct bg_bindsrv_stats stats = {};
+	struct bg_bindsrv_conn c;
+	static char buf[65536], many[500 * sizeof(req)];
+	int sv[2], i, calls, sndbuf = 4096;
+	size_t got = 0, n, len = 0;
+	ssize_t r;
+
+	agents_up();
+	CU_ASSERT_FATAL(!socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv));
+	bg_bindsrv_conn_init(&c, sv[1]);
+	c.stats = &stats;
+	for (i = 0; i < 500; i++, len += sizeof(req) - 1)
+		memcpy(many + len, req, sizeof(req) - 1);
+	CU_ASSERT_EQUAL(send(sv[0], many, len, 0), (ssize_t)len); /* 500 requests at once */
+	/* one call: a share, not all 500 */
+	CU_ASSERT_EQUAL(bg_bindsrv_conn_io(&st, &c), 1);
+	CU_ASSERT(stats.requests > 0);
+	CU_ASSERT(stats.requests <=
+		  BG_BINDSRV_READS_PER_IO * (BG_BIND_LINE_MAX / (sizeof(req) - 1) + 1));
+	/* more calls (the loop comes back while there is input): all answered, in order */
+	for (calls = 1; stats.requests < 500 && calls < 1000; calls++) {
+		CU_ASSERT_EQUAL_FATAL(bg_bindsrv_conn_io(&st, &c), 1);
+		while ((r = recv(sv[0], buf, sizeof(buf), 0)) > 0)
+			got += (size_t)r;
+	}
+	while ((r = recv(sv[0], buf, sizeof(buf), 0)) > 0)
+		got += (size_t)r;
+	CU_ASSERT_EQUAL(stats.requests, 500);
+	CU_ASSERT_EQUAL(stats.replies[BG_BIND_R_NOT_BOUND], 500);
+	n = strlen("ERR not-bound tcp 192.0.2.1:1000 -> 192.0.2.2:80 is not bound\n");
+	CU_ASSERT_EQUAL(got, 500 * n);
+	CU_ASSERT(calls > 1);
+
+	/* a client that sends and never reads: the replies fill its buffer, it is dropped */
+	setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	for (calls = 0; calls < 10000; calls++) {
+		if (send(sv[0], many, len, 0) < 0 && errno != EAGAIN)
+			break;
+		if (!bg_bindsrv_conn_io(&st, &c))
+			break;
+	}
+	CU_ASSERT(calls < 10000);
+	CU_ASSERT_EQUAL(stats.slow_peers, 1);
+	close(sv[0]);
+	close(sv[1]);
+	fx_down();
+}
+
 /* ---- Cost: measured and reported, never asserted ---- */
 
 static void test_report_cost(void)
@@ -675,6 +732,8 @@ void add_token_tests(CU_pSuite s)
 		{ "bind: idle timeout and revocation", test_bind_lifetime },
 		{ "tokens: registry on real maps", test_registry },
 		{ "bind: Unix socket and client library", test_bind_socket },
+		{ "bind: a flood is served in turns, a peer not reading is dropped",
+		  test_bind_conn_turns },
 		{ "tokens: cost report", test_report_cost },
 	};
 	size_t i;

@@ -2,8 +2,8 @@
 # /metrics scraped by a real HTTP client (curl): Prometheus text format,
 # the per-identity series agree with `burstctl stats`, the global counters
 # and the controller's health are there, a refused reload shows, identity
-# names are labels and the per-scrape cap holds. (Agent tokens, which must
-# never appear, are not in this build: issue 3 adds that check.)
+# names are labels and the per-scrape cap holds. Agent tokens are counted
+# (live, expired) and never appear.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/serve_lib.sh"
 require_root
@@ -13,6 +13,8 @@ POL=$TMPF.policy.yaml
 PORT=$((20000 + $$ % 20000))
 URL=http://127.0.0.1:$PORT/metrics
 scrape() { ip netns exec "$RX" curl -sS --max-time 5 "$@"; }
+umask 077
+head -c 24 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=' >"$TMPF.tok"
 write_policy "$POL" <<YAML
 version: 1
 host:
@@ -26,6 +28,7 @@ identities:
     rate: 200pps
     burst: 20
     prefixes: [198.18.60.10]
+    token_files: ["$TMPF.tok"]
   "svc.a@b": { prefixes: [198.18.60.11] }
   extra1: {}
   extra2: {}
@@ -56,6 +59,9 @@ check "controller up" eq "$(val burstgate_controller_up)" 1
 check "last reload succeeded" eq "$(val burstgate_controller_last_reload_success)" 1
 check "capacity in base units" eq "$(val burstgate_host_capacity_packets_per_second)" 100000
 check "tuner utilisation present" grep -q "^burstgate_tuner_utilization_ratio " "$TMPF.m"
+check "agent tokens counted: 1 live, 0 expired" \
+	eq "$(val 'burstgate_tokens{state="live"}') $(val 'burstgate_tokens{state="expired"}')" "1 0"
+check "the token itself appears nowhere" sh -c "! grep -qF -- '$(cat "$TMPF.tok")' '$TMPF.m'"
 check "every sample is NAME{LABELS} VALUE under a TYPE, counters end in _total" "$PY" -c '
 import re, sys
 types, ok = {}, True

@@ -2,8 +2,9 @@
 # vmtest: kernel (runs inside the VMs too: what it checks depends on the kernel)
 # The policy and controller commands as a user meets them: errors with
 # FILE:LINE:COLUMN, a refused apply that changes nothing, check's dry run,
-# dump round-trips, help and JSON everywhere, the parts waiting for agent
-# tokens said out loud, and `burstctl events` following a real episode.
+# dump round-trips (token files and header included), help and JSON
+# everywhere, token files checked with positions and never echoed, and
+# `burstctl events` following a real episode.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/serve_lib.sh"
 require_root
@@ -34,22 +35,36 @@ identities:
   agent: { rate: 100pps, burst: 10, prefixes: [198.18.90.10, '2001:db8:90::10'] }
   tuned: { rate: 1kpps, burst_min: 5, burst_max: 500, bytes_rate: 8mbit, prefixes: [198.18.90.11] }
 YAML
-: >"$TMPF.token"
-cat >"$TMPF.tok.yaml" <<YAML
+umask 077
+printf 's3cr3t-cli-1\n# rotated in next week:\ns3cr3t-cli-2\n' >"$TMPF.token"
+printf '# nothing yet\n' >"$TMPF.empty"
+printf 'good-one\nbad s3cr3t-cli\n' >"$TMPF.spacey"
+tokpolicy() { # tokpolicy FILE: agent's token file
+	cat <<YAML
 version: 1
-host: { http_token_header: X-Agent-Token }
+host: { http_token_header: X-Agent-Token, http_token_scheme: none }
 controller: { audit_log: $TMPF.audit.jsonl }
 identities:
-  agent: { token_files: ["$TMPF.token"] }
+  agent: { rate: 100pps, burst: 10, prefixes: [198.18.90.10, '2001:db8:90::10'], token_files: ["$1"] }
+  tuned: { rate: 1kpps, burst_min: 5, burst_max: 500, bytes_rate: 8mbit, prefixes: [198.18.90.11] }
 YAML
+}
+tokpolicy "$TMPF.token" >"$TMPF.tok.yaml"
+tokpolicy "$TMPF.empty" >"$TMPF.tokempty.yaml"
+tokpolicy "$TMPF.spacey" >"$TMPF.tokbad.yaml"
 printf 'version: 1\nidentities:\n  agent:\n    rate: 100pps\n    burst: ten\n' >"$TMPF.bad.yaml"
 
 fails "check: bad file named FILE:LINE:COL" "$TMPF.bad.yaml:5:12: burst \"ten\": not a number" \
 	b policy check "$TMPF.bad.yaml"
 check "check: good file" b policy check "$TMPF.good.yaml"
 check "check: JSON" valid_json b -j policy check "$TMPF.good.yaml"
-check "check says what waits for agent tokens (issue 3)" \
-	eq "$(b -j policy check "$TMPF.tok.yaml" | json - "len([n for n in j['notes'] if 'issue 3' in n])")" 2
+check "check reads the token files: 2 tokens in 1 file" \
+	eq "$(b -j policy check "$TMPF.tok.yaml" | json - "(j['tokens_in_files'], j['token_files'])")" "(2, 1)"
+fails "check: a token file without a token, at the policy's entry" \
+	"tokempty.yaml:5:96: token file $TMPF.empty: holds no token" b policy check "$TMPF.tokempty.yaml"
+fails "check: a bad token, by line and byte, never echoed" \
+	"token file $TMPF.spacey: line 2: token byte 4 of 14 is whitespace" b policy check "$TMPF.tokbad.yaml"
+check "... the token is not in the message" sh -c "! grep -q s3cr3t '$TMPF.err'"
 b policy apply "$TMPF.good.yaml" >/dev/null
 check "check against the state: 0 changes" eq "$(b -j policy check "$TMPF.good.yaml" | json - "j['would_change']")" 0
 before=$(b -j identity list)
@@ -61,11 +76,37 @@ b policy dump >"$TMPF.dump.yaml"
 check "dump is a valid policy" b policy check "$TMPF.dump.yaml"
 check "dump applied: 0 changes" eq "$(b -j policy apply "$TMPF.dump.yaml" | json - "j['changes_total']")" 0
 check "dump keeps the tuner bounds" grep -q "burst_max: 500" "$TMPF.dump.yaml"
+
+# tokens: apply, check shows fingerprints, dump round-trips with the token files
+before=$(b -j token list)
+fails "apply of a bad token file is refused" "line 2: token byte 4" b policy apply "$TMPF.tokbad.yaml"
+check "... and changed nothing" eq "$before" "$(b -j token list)"
+check "check: would add 2 tokens" eq "$(b -j policy check "$TMPF.tok.yaml" | json - "j['tokens']['added']")" 2
+b -j policy apply "$TMPF.tok.yaml" >"$TMPF.apply.json"
+fps=$(b -j token list | json - "' '.join(sorted(t['fingerprint'] for t in j if t['identity'] == 'agent'))")
+check "apply: 2 tokens for agent" eq "$(echo "$fps" | wc -w)" 2
+check "apply: each token added by fingerprint, with its file and line" eq \
+	"$(json "$TMPF.apply.json" "' '.join(sorted(c['change'].split()[1] for c in j['changes'] if c['kind'] == 'token_added'))")" "$fps"
+check "apply: no token in the output or the audit log" sh -c "! grep -q s3cr3t '$TMPF.apply.json' '$TMPF.audit.jsonl'"
+check "apply: the header is in force" eq "$(b -j token config | json - "(j['header'], j['scheme'])")" "('x-agent-token', None)"
+b policy dump >"$TMPF.dump2.yaml"
+check "dump: the token file recorded at apply" grep -qF "token_files: [\"$TMPF.token\"]" "$TMPF.dump2.yaml"
+check "dump: the header as the policy spelt it" grep -q "http_token_header: X-Agent-Token" "$TMPF.dump2.yaml"
+check "dump: no token in it" sh -c "! grep -q s3cr3t '$TMPF.dump2.yaml'"
+check "dump round-trips: check against the state, 0 changes" \
+	eq "$(b -j policy check "$TMPF.dump2.yaml" | json - "(j['would_change'], j['tokens']['unchanged'])")" "(0, 2)"
+check "dump round-trips: apply, 0 changes" eq "$(b -j policy apply "$TMPF.dump2.yaml" | json - "j['changes_total']")" 0
+b policy apply "$TMPF.good.yaml" >"$TMPF.back.txt"
+check "token_files dropped: the tokens go, said by fingerprint" \
+	eq "$(grep -c "removed from agent (the identity's token_files are no longer given)" "$TMPF.back.txt")" 2
+check "... and the header is the default again" eq "$(b -j token config | json - "j['header']")" authorization
 check "apply: JSON" valid_json b -j policy apply "$TMPF.good.yaml"
 
 fails "serve without a policy" "missing --policy FILE" b serve
-fails "serve --bind-socket: waits for agent tokens, said clearly" "issue 3" \
-	b serve --policy "$TMPF.good.yaml" --bind-socket /run/x.sock
+fails "serve --bind-socket: an absolute path" "must be an absolute path" \
+	b serve --policy "$TMPF.good.yaml" --bind-socket x.sock
+fails "serve --bind-socket-group alone" "needs --bind-socket PATH" \
+	b serve --policy "$TMPF.good.yaml" --bind-socket-group root
 fails "serve with a bad policy: nothing started" ":5:12:" b serve --policy "$TMPF.bad.yaml"
 fails "serve --metrics with a bad address" "expected ADDR:PORT" \
 	b serve --policy "$TMPF.good.yaml" --metrics nowhere

@@ -56,11 +56,24 @@ static void test_series(void)
 			       .last_reload_ok = false,
 			       .tune_util = 0.25,
 			       .tune_grow_total = 9,
-			       .events_limited_total = 2 };
+			       .events_limited_total = 2,
+			       .gc_tokens_total = 4,
+			       .gc_flows_total = 6,
+			       .bind_on = true,
+			       .bind_connections = 2,
+			       .bind = { .requests = 12,
+					 .replies = { [BG_BIND_R_UNKNOWN_TOKEN] = 3,
+						      [BG_BIND_R_BUSY] = 1,
+						      [BG_BIND_R_OK] = 9 } } };
 	struct bg_snap s;
 	char *t;
 
 	make(&s, 3);
+	s.tokens_live = 5;
+	s.tokens_expired = 2;
+	s.tokens_max = 65536;
+	s.flows_http = 7;
+	s.flows_bind = 1;
 	s.ids[1].meta.rate_pps = 500;
 	s.ids[1].meta.burst_pkts = 200;
 	s.ids[1].pkt_fill = 50;
@@ -111,11 +124,28 @@ static void test_series(void)
 		strstr(t, "burstgate_tuner_adjustments_total{direction=\"grow\"} 9\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(t, "burstgate_events_total{type=\"limited\"} 2\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(t, "burstgate_host_capacity_packets_per_second 100000\n"));
+	/* agent tokens: live and expired tokens, flows by source, gc, the bind socket */
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, "burstgate_tokens{state=\"live\"} 5\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, "burstgate_tokens{state=\"expired\"} 2\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, "burstgate_tokens_capacity 65536\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, "burstgate_flow_entries{source=\"http\"} 7\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, "burstgate_flow_entries{source=\"bind\"} 1\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, "burstgate_gc_tokens_removed_total 4\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, "burstgate_gc_flows_removed_total 6\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, "burstgate_bind_connections 2\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, "burstgate_bind_requests_total 12\n"));
+	CU_ASSERT_PTR_NOT_NULL(
+		strstr(t, "burstgate_bind_errors_total{reason=\"unknown_token\"} 3\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, "burstgate_bind_errors_total{reason=\"busy\"} 1\n"));
+	CU_ASSERT_PTR_NOT_NULL(
+		strstr(t, "burstgate_bind_errors_total{reason=\"bad_request\"} 0\n"));
 	free(t);
 	/* without a controller: no controller series, and it says so */
 	t = format(&s, NULL, 100);
 	CU_ASSERT_PTR_NOT_NULL(strstr(t, "burstgate_controller_up 0\n"));
 	CU_ASSERT_PTR_NULL(strstr(t, "burstgate_controller_reloads_total"));
+	CU_ASSERT_PTR_NULL(strstr(t, "burstgate_bind_requests_total"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, "burstgate_tokens{state=\"live\"} 5\n"));
 	free(t);
 	bg_snap_free(&s);
 }
@@ -123,8 +153,8 @@ static void test_series(void)
 /* Every sample has a TYPE before it; counters end in _total; one TYPE per name. */
 static void test_exposition_rules(void)
 {
-	struct bg_health h = { .controller = true, .tune_util = 0.5 };
-	char *t, *line, *save = NULL, types[64][96];
+	struct bg_health h = { .controller = true, .tune_util = 0.5, .bind_on = true };
+	char *t, *line, *save = NULL, types[96][96];
 	int ntypes = 0, i, samples = 0;
 	struct bg_snap s;
 
@@ -138,7 +168,7 @@ static void test_exposition_rules(void)
 				CU_ASSERT_STRING_NOT_EQUAL(types[i], name);
 			if (!strcmp(kind, "counter"))
 				CU_ASSERT_PTR_NOT_NULL(strstr(name, "_total"));
-			if (ntypes < 64)
+			if (ntypes < 96)
 				snprintf(types[ntypes++], sizeof(types[0]), "%s", name);
 			continue;
 		}

@@ -10,7 +10,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include "bg_policy.h"
+#include "bg_token_reg.h"
 #include "unit.h"
 
 static char err[1024];
@@ -29,11 +32,14 @@ static const char good[] = "version: 1\n"
 			   "  capacity: { rate: 100kpps, bytes_rate: 1gbit }\n"
 			   "  max_identities: 200000\n"
 			   "  http_token_header: X-Agent-Token\n"
+			   "  http_token_scheme: none\n"
 			   "controller:\n"
 			   "  tune_interval: 500ms\n"
 			   "  grow_below: 50%\n"
 			   "  shrink_above: 90\n"
 			   "  audit_log: /tmp/audit.jsonl\n"
+			   "  bind_socket: /run/burstgate/bind.sock\n"
+			   "  bind_socket_group: 0\n"
 			   "default:\n"
 			   "  action: enforce\n"
 			   "  rate: 10kpps\n"
@@ -71,6 +77,9 @@ static void test_good(void)
 	CU_ASSERT_EQUAL(p.ctl.capacity_bits, 1000000000ULL);
 	CU_ASSERT_EQUAL(p.max_ids, 200000);
 	CU_ASSERT_STRING_EQUAL(p.http_token_header, "X-Agent-Token");
+	CU_ASSERT_STRING_EQUAL(p.http_token_scheme, ""); /* none: the whole value */
+	CU_ASSERT_STRING_EQUAL(p.bind_socket, "/run/burstgate/bind.sock");
+	CU_ASSERT_STRING_EQUAL(p.bind_group, "0");
 	CU_ASSERT_EQUAL(p.ctl.tune_interval_ms, 500);
 	CU_ASSERT_EQUAL(p.ctl.grow_below_pct, 50);
 	CU_ASSERT_EQUAL(p.ctl.shrink_above_pct, 90);
@@ -90,7 +99,7 @@ static void test_good(void)
 	CU_ASSERT_NOT_EQUAL(a->cfg.pkt.tau, 0);
 	CU_ASSERT_EQUAL_FATAL(a->npfx, 2);
 	CU_ASSERT_EQUAL(a->pfx[1].pfx.family, AF_INET6);
-	CU_ASSERT_EQUAL(a->pfx[1].line, 22);
+	CU_ASSERT_EQUAL(a->pfx[1].line, 25);
 	pl = &p.ids[1];
 	CU_ASSERT_EQUAL(pl->tune.min_pkts, 10);
 	CU_ASSERT_EQUAL(pl->tune.max_pkts, 1000);
@@ -116,6 +125,10 @@ static void test_good(void)
 	CU_ASSERT_EQUAL(p.deflt.lim.action, BG_ACT_ALLOW);
 	CU_ASSERT(!p.has_ifaces);
 	CU_ASSERT_EQUAL(p.ctl.tune_interval_ms, BG_TUNE_INTERVAL_MS_DEFAULT);
+	/* tokens in "Authorization: Bearer TOKEN" unless the policy says otherwise */
+	CU_ASSERT_STRING_EQUAL(p.http_token_header, "Authorization");
+	CU_ASSERT_STRING_EQUAL(p.http_token_scheme, "bearer");
+	CU_ASSERT_STRING_EQUAL(p.bind_socket, "");
 	bg_policy_free(&p);
 }
 
@@ -131,11 +144,174 @@ static void test_token_files(void)
 		 path);
 	CU_ASSERT_EQUAL(parse(text, &p), 0);
 	CU_ASSERT_EQUAL(p.ntoken_files, 1);
-	CU_ASSERT_STRING_EQUAL(p.ids[0].token_files[0], path);
+	CU_ASSERT_STRING_EQUAL(p.ids[0].token_files[0].path, path);
 	bg_policy_free(&p);
 	unlink(path);
 	CU_ASSERT_EQUAL(parse(text, &p), -EINVAL);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "No such file"));
+}
+
+static const struct bg_secret sec = { .key = { 1, 2 }, .fp_key = { 3, 4 } };
+
+/* A policy naming token files a (and b) for identity x, c for y. */
+static int parse_tok(const char *a, const char *b, const char *c, struct bg_policy *p)
+{
+	char text[2048];
+
+	snprintf(text, sizeof(text),
+		 "version: 1\n"
+		 "identities:\n"
+		 "  x:\n"
+		 "    token_files: [\"%s\"%s%s%s]\n"
+		 "  y: { token_files: [%s%s%s] }\n"
+		 "  z: { rate: 5pps }\n",
+		 a, b ? ", \"" : "", b ? b : "", b ? "\"" : "", c ? "\"" : "", c ? c : "",
+		 c ? "\"" : "");
+	return parse(text, p);
+}
+
+static void file(const char *name, const char *text, char *path)
+{
+	CU_ASSERT_EQUAL_FATAL(unit_file(name, text, strlen(text), path, 256), 0);
+}
+
+/* The format: one token per line, comments and blanks skipped, hashed under the secret. */
+static void test_token_read(void)
+{
+	char a[256], b[256], c[256];
+	struct bg_policy p;
+	__u64 h, fp;
+	size_t i;
+
+	file("a", "s3cr3t-a1\r\n# a comment\n\n   s3cr3t-a2\t\n", a);
+	file("b", "s3cr3t-b1", b); /* no final newline */
+	CU_ASSERT_EQUAL_FATAL(parse_tok(a, b, NULL, &p), 0);
+	CU_ASSERT(p.ids[0].has_token_files);
+	CU_ASSERT_EQUAL(p.ids[0].ntoken_files, 2);
+	CU_ASSERT_EQUAL(p.ids[0].token_files[1].line, 4);
+	CU_ASSERT(p.ids[1].has_token_files); /* [] : the policy owns y's tokens (none) */
+	CU_ASSERT_EQUAL(p.ids[1].ntoken_files, 0);
+	CU_ASSERT(!p.ids[2].has_token_files); /* no key: y's tokens are left alone */
+	CU_ASSERT(!p.toks_loaded);
+	CU_ASSERT_EQUAL_FATAL(bg_policy_read_tokens(&p, &sec, err, sizeof(err)), 0);
+	CU_ASSERT(p.toks_loaded);
+	CU_ASSERT_EQUAL_FATAL(p.ntoks, 3);
+	bg_token_hash(&sec, "s3cr3t-a2", 9, &h, &fp);
+	for (i = 0; i < p.ntoks && p.toks[i].hash != h; i++)
+		;
+	CU_ASSERT_FATAL(i < p.ntoks);
+	CU_ASSERT_EQUAL(p.toks[i].fp, fp);
+	CU_ASSERT_EQUAL(p.toks[i].ident, 0);
+	CU_ASSERT_EQUAL(p.toks[i].file, 0);
+	CU_ASSERT_EQUAL(p.toks[i].line, 4); /* after a comment and a blank line */
+	for (i = 1; i < p.ntoks; i++)
+		CU_ASSERT(p.toks[i - 1].hash < p.toks[i].hash);
+	bg_policy_free(&p);
+
+	/* the same token twice for one identity counts once */
+	file("dup", "s3cr3t-a1\n", c);
+	CU_ASSERT_EQUAL_FATAL(parse_tok(a, c, NULL, &p), 0);
+	CU_ASSERT_EQUAL(bg_policy_read_tokens(&p, &sec, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(p.ntoks, 2);
+	bg_policy_free(&p);
+}
+
+/*
+ * Bad token files: the error names the policy's entry for the file
+ * (POLICY:LINE:COL), the file and the line in it, and never the token.
+ */
+static void test_token_errors(void)
+{
+	static const struct {
+		const char *name, *text, *says;
+	} bad[] = {
+		{ "space", "s3cr3t-ok\nmy s3cr3t\n", "line 2: token byte 3 of 9 is whitespace" },
+		{ "long", NULL, "line 1: token 600 bytes, longer than the 512 bytes" },
+		{ "utf8", "s3cr3t-\xc3\xa9\n", "line 1: token byte 8 of 9 is not ASCII" },
+		{ "ctl", "s3cr3t\x01x\n", "line 1: token byte 7 of 8 is a control character" },
+		{ "empty", "# nothing here\n\n", "holds no token (one token per line" },
+	};
+	char a[256], where[700], longtok[602];
+	struct bg_policy p;
+	size_t i;
+
+	memset(longtok, 'k', 600);
+	longtok[600] = '\n';
+	longtok[601] = '\0';
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		file(bad[i].name, bad[i].text ? bad[i].text : longtok, a);
+		CU_ASSERT_EQUAL_FATAL(parse_tok(a, NULL, NULL, &p), 0);
+		snprintf(where, sizeof(where), "p.yaml:4:19: token file %s: %s", a, bad[i].says);
+		if (bg_policy_read_tokens(&p, &sec, err, sizeof(err)) != -EINVAL ||
+		    strncmp(err, where, strlen(where)) || strstr(err, "s3cr3t") ||
+		    strstr(err, "kkkk")) {
+			printf("\n  token file \"%s\": %s\n  want: %s", bad[i].name, err, where);
+			CU_FAIL("bad token file");
+		}
+		CU_ASSERT(!p.toks_loaded);
+		CU_ASSERT_EQUAL(p.ntoks, 0); /* all or nothing */
+		bg_policy_free(&p);
+	}
+
+	/* gone between the check and the read: the same position */
+	file("gone", "s3cr3t\n", a);
+	CU_ASSERT_EQUAL_FATAL(parse_tok(a, NULL, NULL, &p), 0);
+	unlink(a);
+	snprintf(where, sizeof(where), "p.yaml:4:19: token file %s: No such file or directory", a);
+	CU_ASSERT_EQUAL(bg_policy_read_tokens(&p, &sec, err, sizeof(err)), -EINVAL);
+	CU_ASSERT_STRING_EQUAL(err, where);
+	bg_policy_free(&p);
+}
+
+/* One token, two identities: refused at the second one's entry, token not shown. */
+static void test_token_twice(void)
+{
+	char a[256], c[256], where[900];
+	struct bg_policy p;
+	int col;
+
+	file("x1", "s3cr3t-shared\n", a);
+	file("y1", "s3cr3t-y\ns3cr3t-shared\n", c);
+	CU_ASSERT_EQUAL_FATAL(parse_tok(a, NULL, c, &p), 0);
+	col = (int)strlen("  y: { token_files: [") + 1;
+	snprintf(
+		where, sizeof(where),
+		"p.yaml:5:%d: token file %s: line 2: the same token as line 1 of %s, given to identity x (a token belongs to one identity)",
+		col, c, a);
+	CU_ASSERT_EQUAL(bg_policy_read_tokens(&p, &sec, err, sizeof(err)), -EINVAL);
+	CU_ASSERT_STRING_EQUAL(err, where);
+	CU_ASSERT_PTR_NULL(strstr(err, "s3cr3t"));
+	bg_policy_free(&p);
+
+	/* and a file listed twice for one identity is a mistake said at once */
+	CU_ASSERT_EQUAL(parse_tok(a, a, NULL, &p), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "listed twice (line 4)"));
+}
+
+static void note_fn(void *arg, const char *note)
+{
+	if (strstr(note, "chmod 600") || strstr(note, "Bearer TOKEN"))
+		(*(int *)arg)++;
+}
+
+/* Notes: token files others can read; a custom header left with the bearer scheme. */
+static void test_token_notes(void)
+{
+	char a[256], text[512];
+	struct bg_policy p;
+	int n = 0;
+
+	file("loose", "s3cr3t\n", a);
+	chmod(a, 0644);
+	snprintf(text, sizeof(text),
+		 "version: 1\nhost: { http_token_header: X-Api-Key }\n"
+		 "identities: { x: { token_files: [\"%s\"] } }\n",
+		 a);
+	CU_ASSERT_EQUAL_FATAL(parse(text, &p), 0);
+	CU_ASSERT_EQUAL_FATAL(bg_policy_read_tokens(&p, &sec, err, sizeof(err)), 0);
+	bg_policy_notes(&p, note_fn, &n);
+	CU_ASSERT_EQUAL(n, 2);
+	bg_policy_free(&p);
 }
 
 /* Every kind of bad file: where, and what the message must say. */
@@ -208,7 +384,22 @@ static const struct {
 	{ "interface twice", "version: 1\nhost:\n  interfaces: [eth0, eth0]\n",
 	  "p.yaml:3:22:", "listed twice" },
 	{ "bad header", "version: 1\nhost:\n  http_token_header: \"X Token\"\n",
-	  "p.yaml:3:22:", "not an HTTP header name" },
+	  "p.yaml:3:22:", "character ' ' cannot appear in a header name" },
+	{ "bad scheme", "version: 1\nhost:\n  http_token_scheme: \"Bearer x\"\n",
+	  "p.yaml:3:22:", "cannot appear in an auth scheme (use bearer, none" },
+	{ "scheme too long", "version: 1\nhost:\n  http_token_scheme: abcdefghijklmnopq\n",
+	  "p.yaml:3:22:", "must be 1 to 15 characters" },
+	{ "token files not a list", "version: 1\nidentities:\n  a:\n    token_files: /etc/t\n",
+	  "p.yaml:4:18:", "token_files: expected a list" },
+	{ "token files for default", "version: 1\ndefault:\n  token_files: []\n",
+	  "p.yaml:3:3:", "the default identity takes the traffic nothing else claims" },
+	{ "relative bind socket", "version: 1\ncontroller:\n  bind_socket: bind.sock\n",
+	  "p.yaml:3:16:", "must be an absolute path" },
+	{ "group without socket", "version: 1\ncontroller:\n  bind_socket_group: 0\n",
+	  "p.yaml:3:22:", "needs a bind_socket" },
+	{ "unknown group",
+	  "version: 1\ncontroller:\n  bind_socket: /run/b.sock\n  bind_socket_group: no-such-grp\n",
+	  "p.yaml:4:22:", "no such group here" },
 	{ "bad interval", "version: 1\ncontroller:\n  tune_interval: 5\n",
 	  "p.yaml:3:18:", "expected a duration in ms or s" },
 	{ "interval too short", "version: 1\ncontroller:\n  tune_interval: 10ms\n",
@@ -254,7 +445,12 @@ static void test_roundtrip(void)
 	size_t len = 0, i, j;
 	FILE *f;
 
-	CU_ASSERT_EQUAL_FATAL(parse(good, &a), 0);
+	char tf[256], more[2048];
+
+	file("rt", "s3cr3t\n", tf);
+	snprintf(more, sizeof(more), "%s    token_files: [\"%s\"]\n  owned:\n    token_files: []\n",
+		 good, tf);
+	CU_ASSERT_EQUAL_FATAL(parse(more, &a), 0);
 	f = open_memstream(&text, &len);
 	CU_ASSERT_EQUAL(bg_policy_write(f, &a), 0);
 	fclose(f);
@@ -268,14 +464,24 @@ static void test_roundtrip(void)
 	CU_ASSERT_EQUAL(memcmp(&a.ctl, &b.ctl, sizeof(a.ctl)), 0);
 	CU_ASSERT_EQUAL(a.max_ids, b.max_ids);
 	CU_ASSERT_STRING_EQUAL(a.http_token_header, b.http_token_header);
+	CU_ASSERT_STRING_EQUAL(a.http_token_scheme, b.http_token_scheme);
+	CU_ASSERT_STRING_EQUAL(a.bind_socket, b.bind_socket);
+	CU_ASSERT_STRING_EQUAL(a.bind_group, b.bind_group);
 	CU_ASSERT_STRING_EQUAL(a.audit_log, b.audit_log);
 	CU_ASSERT_EQUAL(memcmp(&a.deflt.cfg, &b.deflt.cfg, sizeof(a.deflt.cfg)), 0);
 	CU_ASSERT_EQUAL_FATAL(a.nids, b.nids);
+	CU_ASSERT(b.ids[b.nids - 1].has_token_files); /* `token_files: []` survives */
+	CU_ASSERT(b.ids[b.nids - 2].has_token_files);
 	for (i = 0; i < a.nids; i++) {
 		CU_ASSERT_STRING_EQUAL(a.ids[i].name, b.ids[i].name);
 		CU_ASSERT_EQUAL(memcmp(&a.ids[i].lim, &b.ids[i].lim, sizeof(a.ids[i].lim)), 0);
 		CU_ASSERT_EQUAL(memcmp(&a.ids[i].cfg, &b.ids[i].cfg, sizeof(a.ids[i].cfg)), 0);
 		CU_ASSERT_EQUAL(memcmp(&a.ids[i].tune, &b.ids[i].tune, sizeof(a.ids[i].tune)), 0);
+		CU_ASSERT_EQUAL(a.ids[i].has_token_files, b.ids[i].has_token_files);
+		CU_ASSERT_EQUAL_FATAL(a.ids[i].ntoken_files, b.ids[i].ntoken_files);
+		for (j = 0; j < a.ids[i].ntoken_files; j++)
+			CU_ASSERT_STRING_EQUAL(a.ids[i].token_files[j].path,
+					       b.ids[i].token_files[j].path);
 		CU_ASSERT_EQUAL_FATAL(a.ids[i].npfx, b.ids[i].npfx);
 		for (j = 0; j < a.ids[i].npfx; j++)
 			CU_ASSERT_EQUAL(memcmp(&a.ids[i].pfx[j].pfx, &b.ids[i].pfx[j].pfx,
@@ -306,6 +512,11 @@ int add_policy_suite(void)
 	static const struct unit_test tests[] = {
 		{ "good file, every field", test_good },
 		{ "token files must exist", test_token_files },
+		{ "token files: one token per line, hashed, positions", test_token_read },
+		{ "bad token files: POLICY:LINE:COL, file line, never the token",
+		  test_token_errors },
+		{ "one token, two identities: refused", test_token_twice },
+		{ "token notes: loose file modes, bearer on a custom header", test_token_notes },
 		{ "every kind of bad file: FILE:LINE:COL and what is accepted", test_bad },
 		{ "write then parse round-trips", test_roundtrip },
 		{ "the shipped example is valid", test_example },

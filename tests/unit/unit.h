@@ -12,6 +12,12 @@ struct unit_test {
 /* Register a suite of NULL-terminated tests. */
 int unit_add_suite(const char *name, const struct unit_test *tests);
 
+/*
+ * Write text to a file NAME (mode 0600) in this run's own temporary
+ * folder, removed when the tests end; its path in path. 0 or -errno.
+ */
+int unit_file(const char *name, const char *text, size_t len, char *path, size_t pathlen);
+
 int add_gcra_suite(void);
 int add_units_suite(void);
 int add_parse_suite(void);

@@ -91,13 +91,15 @@ bctl() {
 	nsenter --net="/run/netns/$RX" "$BURSTCTL" -d "$PIN" "$@"
 }
 
-# json FILE|- EXPR: evaluate a Python expression on the parsed JSON (as j)
+# json FILE|- EXPR: evaluate a Python expression on the parsed JSON (as j).
+# -S -E: no site import, no environment: 2.5x faster to start, which counts
+# inside the test VMs, where a Python start costs well over a second.
 json() {
 	local src=$1 expr=$2
 	if [ "$src" = - ]; then
-		"$PY" -c "import json,sys; j=json.load(sys.stdin); print($expr)"
+		"$PY" -S -E -c "import json,sys; j=json.load(sys.stdin); print($expr)"
 	else
-		"$PY" -c "import json,sys; j=json.load(open(sys.argv[1])); print($expr)" "$src"
+		"$PY" -S -E -c "import json,sys; j=json.load(open(sys.argv[1])); print($expr)" "$src"
 	fi
 }
 

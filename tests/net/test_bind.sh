@@ -76,8 +76,8 @@ check "capped agent accepted as capped" grep -q '"reply": "OK capped"' "$TMPF.ca
 check "roomy agent accepted as roomy" grep -q '"reply": "OK roomy"' "$TMPF.roomy"
 check "both connections were bound while they ran" eq \
 	"$(grep '^bind ' "$TMPF.binds" | sort -u | tr '\n' ' ')" "bind capped 198.18.21.10 bind roomy 198.18.21.10 "
-got_c=$("$PY" -c "import json,sys; print(sum(json.loads(l)['bytes'] for l in open(sys.argv[1]) if json.loads(l)['identity'] == 'capped'))" "$TMPF.srv")
-got_r=$("$PY" -c "import json,sys; print(sum(json.loads(l)['bytes'] for l in open(sys.argv[1]) if json.loads(l)['identity'] == 'roomy'))" "$TMPF.srv")
+got_c=$("$PY" -S -E -c "import json,sys; print(sum(json.loads(l)['bytes'] for l in open(sys.argv[1]) if json.loads(l)['identity'] == 'capped'))" "$TMPF.srv")
+got_r=$("$PY" -S -E -c "import json,sys; print(sum(json.loads(l)['bytes'] for l in open(sys.argv[1]) if json.loads(l)['identity'] == 'roomy'))" "$TMPF.srv")
 span=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
 bound=$(awk -v s="$span" 'BEGIN { printf "%d", 16384 + 100000 * s }')
 check "capped held to bytes-burst + bytes-rate * time ($((c1 - c0)) <= $bound frame bytes in ${span}s)" le $((c1 - c0)) "$bound"

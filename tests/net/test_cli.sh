@@ -24,7 +24,7 @@ fails() {
 	CHECKS=$((CHECKS + 1))
 }
 
-valid_json() { "$@" | "$PY" -c 'import json,sys; json.load(sys.stdin)'; }
+valid_json() { "$@" | "$PY" -S -E -c 'import json,sys; json.load(sys.stdin)'; }
 
 fails "reading absent state says how to create it" "burstctl setup" b stats
 check "status works before any state exists" valid_json b -j status

@@ -1,5 +1,4 @@
 #!/bin/bash
-# vmtest: kernel (runs inside the VMs too: what it checks depends on the kernel)
 # The policy and controller commands as a user meets them: errors with
 # FILE:LINE:COLUMN, a refused apply that changes nothing, check's dry run,
 # dump round-trips (token files and header included), help and JSON
@@ -24,7 +23,7 @@ fails() { # fails WHAT TEXT CMD...: CMD exits non-zero and says TEXT on stderr
 	fi
 	CHECKS=$((CHECKS + 1))
 }
-valid_json() { "$@" | "$PY" -c 'import json,sys; json.load(sys.stdin)'; }
+valid_json() { "$@" | "$PY" -S -E -c 'import json,sys; json.load(sys.stdin)'; }
 
 cat >"$TMPF.good.yaml" <<YAML
 version: 1

@@ -85,8 +85,8 @@ echo "roomy:  $(cat "$TMPF.roomy")"
 check "the stalled client was still connected meanwhile" kill -0 $STALL
 check "capped agent bound to capped" grep -q '"reply": "OK capped"' "$TMPF.capped"
 check "roomy agent bound to roomy" grep -q '"reply": "OK roomy"' "$TMPF.roomy"
-got_c=$("$PY" -c "import json,sys; print(sum(json.loads(l)['bytes'] for l in open(sys.argv[1]) if json.loads(l)['identity'] == 'capped'))" "$TMPF.srv")
-got_r=$("$PY" -c "import json,sys; print(sum(json.loads(l)['bytes'] for l in open(sys.argv[1]) if json.loads(l)['identity'] == 'roomy'))" "$TMPF.srv")
+got_c=$("$PY" -S -E -c "import json,sys; print(sum(json.loads(l)['bytes'] for l in open(sys.argv[1]) if json.loads(l)['identity'] == 'capped'))" "$TMPF.srv")
+got_r=$("$PY" -S -E -c "import json,sys; print(sum(json.loads(l)['bytes'] for l in open(sys.argv[1]) if json.loads(l)['identity'] == 'roomy'))" "$TMPF.srv")
 span=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
 bound=$(awk -v s="$span" 'BEGIN { printf "%d", 16384 + 100000 * s }')
 check "capped held to bytes_burst + bytes_rate * time ($((c1 - c0)) <= $bound frame bytes in ${span}s)" le $((c1 - c0)) "$bound"

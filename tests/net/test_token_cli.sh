@@ -33,7 +33,7 @@ fails() {
 	fi
 	CHECKS=$((CHECKS + 1))
 }
-valid_json() { "$@" | "$PY" -c 'import json,sys; json.load(sys.stdin)'; }
+valid_json() { "$@" | "$PY" -S -E -c 'import json,sys; json.load(sys.stdin)'; }
 newtok() { head -c 24 /dev/urandom | base64 | tr '+/' '-_' | tr -d '='; }
 
 T1=$(newtok)

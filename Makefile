@@ -232,8 +232,12 @@ lint: $(SKEL) $(BENCH_SKEL) $(BENCH_VAR_SKEL)
 		--suppress=arithOperationsOnVoidPointer \
 		user tests/unit tests/bpf tests/tools client examples bench/bg_bench.c
 
-install: $(BURSTCTL)
+# burstctl, its man page, the systemd unit, an example policy, and the bind
+# client library for servers that report their agents' connections.
+install: $(BURSTCTL) $(CLIENT_LIB)
 	install -D -m 0755 $(BURSTCTL) $(DESTDIR)/usr/local/sbin/burstctl
+	install -D -m 0644 $(CLIENT_LIB) $(DESTDIR)/usr/local/lib/libburstgate_client.a
+	install -D -m 0644 client/bg_client.h $(DESTDIR)/usr/local/include/burstgate/bg_client.h
 	install -D -m 0644 docs/burstctl.8 $(DESTDIR)/usr/local/share/man/man8/burstctl.8
 	install -D -m 0644 packaging/burstgate.service $(DESTDIR)/etc/systemd/system/burstgate.service
 	install -D -m 0644 examples/policy.yaml $(DESTDIR)/usr/local/share/doc/burstgate/policy.yaml

@@ -8,7 +8,10 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <bpf/bpf.h>
+
 #include "bg_attach.h"
+#include "bg_token.h"
 #include "bg_identity.h"
 #include "bg_log.h"
 #include "bg_out.h"
@@ -193,6 +196,27 @@ static void status_links(void)
 	free(links);
 }
 
+/* How full a hash map is: "NAME  used of max". */
+static void status_fill(const char *key, const char *label, int fd, size_t ksz, size_t vsz,
+			const char *note)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	void *keys = NULL, *vals = NULL;
+	size_t n = 0;
+
+	if (bg_map_read_all(fd, ksz, vsz, &keys, &vals, &n) ||
+	    bpf_obj_get_info_by_fd(fd, &info, &len))
+		return;
+	free(keys);
+	free(vals);
+	out_begin_object(key);
+	out_u64("used", NULL, n);
+	out_u64("max", NULL, info.max_entries);
+	out_text("%s %zu of %u%s\n", label, n, info.max_entries, note);
+	out_end_object();
+}
+
 int do_status(int argc, char **argv)
 {
 	struct bg_prefix_entry *pfx = NULL;
@@ -230,8 +254,13 @@ int do_status(int argc, char **argv)
 		out_begin_object("prefixes");
 		out_u64("ipv4", "prefixes    %llu IPv4", n4);
 		out_u64("ipv6", ", %llu IPv6", npfx - n4);
-		out_u64("max_per_family", " (of %llu each)\n", s.max_pfx);
+		out_u64("max_per_map", " (each map, host and network per family, holds up to %llu)\n",
+			s.max_pfx);
 		out_end_object();
+		status_fill("tokens", "tokens     ", s.tokens_fd, sizeof(__u64), sizeof(struct bg_token),
+			    "");
+		status_fill("flows", "flows      ", s.flows_fd, sizeof(struct bg_flow_key),
+			    sizeof(struct bg_flow), " (when full, the least recently used make room)");
 		out_bool("shadow", NULL, g.shadow_all);
 		out_text("shadow      %s\n",
 			 g.shadow_all ? "on (host-wide dry run: nothing is dropped)" : "off");

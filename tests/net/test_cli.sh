@@ -31,6 +31,9 @@ check "status works before any state exists" valid_json b -j status
 
 b setup max-identities 4 max-prefixes 8 >/dev/null
 check "setup made the state" test -e "$PIN/bg_id_cfg"
+check "status: fill levels of identities, prefixes, tokens, flows" \
+	eq "$(b -j status | json - "(j['identities'], j['prefixes']['max_per_map'], j['tokens']['used'], j['flows']['max'] > 0)")" \
+	"({'used': 1, 'max': 4}, 8, 0, True)"
 fails "capacity is fixed at creation" "already exists" b setup max-identities 8
 check "setup again with no sizes keeps it" b setup
 

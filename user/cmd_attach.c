@@ -254,13 +254,14 @@ int do_status(int argc, char **argv)
 		out_begin_object("prefixes");
 		out_u64("ipv4", "prefixes    %llu IPv4", n4);
 		out_u64("ipv6", ", %llu IPv6", npfx - n4);
-		out_u64("max_per_map", " (each map, host and network per family, holds up to %llu)\n",
-			s.max_pfx);
+		out_u64("max_per_map",
+			" (each map, host and network per family, holds up to %llu)\n", s.max_pfx);
 		out_end_object();
-		status_fill("tokens", "tokens     ", s.tokens_fd, sizeof(__u64), sizeof(struct bg_token),
-			    "");
+		status_fill("tokens", "tokens     ", s.tokens_fd, sizeof(__u64),
+			    sizeof(struct bg_token), "");
 		status_fill("flows", "flows      ", s.flows_fd, sizeof(struct bg_flow_key),
-			    sizeof(struct bg_flow), " (when full, the least recently used make room)");
+			    sizeof(struct bg_flow),
+			    " (when full, the least recently used make room)");
 		out_bool("shadow", NULL, g.shadow_all);
 		out_text("shadow      %s\n",
 			 g.shadow_all ? "on (host-wide dry run: nothing is dropped)" : "off");

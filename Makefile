@@ -86,9 +86,6 @@ TRAFFIC := $(OUTPUT)/bg-traffic
 BENCH := $(OUTPUT)/bg-bench
 BENCH_BPF_OBJ := $(OUTPUT)/bg_bench.bpf.o
 BENCH_SKEL := $(OUTPUT)/bg_bench.skel.h
-# Data-plane proposals, built from burstgate's own sources to be measured.
-BENCH_VAR_OBJ := $(OUTPUT)/bg_xdp_hostmap.bpf.o
-BENCH_VAR_SKEL := $(OUTPUT)/bg_hostmap.skel.h
 
 .PHONY: all check demo deps format lint clean vmtest vmtest-fetch test-unit test-bpf test-net install \
 	bench bench-smoke bench-deps
@@ -151,15 +148,7 @@ $(BENCH_SKEL): $(BENCH_BPF_OBJ)
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name bg_bench > $@.tmp && mv $@.tmp $@
 
-$(BENCH_VAR_OBJ): bench/variants/bg_xdp_hostmap.bpf.c bpf/bg_xdp.bpf.c $(BPF_HDRS) | $(OUTPUT)
-	$(call msg,BPF,$@)
-	$(Q)$(CLANG) $(BPF_CFLAGS) -Ibpf -c $< -o $@
-
-$(BENCH_VAR_SKEL): $(BENCH_VAR_OBJ)
-	$(call msg,GEN-SKEL,$@)
-	$(Q)$(BPFTOOL) gen skeleton $< name bg_hostmap > $@.tmp && mv $@.tmp $@
-
-$(BENCH): bench/bg_bench.c $(BENCH_SKEL) $(BENCH_VAR_SKEL) $(LIB) $(wildcard tests/lib/*.h) | $(OUTPUT)
+$(BENCH): bench/bg_bench.c $(BENCH_SKEL) $(LIB) $(wildcard tests/lib/*.h) | $(OUTPUT)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(USER_CFLAGS) -Itests/lib $(CFLAGS) $(LDFLAGS) $< $(LIB) $(USER_LIBS) -lpthread -o $@
 
@@ -221,7 +210,7 @@ format:
 	$(Q)clang-format -i $(FORMAT_SRCS)
 
 # void * arithmetic is GNU C and the idiom of every XDP parser: not flagged.
-lint: $(SKEL) $(BENCH_SKEL) $(BENCH_VAR_SKEL)
+lint: $(SKEL) $(BENCH_SKEL)
 	$(call msg,FORMAT,check)
 	$(Q)clang-format --dry-run -Werror $(FORMAT_SRCS)
 	$(call msg,CPPCHECK,user tests)

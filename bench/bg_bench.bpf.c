@@ -12,9 +12,6 @@
  *   bb_rotate  the scale benchmark's driver under BPF_PROG_TEST_RUN: gives
  *              each run a pseudo-random source among n_src, then tail-calls
  *              the program under test (burstgate, or bb_drop as baseline)
- *   bb_lpm, bb_hash  for a data-plane proposal: the source lookup alone, in
- *              an LPM trie (what burstgate does) and in a hash map of host
- *              addresses (what it could do first), behind bb_rotate
  *
  * Every knob is a .bss variable the bench writes through the skeleton's
  * mmap between runs; the programs only read them.
@@ -52,27 +49,6 @@ struct {
 	__type(key, __u32);
 	__type(value, __u32);
 } bb_next SEC(".maps");
-
-/* The proposal's maps: the same /32 host prefixes in both. */
-struct bb_lpm_key {
-	__u32 prefixlen;
-	__u32 addr; /* network order */
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 1 << 20);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct bb_lpm_key);
-	__type(value, __u32);
-} bb_lpm_map SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1 << 20);
-	__type(key, __u32);
-	__type(value, __u32);
-} bb_hash_map SEC(".maps");
 
 #define L3_OFF sizeof(struct ethhdr)
 #define L4_OFF (L3_OFF + sizeof(struct iphdr)) /* frames have no IP options */
@@ -144,34 +120,6 @@ int bb_rotate(struct xdp_md *ctx)
 	ip->saddr = bpf_htonl(src_base + next_src());
 	bpf_tail_call(ctx, &bb_next, next_slot);
 	return XDP_ABORTED;
-}
-
-SEC("xdp")
-int bb_lpm(struct xdp_md *ctx)
-{
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	struct iphdr *ip = data + L3_OFF;
-	struct bb_lpm_key k = { .prefixlen = 32 };
-
-	if ((void *)(ip + 1) > data_end)
-		return XDP_ABORTED;
-	k.addr = ip->saddr;
-	return bpf_map_lookup_elem(&bb_lpm_map, &k) ? XDP_DROP : XDP_PASS;
-}
-
-SEC("xdp")
-int bb_hash(struct xdp_md *ctx)
-{
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	struct iphdr *ip = data + L3_OFF;
-	__u32 k;
-
-	if ((void *)(ip + 1) > data_end)
-		return XDP_ABORTED;
-	k = ip->saddr;
-	return bpf_map_lookup_elem(&bb_hash_map, &k) ? XDP_DROP : XDP_PASS;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -7,7 +7,6 @@
  *
  *   bg-bench micro  [--rounds R] [--repeat N]
  *   bg-bench scale  [--sizes N,N,...] [--rounds R] [--repeat N]
- *   bg-bench lookup [--sizes N,N,...] [--rounds R] [--repeat N]
  *   bg-bench macro  --tx-ns P --rx-ns P --tx-dev D --rx-dev D --pin DIR
  *                   --sources N --peers NAME[:PORT],... [--rounds R]
  *                   [--slice-ms MS] [--settle-ms MS] [--seed S]
@@ -46,7 +45,6 @@
 #include <unistd.h>
 
 #include "bg_bench.skel.h"
-#include "bg_hostmap.skel.h"
 #include "bg_identity.h"
 #include "bg_log.h"
 #include "bg_prefix.h"
@@ -207,51 +205,6 @@ static void make_pin(char *buf, size_t len, const char *tag)
 	snprintf(buf, len, "/sys/fs/bpf/bgbench_%d_%s", getpid(), tag);
 }
 
-/*
- * Proposal 1 (bench/PROPOSALS.md, bench/variants/): burstgate's program with
- * a host-prefix hash map looked up before the trie, on the state at pin
- * (pinned maps reused), its hash filled with the trie's /32 prefixes.
- */
-static struct bg_hostmap *hostmap_load(const char *pin, const struct bg_state *s)
-{
-	LIBBPF_OPTS(bpf_object_open_opts, o, .pin_root_path = pin);
-	struct bg_prefix_entry *all = NULL;
-	struct bg_hostmap *h = bg_hostmap__open_opts(&o);
-	struct bpf_map *m;
-	size_t n = 0, i;
-	int fd, err;
-
-	if (!h)
-		die("proposal 1: open", errno);
-	bpf_object__for_each_map(m, h->obj)
-	{
-		struct bpf_map_info info = {};
-		__u32 len = sizeof(info);
-		char path[256];
-
-		snprintf(path, sizeof(path), "%s/%s", pin, bpf_map__name(m));
-		fd = bpf_obj_get(path);
-		if (fd < 0)
-			continue;
-		if (!bpf_obj_get_info_by_fd(fd, &info, &len))
-			bpf_map__set_max_entries(m, info.max_entries);
-		close(fd);
-	}
-	bpf_map__set_max_entries(h->maps.bg_p1_host4, s->max_pfx);
-	err = bg_hostmap__load(h);
-	if (!err)
-		err = bg_prefix_list(s, &all, &n);
-	if (err)
-		die("proposal 1: load", err);
-	fd = bpf_map__fd(h->maps.bg_p1_host4);
-	for (i = 0; i < n; i++)
-		if (all[i].pfx.family == AF_INET && all[i].pfx.len == 32 &&
-		    bpf_map_update_elem(fd, all[i].pfx.addr, &all[i].id, BPF_ANY))
-			die("proposal 1: fill the host map", errno);
-	free(all);
-	return h;
-}
-
 /* ---- micro: cost per packet of each path, against XDP_DROP ---- */
 
 /*
@@ -270,7 +223,6 @@ struct micro_path {
 	const char *label;
 	const char *src; /* IPv4 source of the UDP frame */
 	int expect; /* verdict the path must give: checked, reported */
-	int proposal; /* 1: run proposal 1's program instead of burstgate's */
 	/* Alternative to src: configure the state and build the frame. */
 	int (*setup)(struct bg_state *s, uint8_t *frame, size_t cap, size_t *len);
 	const char *unavailable; /* why the path cannot be measured yet */
@@ -297,11 +249,6 @@ static const struct micro_path micro_paths[] = {
 	  .label = "/32-prefix-classified, enforce, conforming",
 	  .src = "198.18.4.7",
 	  .expect = XDP_PASS },
-	{ .key = "host_conform_p1",
-	  .label = "the same with proposal 1 (host hash map first; not deployed)",
-	  .src = "198.18.4.7",
-	  .expect = XDP_PASS,
-	  .proposal = 1 },
 	{ .key = "http_token",
 	  .label = "HTTP token classification",
 	  .unavailable = "not yet available (issue 3, branch tokens)" },
@@ -348,11 +295,10 @@ static int cmd_micro(void)
 	static double t[MAX_ROUNDS][N_MICRO + 1];
 	struct bg_bench *bb = bench_load();
 	struct bg_xdp *bg = NULL;
-	struct bg_hostmap *p1;
 	struct bg_state s;
 	char pin[128];
 	unsigned int seed = arg.seed;
-	int i, r, k, err, drop_fd, bg_fd, p1_fd, v;
+	int i, r, k, err, drop_fd, bg_fd, v;
 
 	make_pin(pin, sizeof(pin), "micro");
 	err = bg_state_setup(pin, 1024, 1024, NULL);
@@ -363,10 +309,8 @@ static int cmd_micro(void)
 	if (err)
 		die("micro: set up burstgate state", err);
 	micro_state(&s);
-	p1 = hostmap_load(pin, &s);
 	drop_fd = bpf_program__fd(bb->progs.bb_drop);
 	bg_fd = bg_prog_fd(bg);
-	p1_fd = bpf_program__fd(p1->progs.bg_xdp);
 
 	drop_len = build_udp("198.18.1.7", drop_frame, sizeof(drop_frame));
 	for (i = 0; i < N_MICRO; i++) {
@@ -400,8 +344,7 @@ static int cmd_micro(void)
 			}
 			if (!avail[i])
 				continue;
-			double d = time_prog(micro_paths[i].proposal ? p1_fd : bg_fd, frames[i],
-					     lens[i], arg.repeat, &v);
+			double d = time_prog(bg_fd, frames[i], lens[i], arg.repeat, &v);
 
 			if (r >= 0) {
 				t[r][i] = d;
@@ -434,7 +377,6 @@ static int cmd_micro(void)
 	printf("]}\n");
 
 	bg_state_close(&s);
-	bg_hostmap__destroy(p1);
 	bg_prog_free(bg);
 	bg_state_teardown(pin);
 	bg_bench__destroy(bb);
@@ -450,7 +392,6 @@ struct scale_state {
 	char pin[128];
 	struct bg_state s;
 	struct bg_xdp *prog;
-	struct bg_hostmap *p1; /* proposal 1 on the same state */
 	double populate_s;
 	unsigned long long memlock[8]; /* per map, bytes */
 };
@@ -528,7 +469,6 @@ static int cmd_scale(void)
 {
 	static struct scale_state st[MAX_SIZES];
 	static double t[MAX_ROUNDS][MAX_SIZES + 1], hot[MAX_ROUNDS][MAX_SIZES];
-	static double tp1[MAX_ROUNDS][MAX_SIZES];
 	struct bg_bench *bb = bench_load();
 	uint8_t frame[256];
 	size_t len = build_udp("100.64.0.1", frame, sizeof(frame));
@@ -554,11 +494,6 @@ static int cmd_scale(void)
 		slot = i + 1;
 		if (bpf_map_update_elem(bpf_map__fd(bb->maps.bb_next), &slot, &fd, BPF_ANY))
 			die("scale: tail call into burstgate", errno);
-		st[i].p1 = hostmap_load(st[i].pin, &st[i].s);
-		fd = bpf_program__fd(st[i].p1->progs.bg_xdp);
-		slot = MAX_SIZES + 1 + i;
-		if (bpf_map_update_elem(bpf_map__fd(bb->maps.bb_next), &slot, &fd, BPF_ANY))
-			die("scale: tail call into proposal 1", errno);
 	}
 
 	bb->bss->src_base = SRC_BASE_SCALE;
@@ -584,13 +519,6 @@ static int cmd_scale(void)
 			d = time_prog(bg_prog_fd(st[i].prog), hot_frame, hot_len, arg.repeat, NULL);
 			if (r >= 0)
 				hot[r][i] = d;
-			/* Proposal 1, the same rotation. */
-			bb->bss->next_slot = MAX_SIZES + 1 + (__u32)i;
-			d = time_prog(fd, frame, len, arg.repeat, &v);
-			if (v != XDP_PASS)
-				die("scale: proposal 1 did not pass a conforming packet", -EPROTO);
-			if (r >= 0)
-				tp1[r][i] = d;
 		}
 	}
 
@@ -613,97 +541,15 @@ static int cmd_scale(void)
 		printf("],\"hot_ns\":[");
 		for (r = 0; r < arg.rounds; r++)
 			printf("%s%.3f", r ? "," : "", hot[r][i]);
-		printf("],\"proposal1_ns\":[");
-		for (r = 0; r < arg.rounds; r++)
-			printf("%s%.3f", r ? "," : "", tp1[r][i]);
 		printf("]}");
 	}
 	printf("]}\n");
 
 	for (i = 0; i < nsz; i++) {
-		bg_hostmap__destroy(st[i].p1);
 		bg_state_close(&st[i].s);
 		bg_prog_free(st[i].prog);
 		bg_state_teardown(st[i].pin);
 	}
-	bg_bench__destroy(bb);
-	return 0;
-}
-
-/* ---- lookup: LPM trie vs hash map, the source lookup alone ---- */
-
-/*
- * For a data-plane proposal (bench/PROPOSALS.md): what the classification
- * lookup costs with N host prefixes, in burstgate's LPM trie and in a hash
- * map of host addresses. Entries are added as N grows; each run looks up a
- * pseudo-random one of the N present, as in `scale`.
- */
-static int cmd_lookup(void)
-{
-	static double t[MAX_ROUNDS][MAX_SIZES][3];
-	static unsigned int sizes[MAX_SIZES];
-	struct bg_bench *bb = bench_load();
-	int lpm_fd = bpf_map__fd(bb->maps.bb_lpm_map);
-	int hash_fd = bpf_map__fd(bb->maps.bb_hash_map);
-	int next_fd = bpf_map__fd(bb->maps.bb_next);
-	int progs[3] = { bpf_program__fd(bb->progs.bb_drop), bpf_program__fd(bb->progs.bb_lpm),
-			 bpf_program__fd(bb->progs.bb_hash) };
-	int rot = bpf_program__fd(bb->progs.bb_rotate);
-	unsigned int have = 0, seed = arg.seed;
-	char *list = strdup(arg.sizes), *tok, *save = NULL;
-	uint8_t frame[256];
-	size_t len = build_udp("100.64.0.1", frame, sizeof(frame));
-	int nsz = 0, i, k, r, order[3];
-	__u32 slot, one = 1;
-
-	for (tok = strtok_r(list, ",", &save); tok && nsz < MAX_SIZES;
-	     tok = strtok_r(NULL, ",", &save))
-		sizes[nsz++] = (unsigned int)strtoul(tok, NULL, 10);
-	free(list);
-	for (slot = 0; slot < 3; slot++)
-		if (bpf_map_update_elem(next_fd, &slot, &progs[slot], BPF_ANY))
-			die("lookup: prog array", errno);
-	bb->bss->src_base = SRC_BASE_SCALE;
-	for (i = 0; i < nsz; i++) {
-		if (sizes[i] > (1U << 20))
-			die("lookup: at most 2^20 entries", EINVAL);
-		for (; have < sizes[i]; have++) {
-			struct bb_lpm_key {
-				__u32 prefixlen, addr;
-			} lk = { 32, htonl(SRC_BASE_SCALE + have) };
-
-			if (bpf_map_update_elem(lpm_fd, &lk, &one, BPF_ANY) ||
-			    bpf_map_update_elem(hash_fd, &lk.addr, &one, BPF_ANY))
-				die("lookup: populate", errno);
-		}
-		bb->bss->n_src = sizes[i];
-		for (r = -1; r < arg.rounds; r++) {
-			for (k = 0; k < 3; k++)
-				order[k] = k;
-			shuffle(order, 3, &seed);
-			for (k = 0; k < 3; k++) {
-				bb->bss->next_slot = (__u32)order[k];
-				double d = time_prog(rot, frame, len, arg.repeat, NULL);
-
-				if (r >= 0)
-					t[r][i][order[k]] = d;
-			}
-		}
-	}
-	printf("{\"repeat\":%u,\"rounds\":%d,\"sizes\":[", arg.repeat, arg.rounds);
-	for (i = 0; i < nsz; i++) {
-		static const char *const names[3] = { "rotate_drop_ns", "lpm_ns", "hash_ns" };
-
-		printf("%s{\"entries\":%u", i ? "," : "", sizes[i]);
-		for (k = 0; k < 3; k++) {
-			printf(",\"%s\":[", names[k]);
-			for (r = 0; r < arg.rounds; r++)
-				printf("%s%.3f", r ? "," : "", t[r][i][k]);
-			printf("]");
-		}
-		printf("}");
-	}
-	printf("]}\n");
 	bg_bench__destroy(bb);
 	return 0;
 }
@@ -899,8 +745,6 @@ static int cmd_macro(void)
 	struct peer peers[MAX_PEERS];
 	struct bg_bench *bb = bench_load();
 	struct bg_xdp *bg = NULL;
-	struct bg_hostmap *p1 = NULL;
-	struct bg_state p1_state = { .dir_fd = -1 };
 	struct ethstats es;
 	atomic_bool stop = false;
 	struct gen g = { .bb = bb, .cpu = 0, .stop = &stop };
@@ -933,12 +777,6 @@ static int cmd_macro(void)
 			if (err)
 				die("macro: load burstgate", err);
 			p->prog_fd = bg_prog_fd(bg);
-		} else if (!strcmp(p->name, "burstgate_p1")) {
-			err = bg_state_open(&p1_state, arg.pin, BG_OPEN_READ);
-			if (err)
-				die("macro: proposal 1 needs --pin", err);
-			p1 = hostmap_load(arg.pin, &p1_state);
-			p->prog_fd = bpf_program__fd(p1->progs.bg_xdp);
 		} else if (!strcmp(p->name, "xdp_drop")) {
 			p->prog_fd = bpf_program__fd(bb->progs.bb_drop);
 		} else {
@@ -1008,10 +846,6 @@ static int cmd_macro(void)
 		printf("]}");
 	}
 	printf("]}\n");
-	if (p1) {
-		bg_hostmap__destroy(p1);
-		bg_state_close(&p1_state);
-	}
 	bg_prog_free(bg);
 	bg_bench__destroy(bb);
 	return 0;
@@ -1235,7 +1069,6 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: bg-bench micro [--rounds R] [--repeat N]\n"
 		"       bg-bench scale [--sizes N,N,...] [--rounds R] [--repeat N]\n"
-		"       bg-bench lookup [--sizes N,N,...] [--rounds R] [--repeat N]\n"
 		"       bg-bench macro --tx-ns P --rx-ns P --tx-dev D --rx-dev D [--pin DIR]\n"
 		"                      --sources N --peers NAME[:PORT],... [--rounds R]\n"
 		"                      [--slice-ms MS] [--settle-ms MS] [--seed S]\n"
@@ -1345,8 +1178,6 @@ int main(int argc, char **argv)
 		return cmd_micro();
 	if (!strcmp(argv[1], "scale"))
 		return cmd_scale();
-	if (!strcmp(argv[1], "lookup"))
-		return cmd_lookup();
 	if (!strcmp(argv[1], "macro"))
 		return cmd_macro();
 	if (!strcmp(argv[1], "accuracy"))

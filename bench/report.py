@@ -46,7 +46,6 @@ machine = load("machine.json") or {}
 micro = load("micro.json")
 scale = load("scale.json")
 control = load("control.json")
-lookup = load("lookup.json")
 macro = {}
 for f in sorted(os.listdir(RES)):
     if f.startswith("macro_") and f.endswith(".json"):
@@ -57,7 +56,6 @@ acc_fb = {p: load(f"accuracy_burst_{p}.json") for p in acc}
 
 PEER_LABEL = {
     "burstgate": "burstgate (XDP)",
-    "burstgate_p1": "burstgate with proposal 1 (host hash first; not deployed)",
     "xdp_drop": "XDP_DROP (ceiling)",
     "nft_meter": "nftables netdev ingress `meter`",
     "nft_dynset": "nftables prerouting dynamic set + `limit`",
@@ -138,7 +136,7 @@ if macro:
         rows = ["| limiter | throughput, median (Mpps, for orientation) | per source (pps; the limit is 1) | burstgate ÷ this, median | IQR | dropped during run |",
                 "|---|---|---|---|---|---|"]
         crow = [n]
-        for name in ("burstgate", "xdp_drop", "nft_meter", "nft_dynset", "ipt_hashlimit", "burstgate_p1"):
+        for name in ("burstgate", "xdp_drop", "nft_meter", "nft_dynset", "ipt_hashlimit"):
             if name not in pps:
                 continue
             r = [a / b for a, b in zip(bg, pps[name]) if b > 0]
@@ -149,7 +147,7 @@ if macro:
                         f"{'—' if name == 'burstgate' else f'**{m:.2f}**'} | "
                         f"{'' if name == 'burstgate' else f'{lo:.2f}–{hi:.2f}'} | "
                         f"{'' if dropped is None else f'{dropped:,}'} |")
-            if name not in ("burstgate", "burstgate_p1"):
+            if name != "burstgate":
                 crow += [m, lo, hi]
             if n == 4096 and name == "xdp_drop":
                 goals.append(("Macro, 4096 sources: burstgate ÷ XDP_DROP", "≥ 0.6",
@@ -359,8 +357,7 @@ method = """## Method
   prerouting dynamic set with `limit`, and iptables (legacy) `hashlimit`,
   each limiting every source to 1 packet/s, burst 1. One XDP link on the
   receiver is switched (`BPF_LINK_UPDATE`) between burstgate, a bare
-  `XDP_DROP`, proposal 1's variant of burstgate (see the end), and a tiny
-  pass program that rewrites the UDP destination port
+  `XDP_DROP`, and a tiny pass program that rewrites the UDP destination port
   to the one the active netfilter peer matches (the generator's frames have
   no UDP checksum, so nothing else changes). Slices are shuffled in every
   round; the first round is a discarded warm-up. Throughput is read from the
@@ -375,58 +372,10 @@ method = """## Method
 - **Scale**: see the section. **Control plane**: wall time of `burstctl`.
 """
 
-lookup_md = ""
-if lookup:
-    rows = ["| host prefixes | LPM trie lookup, ns (median) | hash map lookup, ns (median) | LPM ÷ hash, median per round | IQR |",
-            "|---|---|---|---|---|"]
-    for z in lookup["sizes"]:
-        lpm = [a - b for a, b in zip(z["lpm_ns"], z["rotate_drop_ns"])]
-        hsh = [a - b for a, b in zip(z["hash_ns"], z["rotate_drop_ns"])]
-        r = [a / b for a, b in zip(lpm, hsh) if b > 0]
-        m, lo, hi, _, _ = quart(r)
-        rows.append(f"| {z['entries']:,} | {statistics.median(lpm):.0f} | {statistics.median(hsh):.0f} | "
-                    f"**{m:.1f}** | {lo:.1f}–{hi:.1f} |")
-    lookup_md = ("### Measured: the source lookup alone\n\n"
-                 "The same N /32 host prefixes in an LPM trie (what burstgate looks up per packet) and in a "
-                 "hash map keyed by the address, each behind the `scale` driver (pseudo-random source among "
-                 "the N, baseline subtracted in every round). Nanoseconds are for orientation; the ratio "
-                 "is taken within each round.\n\n" + "\n".join(rows) + "\n")
-
-p1_rows = []
-for n in sorted(macro):
-    pps = {p["name"]: p["pps"] for p in macro[n]["peers"]}
-    if "burstgate_p1" not in pps:
-        continue
-    p1 = pps["burstgate_p1"]
-    cells = []
-    for ref in ("xdp_drop", "nft_meter", "burstgate"):
-        r = [a / b for a, b in zip(p1, pps[ref]) if b > 0]
-        m, lo, hi, _, _ = quart(r)
-        cells.append(f"**{m:.2f}** ({lo:.2f}–{hi:.2f})")
-    p1_rows.append(f"| macro, {n:,} sources: throughput | " + " | ".join(cells) + " |")
-if scale and "proposal1_ns" in scale["sizes"][0]:
-    base = scale["rotate_drop_ns"]
-    ten = scale["sizes"][0]
-    for z in scale["sizes"]:
-        own = [(a - b) / (t - b) for a, b, t in zip(z["proposal1_ns"], base, ten["ns"])]
-        vs = [(a - b) / (c - b) for a, b, c in zip(z["proposal1_ns"], base, z["ns"])]
-        m, lo, hi, _, _ = quart(own)
-        vm, vlo, vhi, _, _ = quart(vs)
-        p1_rows.append(f"| scale, {z['identities']:,} identities: own cost | | | **{vm:.2f}** ({vlo:.2f}–{vhi:.2f}); "
-                       f"÷ today's cost at {ten['identities']}: {m:.2f} ({lo:.2f}–{hi:.2f}) |")
-if p1_rows:
-    lookup_md += ("\n### Measured: proposal 1 end to end\n\n"
-                  "burstgate's program with only its classification changed (`bench/variants/`, built "
-                  "from `bpf/bg_xdp.bpf.c` as it is), run on the same state in the same rounds as "
-                  "everything above. Macro: throughput ratios, higher is better. Scale: cost ratios, "
-                  "lower is better. Median (IQR) of per-round ratios.\n\n"
-                  "| measurement | ÷ XDP_DROP | ÷ nft meter | ÷ burstgate today |\n|---|---|---|---|\n"
-                  + "\n".join(p1_rows) + "\n")
-
 proposals = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "PROPOSALS.md")).read() \
     if os.path.exists(os.path.join(os.path.dirname(os.path.abspath(__file__)), "PROPOSALS.md")) else ""
 
 with open(REPORT, "w") as f:
     f.write(head + "\n" + "\n".join(sections) + "\n" + method +
-            ("\n" + proposals if proposals else "") + ("\n" + lookup_md if lookup_md else ""))
+            ("\n" + proposals if proposals else ""))
 print(f"report: wrote {REPORT} and {len(charts)} charts", file=sys.stderr)

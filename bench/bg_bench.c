@@ -45,10 +45,12 @@
 #include <unistd.h>
 
 #include "bg_bench.skel.h"
+#include "bg_flow.h"
 #include "bg_identity.h"
 #include "bg_log.h"
 #include "bg_prefix.h"
 #include "bg_state.h"
+#include "bg_token_reg.h"
 #include "pkt.h"
 
 #define MAX_ROUNDS 1000
@@ -208,55 +210,146 @@ static void make_pin(char *buf, size_t len, const char *tag)
 /* ---- micro: cost per packet of each path, against XDP_DROP ---- */
 
 /*
- * The paths. A path whose src is NULL and setup is NULL is reported as
- * not yet available.
- *
- * HOOK(issue 3, branch tokens): the HTTP-token and flow-table paths. When
- * classification by token and by bound flow lands, give these two entries
- * a setup() that creates the token (or binds the flow) in the state and
- * builds a frame that takes that path (a TCP segment carrying the token's
- * header, or a packet of the bound 5-tuple). Nothing else changes: the
- * rounds, the ratios and the report pick them up.
+ * The agent of the token paths: one token, one HTTP/1.1 keep-alive
+ * connection that carries it in each request, one connection bound to it
+ * through the bind API. MICRO_REQ is a typical API call; the token stage
+ * scans it up to the end of the token's value.
+ */
+#define MICRO_AGENT_SRC "198.18.5.7" /* no prefix: only a token can name it */
+#define MICRO_TOKEN "sk-bench-7f3a9c1e5b2d4f60a8e1c3b5d7f9a2c4e6b8d0f1"
+#define MICRO_REQ                                   \
+	"POST /v1/chat/completions HTTP/1.1\r\n"    \
+	"Host: api.example.com\r\n"                 \
+	"User-Agent: agent-sdk/1.4\r\n"             \
+	"Accept: application/json\r\n"              \
+	"Authorization: Bearer " MICRO_TOKEN "\r\n" \
+	"Content-Type: application/json\r\n"        \
+	"Content-Length: 58\r\n"                    \
+	"\r\n"                                      \
+	"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}"
+/* The same request with the token's header first: the scan ends sooner. */
+#define MICRO_REQ_EARLY                             \
+	"POST /v1/chat/completions HTTP/1.1\r\n"    \
+	"Authorization: Bearer " MICRO_TOKEN "\r\n" \
+	"Host: api.example.com\r\n"                 \
+	"User-Agent: agent-sdk/1.4\r\n"             \
+	"Accept: application/json\r\n"              \
+	"Content-Type: application/json\r\n"        \
+	"Content-Length: 58\r\n"                    \
+	"\r\n"                                      \
+	"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}"
+#define MICRO_BODY "{\"role\":\"user\",\"content\":\"the rest of a long request body\"}"
+#define MICRO_TLS              \
+	"\x17\x03\x03\x01\x20" \
+	"opaque application data, as a TLS record carries it"
+#define MICRO_HTTP_SPORT 40001
+#define MICRO_BIND_SPORT 40002
+#define MICRO_EARLY_SPORT 40003
+#define MICRO_DPORT 80
+
+/*
+ * The paths, each one frame through burstgate's program. Paths with
+ * .tokens run on a second state, the same but for the agent's token and
+ * bound connection: from the first token on, every TCP and UDP packet
+ * goes through the flow and token stages before the prefixes, so that
+ * state also times a prefix path, to show what those stages cost traffic
+ * that belongs to no agent.
  */
 struct micro_path {
 	const char *key; /* JSON key and report row */
 	const char *label;
-	const char *src; /* IPv4 source of the UDP frame */
+	int tokens; /* 1: on the state with the agent's token and binding */
+	const char *src; /* IPv4 source */
+	int proto; /* 0: UDP; IPPROTO_TCP: an ACK|PSH segment to MICRO_DPORT */
+	__u16 sport; /* TCP */
+	const char *payload; /* TCP payload */
 	int expect; /* verdict the path must give: checked, reported */
-	/* Alternative to src: configure the state and build the frame. */
-	int (*setup)(struct bg_state *s, uint8_t *frame, size_t cap, size_t *len);
-	const char *unavailable; /* why the path cannot be measured yet */
+	int expect_cls; /* BG_C_CLS_* it must be counted under: checked, reported */
 };
 
 static const struct micro_path micro_paths[] = {
 	{ .key = "default",
 	  .label = "default identity (no prefix matches; allow, counted)",
 	  .src = "198.18.9.9",
-	  .expect = XDP_PASS },
+	  .expect = XDP_PASS,
+	  .expect_cls = BG_C_CLS_DEFAULT },
 	{ .key = "prefix_conform",
-	  .label = "prefix-classified, enforce, conforming",
+	  .label = "/24-prefix-classified (host hash miss, LPM trie hit), enforce, conforming",
 	  .src = "198.18.1.7",
-	  .expect = XDP_PASS },
+	  .expect = XDP_PASS,
+	  .expect_cls = BG_C_CLS_PREFIX4 },
 	{ .key = "prefix_exceed",
-	  .label = "prefix-classified, enforce, exceeding",
+	  .label = "/24-prefix-classified, enforce, exceeding",
 	  .src = "198.18.2.7",
-	  .expect = XDP_DROP },
+	  .expect = XDP_DROP,
+	  .expect_cls = BG_C_CLS_PREFIX4 },
 	{ .key = "bytes_pkts",
-	  .label = "prefix-classified, packet + byte buckets, conforming",
+	  .label = "/24-prefix-classified, packet + byte buckets, conforming",
 	  .src = "198.18.3.7",
-	  .expect = XDP_PASS },
+	  .expect = XDP_PASS,
+	  .expect_cls = BG_C_CLS_PREFIX4 },
 	{ .key = "host_conform",
-	  .label = "/32-prefix-classified, enforce, conforming",
+	  .label = "/32-prefix-classified (host hash hit), enforce, conforming",
 	  .src = "198.18.4.7",
-	  .expect = XDP_PASS },
+	  .expect = XDP_PASS,
+	  .expect_cls = BG_C_CLS_PREFIX4 },
+	{ .key = "host_conform_tok",
+	  .label = "the same /32 path on a host with tokens (UDP: flow table missed first)",
+	  .tokens = 1,
+	  .src = "198.18.4.7",
+	  .expect = XDP_PASS,
+	  .expect_cls = BG_C_CLS_PREFIX4 },
 	{ .key = "http_token",
-	  .label = "HTTP token classification",
-	  .unavailable = "not yet available (issue 3, branch tokens)" },
-	{ .key = "flow_table",
-	  .label = "flow-table classification (bound flow)",
-	  .unavailable = "not yet available (issue 3, branch tokens)" },
+	  .label =
+		  "HTTP token: a request with `Authorization: Bearer` (keep-alive), enforce, conforming",
+	  .tokens = 1,
+	  .src = MICRO_AGENT_SRC,
+	  .proto = IPPROTO_TCP,
+	  .sport = MICRO_HTTP_SPORT,
+	  .payload = MICRO_REQ,
+	  .expect = XDP_PASS,
+	  .expect_cls = BG_C_CLS_HTTP },
+	{ .key = "http_token_early",
+	  .label = "the same request with the token's header first",
+	  .tokens = 1,
+	  .src = MICRO_AGENT_SRC,
+	  .proto = IPPROTO_TCP,
+	  .sport = MICRO_EARLY_SPORT,
+	  .payload = MICRO_REQ_EARLY,
+	  .expect = XDP_PASS,
+	  .expect_cls = BG_C_CLS_HTTP },
+	{ .key = "flow_http",
+	  .label = "flow table: a later segment of that request's connection (learnt flow)",
+	  .tokens = 1,
+	  .src = MICRO_AGENT_SRC,
+	  .proto = IPPROTO_TCP,
+	  .sport = MICRO_HTTP_SPORT,
+	  .payload = MICRO_BODY,
+	  .expect = XDP_PASS,
+	  .expect_cls = BG_C_CLS_FLOW },
+	{ .key = "flow_bind",
+	  .label = "flow table: a segment of a connection bound through the bind API",
+	  .tokens = 1,
+	  .src = MICRO_AGENT_SRC,
+	  .proto = IPPROTO_TCP,
+	  .sport = MICRO_BIND_SPORT,
+	  .payload = MICRO_TLS,
+	  .expect = XDP_PASS,
+	  .expect_cls = BG_C_CLS_BIND },
 };
 #define N_MICRO (int)(sizeof(micro_paths) / sizeof(micro_paths[0]))
+
+/* The classification counters, for the check and the report. */
+static const struct {
+	int c;
+	const char *name;
+} cls_names[] = {
+	{ BG_C_CLS_PREFIX4, "prefix4" }, { BG_C_CLS_PREFIX6, "prefix6" },
+	{ BG_C_CLS_DEFAULT, "default" }, { BG_C_CLS_STALE, "stale" },
+	{ BG_C_CLS_BIND, "bind" },	 { BG_C_CLS_HTTP, "http" },
+	{ BG_C_CLS_FLOW, "flow" },
+};
+#define N_CLS (int)(sizeof(cls_names) / sizeof(cls_names[0]))
 
 static void micro_state(struct bg_state *s)
 {
@@ -274,6 +367,7 @@ static void micro_state(struct bg_state *s)
 	err |= add_identity(s, "exceed", &slow);
 	err |= add_identity(s, "bytes", &both);
 	err |= add_identity(s, "host", &fast);
+	err |= add_identity(s, "agent", &fast);
 	err |= add_prefix(s, "198.18.4.7/32", "host");
 	err |= add_prefix(s, "198.18.1.0/24", "conform");
 	err |= add_prefix(s, "198.18.2.0/24", "exceed");
@@ -287,47 +381,112 @@ static void micro_state(struct bg_state *s)
 		die("micro: configure identities", -EINVAL);
 }
 
-static int cmd_micro(void)
+/* The agent's token, registered through the library, and its bound connection. */
+static void micro_tokens(struct bg_state *s)
 {
-	uint8_t frames[N_MICRO][256], drop_frame[256];
-	size_t lens[N_MICRO], drop_len;
-	int order[N_MICRO + 1], verdict[N_MICRO] = { 0 }, avail[N_MICRO];
-	static double t[MAX_ROUNDS][N_MICRO + 1];
-	struct bg_bench *bb = bench_load();
-	struct bg_xdp *bg = NULL;
-	struct bg_state s;
-	char pin[128];
-	unsigned int seed = arg.seed;
-	int i, r, k, err, drop_fd, bg_fd, v;
+	struct bg_token_entry e;
+	struct bg_bind_info info;
+	struct bg_identity id;
+	struct bg_flow_key k;
+	char sport[8], dport[8], err[256];
+	int ret;
 
-	make_pin(pin, sizeof(pin), "micro");
+	ret = bg_identity_get(s, "agent", &id);
+	if (!ret)
+		ret = bg_token_add(s, MICRO_TOKEN, strlen(MICRO_TOKEN), id.id, 0, 0, &e);
+	if (ret)
+		die("micro: register the agent's token", ret);
+	snprintf(sport, sizeof(sport), "%d", MICRO_BIND_SPORT);
+	snprintf(dport, sizeof(dport), "%d", MICRO_DPORT);
+	ret = bg_flow_key_parse(&k, "tcp", MICRO_AGENT_SRC, sport, DST_ADDR, dport, err,
+				sizeof(err));
+	if (!ret)
+		ret = bg_bind(s, &k, MICRO_TOKEN, strlen(MICRO_TOKEN), 0, &info, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "bg-bench: micro: bind: %s\n", err);
+		die("micro: bind the agent's connection", ret);
+	}
+}
+
+static size_t micro_frame(const struct micro_path *p, uint8_t *buf, size_t cap)
+{
+	struct pkt_spec s = { .ip = 4, .src = p->src, .dst = DST_ADDR };
+
+	if (p->proto != IPPROTO_TCP)
+		return build_udp(p->src, buf, cap);
+	s.proto = IPPROTO_TCP;
+	s.sport = p->sport;
+	s.dport = MICRO_DPORT;
+	s.tcp_flags = 0x18; /* ACK | PSH */
+	s.data = p->payload;
+	s.data_len = strlen(p->payload);
+	return pkt_build(&s, buf, cap);
+}
+
+/* Which classification counter one run of the frame adds to; -1 if none. */
+static int micro_classified(const struct bg_state *s, int fd, const uint8_t *frame, size_t len)
+{
+	struct bg_counters before, after;
+	int i;
+
+	if (bg_counters_read(s, &before))
+		die("micro: read counters", errno);
+	time_prog(fd, frame, len, 1, NULL);
+	if (bg_counters_read(s, &after))
+		die("micro: read counters", errno);
+	for (i = 0; i < N_CLS; i++)
+		if (after.c[cls_names[i].c] != before.c[cls_names[i].c])
+			return i;
+	return -1;
+}
+
+/* A private state and its program; tokens: with the agent's token and binding. */
+static void micro_setup(int tokens, char *pin, size_t len, struct bg_state *s, struct bg_xdp **prog)
+{
+	int err;
+
+	make_pin(pin, len, tokens ? "microtok" : "micro");
 	err = bg_state_setup(pin, 1024, 1024, NULL);
 	if (!err)
-		err = bg_prog_load(pin, &bg);
+		err = bg_prog_load(pin, prog);
 	if (!err)
-		err = bg_state_open(&s, pin, BG_OPEN_WRITE);
+		err = bg_state_open(s, pin, BG_OPEN_WRITE);
 	if (err)
 		die("micro: set up burstgate state", err);
-	micro_state(&s);
-	drop_fd = bpf_program__fd(bb->progs.bb_drop);
-	bg_fd = bg_prog_fd(bg);
+	micro_state(s);
+	if (tokens)
+		micro_tokens(s);
+}
 
-	drop_len = build_udp("198.18.1.7", drop_frame, sizeof(drop_frame));
-	for (i = 0; i < N_MICRO; i++) {
-		const struct micro_path *p = &micro_paths[i];
+static int cmd_micro(void)
+{
+	static uint8_t frames[N_MICRO][2048];
+	uint8_t drop_frame[256];
+	size_t lens[N_MICRO], drop_len;
+	int order[N_MICRO + 1], verdict[N_MICRO] = { 0 }, cls[N_MICRO], fds[2];
+	static double t[MAX_ROUNDS][N_MICRO + 1];
+	struct bg_bench *bb = bench_load();
+	struct bg_xdp *bg[2] = { NULL, NULL };
+	struct bg_state s[2];
+	char pin[2][128];
+	unsigned int seed = arg.seed;
+	int i, r, k, drop_fd, v;
 
-		avail[i] = 1;
-		if (p->setup)
-			err = p->setup(&s, frames[i], sizeof(frames[i]), &lens[i]);
-		else if (p->src)
-			lens[i] = build_udp(p->src, frames[i], sizeof(frames[i]));
-		else
-			avail[i] = 0;
-		if (p->setup && err)
-			die(p->key, err);
+	/* Step 1: the two states, the frames. */
+	for (k = 0; k < 2; k++) {
+		micro_setup(k, pin[k], sizeof(pin[k]), &s[k], &bg[k]);
+		fds[k] = bg_prog_fd(bg[k]);
 	}
+	drop_fd = bpf_program__fd(bb->progs.bb_drop);
+	drop_len = build_udp("198.18.1.7", drop_frame, sizeof(drop_frame));
+	for (i = 0; i < N_MICRO; i++)
+		lens[i] = micro_frame(&micro_paths[i], frames[i], sizeof(frames[i]));
+	/* The request first: the continuation segment follows the flow it learns. */
+	for (i = 0; i < N_MICRO; i++)
+		if (micro_paths[i].expect_cls == BG_C_CLS_HTTP)
+			time_prog(fds[1], frames[i], lens[i], 1, NULL);
 
-	/* One warm-up round, not kept: JIT images and maps into the caches. */
+	/* Step 2: rounds; the first is a warm-up, not kept (JIT images, maps into the caches). */
 	for (r = -1; r < arg.rounds; r++) {
 		for (k = 0; k <= N_MICRO; k++)
 			order[k] = k;
@@ -342,15 +501,21 @@ static int cmd_micro(void)
 					t[r][N_MICRO] = d;
 				continue;
 			}
-			if (!avail[i])
-				continue;
-			double d = time_prog(bg_fd, frames[i], lens[i], arg.repeat, &v);
+			double d = time_prog(fds[micro_paths[i].tokens], frames[i], lens[i],
+					     arg.repeat, &v);
 
 			if (r >= 0) {
 				t[r][i] = d;
 				verdict[i] = v;
 			}
 		}
+	}
+
+	/* Step 3: did each path take the stage it is named after? */
+	for (i = 0; i < N_MICRO; i++) {
+		int tk = micro_paths[i].tokens;
+
+		cls[i] = micro_classified(&s[tk], fds[tk], frames[i], lens[i]);
 	}
 
 	printf("{\"repeat\":%u,\"rounds\":%d,\"xdp_drop_ns\":[", arg.repeat, arg.rounds);
@@ -360,25 +525,34 @@ static int cmd_micro(void)
 	for (i = 0; i < N_MICRO; i++) {
 		const struct micro_path *p = &micro_paths[i];
 
-		printf("%s{\"key\":\"%s\",\"label\":\"%s\"", i ? "," : "", p->key, p->label);
-		if (!avail[i]) {
-			printf(",\"unavailable\":\"%s\"}", p->unavailable);
-			continue;
+		printf("%s{\"key\":\"%s\",\"label\":\"%s\",\"frame_bytes\":%zu", i ? "," : "",
+		       p->key, p->label, lens[i]);
+		if (p->expect_cls == BG_C_CLS_HTTP) {
+			const char *end = strstr(p->payload, MICRO_TOKEN);
+
+			/* bytes the token stage scans: up to the end of the token */
+			printf(",\"request_bytes\":%zu,\"scanned_bytes\":%zu", strlen(p->payload),
+			       (size_t)(end - p->payload) + strlen(MICRO_TOKEN) + 1);
 		}
-		printf(",\"verdict\":\"%s\",\"verdict_ok\":%s,\"ns\":[",
+		printf(",\"verdict\":\"%s\",\"verdict_ok\":%s,\"classified\":\"%s\","
+		       "\"classified_ok\":%s,\"ns\":[",
 		       verdict[i] == XDP_DROP ? "drop" :
 		       verdict[i] == XDP_PASS ? "pass" :
 						"other",
-		       verdict[i] == p->expect ? "true" : "false");
+		       verdict[i] == p->expect ? "true" : "false",
+		       cls[i] < 0 ? "none" : cls_names[cls[i]].name,
+		       cls[i] >= 0 && cls_names[cls[i]].c == p->expect_cls ? "true" : "false");
 		for (r = 0; r < arg.rounds; r++)
 			printf("%s%.3f", r ? "," : "", t[r][i]);
 		printf("]}");
 	}
 	printf("]}\n");
 
-	bg_state_close(&s);
-	bg_prog_free(bg);
-	bg_state_teardown(pin);
+	for (k = 0; k < 2; k++) {
+		bg_state_close(&s[k]);
+		bg_prog_free(bg[k]);
+		bg_state_teardown(pin[k]);
+	}
 	bg_bench__destroy(bb);
 	return 0;
 }

@@ -567,7 +567,7 @@ struct scale_state {
 	struct bg_state s;
 	struct bg_xdp *prog;
 	double populate_s;
-	unsigned long long memlock[8]; /* per map, bytes */
+	unsigned long long memlock[32]; /* per map of scale_maps, bytes */
 };
 
 /* memlock of a map as the kernel accounts it (fdinfo), in bytes. */
@@ -588,9 +588,30 @@ static unsigned long long map_memlock(int fd)
 	return v;
 }
 
-static const char *const scale_maps[] = { BG_MAP_ID_CFG,   BG_MAP_ID_STATE, BG_MAP_ID_STATS,
-					  BG_MAP_ID_NAMES, BG_MAP_PFX4,	    BG_MAP_PFX6,
-					  BG_MAP_GLOBAL,   BG_MAP_COUNTERS };
+/*
+ * Every map of the state, in the order scale_fds() gives their fds. The
+ * report separates those sized by the identities and prefixes from those
+ * of a fixed size (counters, the event ring, the flow table ...).
+ */
+static const char *const scale_maps[] = {
+	BG_MAP_ID_CFG, BG_MAP_ID_STATE, BG_MAP_ID_STATS, BG_MAP_ID_NAMES, BG_MAP_PFX4,
+	BG_MAP_PFX6,   BG_MAP_HOST4,	BG_MAP_HOST6,	 BG_MAP_GLOBAL,	  BG_MAP_COUNTERS,
+	BG_MAP_EVENTS, BG_MAP_CTL,	BG_MAP_TOKENS,	 BG_MAP_FLOWS,	  BG_MAP_TOK_CFG,
+	BG_MAP_SECRET, BG_MAP_POL_REC,
+};
+#define N_SCALE_MAPS 17 /* checked below */
+_Static_assert(sizeof(scale_maps) / sizeof(scale_maps[0]) == N_SCALE_MAPS, "scale_maps");
+
+static void scale_fds(const struct bg_state *s, int *fd)
+{
+	const int all[] = { s->cfg_fd,	  s->state_fd, s->stats_fd,  s->names_fd,  s->pfx4_fd,
+			    s->pfx6_fd,	  s->host4_fd, s->host6_fd,  s->global_fd, s->counters_fd,
+			    s->events_fd, s->ctl_fd,   s->tokens_fd, s->flows_fd,  s->tok_cfg_fd,
+			    s->secret_fd, s->rec_fd };
+
+	_Static_assert(sizeof(all) / sizeof(all[0]) == N_SCALE_MAPS, "one fd per map");
+	memcpy(fd, all, sizeof(all));
+}
 
 /*
  * n identities, each enforcing a conforming packet bucket, each with one
@@ -605,7 +626,7 @@ static void scale_populate(struct scale_state *st)
 	unsigned int i;
 	__u32 a;
 	double t0;
-	int err;
+	int err, m, fds[N_SCALE_MAPS];
 
 	make_pin(st->pin, sizeof(st->pin), "scale");
 	snprintf(st->pin + strlen(st->pin), sizeof(st->pin) - strlen(st->pin), "%u", st->n);
@@ -629,14 +650,9 @@ static void scale_populate(struct scale_state *st)
 	err = bg_prog_load(st->pin, &st->prog);
 	if (err)
 		die("scale: load burstgate", err);
-	st->memlock[0] = map_memlock(st->s.cfg_fd);
-	st->memlock[1] = map_memlock(st->s.state_fd);
-	st->memlock[2] = map_memlock(st->s.stats_fd);
-	st->memlock[3] = map_memlock(st->s.names_fd);
-	st->memlock[4] = map_memlock(st->s.pfx4_fd);
-	st->memlock[5] = map_memlock(st->s.pfx6_fd);
-	st->memlock[6] = map_memlock(st->s.global_fd);
-	st->memlock[7] = map_memlock(st->s.counters_fd);
+	scale_fds(&st->s, fds);
+	for (m = 0; m < N_SCALE_MAPS; m++)
+		st->memlock[m] = fds[m] < 0 ? 0 : map_memlock(fds[m]);
 }
 
 static int cmd_scale(void)
@@ -705,7 +721,7 @@ static int cmd_scale(void)
 
 		printf("%s{\"identities\":%u,\"populate_s\":%.3f,\"memlock\":{", i ? "," : "",
 		       st[i].n, st[i].populate_s);
-		for (m = 0; m < 8; m++) {
+		for (m = 0; m < N_SCALE_MAPS; m++) {
 			printf("%s\"%s\":%llu", m ? "," : "", scale_maps[m], st[i].memlock[m]);
 			total += st[i].memlock[m];
 		}

@@ -343,15 +343,24 @@ plot "{d}" using 1:2:3:4 axes x1y1 with yerrorlines lw 2 title "cost (median, IQ
 """)
 
 if control:
+    rows = ["| how | identities (each + one prefix) | seconds | identities per second |", "|---|---|---|---|",
+            f"| `burstctl batch FILE` (one process, one state open) | {control['batch_identities']:,} | "
+            f"{control['batch_s']:.2f} | {control['batch_identities'] / control['batch_s']:,.0f} |"]
+    if "policy_s" in control:
+        rows += [f"| `burstctl policy apply FILE` (creates the state; the same identities as YAML) | "
+                 f"{control['policy_identities']:,} | {control['policy_s']:.2f} | "
+                 f"{control['policy_identities'] / control['policy_s']:,.0f} |",
+                 f"| `burstctl policy apply FILE` again (0 changes: read, compare) | "
+                 f"{control['policy_identities']:,} | {control['policy_again_s']:.2f} | "
+                 f"{control['policy_identities'] / control['policy_again_s']:,.0f} |"]
+    rows.append(f"| one `burstctl identity add` + `prefix add` per identity | {control['single_identities']:,} | "
+                f"{control['single_s']:.2f} | {control['single_identities'] / control['single_s']:,.0f} |")
     sections.append("## Control plane: creating identities with prefixes\n\n"
-                    "| how | identities (each + one prefix) | seconds | identities per second |\n|---|---|---|---|\n"
-                    f"| `burstctl batch FILE` (one process, one state open) | {control['batch_identities']:,} | "
-                    f"{control['batch_s']:.2f} | {control['batch_identities'] / control['batch_s']:,.0f} |\n"
-                    f"| one `burstctl identity add` + `prefix add` per identity | {control['single_identities']:,} | "
-                    f"{control['single_s']:.2f} | {control['single_identities'] / control['single_s']:,.0f} |\n\n"
-                    "One command per identity does not scale linearly: `identity add` prints the identity with "
-                    "its prefixes, which walks every prefix in the trie, so the n-th add costs O(n). A policy "
-                    "file does not exist yet (not reported).\n")
+                    "Wall time of `burstctl`, one run each, on a fresh state (so the numbers are "
+                    "absolute times and only roughly comparable between runs).\n\n" + "\n".join(rows) +
+                    "\n\nOne command per identity does not scale linearly: `identity add` prints the identity "
+                    "with its prefixes, which lists every prefix (host hashes and tries), so the n-th add "
+                    "costs O(n).\n")
 
 # ---- assemble ----
 m = machine
@@ -388,9 +397,10 @@ namespace: `{m.get('tc_police_probe', '?')}`). Nor is `matchall`, `flower`,
 
 method = """## Method
 
-- **Micro**: the real `bg_xdp` object, loaded with its maps in a private pin
-  folder, driven by `BPF_PROG_TEST_RUN` with one frame repeated in-kernel; a
-  bare `XDP_DROP` program is timed in every round as the reference.
+- **Micro**: the real `bg_xdp` object, loaded with its maps in two private
+  pin folders (the second with an agent token and a bound connection),
+  driven by `BPF_PROG_TEST_RUN` with one frame repeated in-kernel; a bare
+  `XDP_DROP` program is timed in every round as the reference.
 - **Macro**: namespaces *tx* and *rx* joined by a veth pair (two queues each
   way, GRO on at *rx*). The generator is the project's own (`bench/bg_bench.bpf.c`
   `bb_gen`): `BPF_PROG_RUN` in live-frames mode (`BPF_F_TEST_XDP_LIVE_FRAMES`,

@@ -104,6 +104,23 @@ static __always_inline void count_http_miss(__u32 result)
 }
 
 /*
+ * The scratch map held the request's first bytes, the token among them,
+ * and the scanner's state: wipe both before returning, so that no token
+ * stays in a map in clear (`bpftool map dump` shows every map).
+ */
+static __always_inline void wipe_scratch(struct bg_http_scratch *sc)
+{
+	/* volatile: or clang folds the loop into a memset, which BPF lacks */
+	volatile __u64 *w = (volatile __u64 *)sc;
+	int i;
+
+	_Static_assert(sizeof(*sc) % 8 == 0, "bg_http_scratch is wiped in 8-byte words");
+	BG_UNROLL
+	for (i = 0; i < (int)(sizeof(*sc) / 8); i++)
+		w[i] = 0;
+}
+
+/*
  * A request start: find its token and make the flow entry say so. 0 and
  * *id set on a live registered token; -1 (entry removed) otherwise.
  */
@@ -116,7 +133,7 @@ static __always_inline int classify_request(struct xdp_md *ctx, const struct bg_
 	struct http_loop_ctx lc;
 	struct bg_secret *sec;
 	struct bg_token *tok;
-	__u32 zero = 0, n;
+	__u32 zero = 0, n, result;
 	__u64 hash;
 
 	bg_count(BG_C_HTTP_REQUEST);
@@ -130,6 +147,7 @@ static __always_inline int classify_request(struct xdp_md *ctx, const struct bg_
 	if (n < BG_HTTP_MIN_REQ) /* checked by starts_request(): for the verifier */
 		goto none;
 	if (bpf_xdp_load_bytes(ctx, pkt->payload_off, sc->buf, n)) {
+		wipe_scratch(sc);
 		bg_count(BG_C_HTTP_TRUNCATED);
 		goto none;
 	}
@@ -138,11 +156,13 @@ static __always_inline int classify_request(struct xdp_md *ctx, const struct bg_
 	lc.cfg = cfg;
 	bpf_loop(n, http_loop_cb, &lc, 0);
 	bg_http_end(&sc->scan);
-	if (sc->scan.result != BG_HTTP_FOUND) {
-		count_http_miss(sc->scan.result);
+	result = sc->scan.result;
+	hash = sc->scan.hash;
+	wipe_scratch(sc);
+	if (result != BG_HTTP_FOUND) {
+		count_http_miss(result);
 		goto none;
 	}
-	hash = sc->scan.hash;
 	tok = bpf_map_lookup_elem(&bg_tokens, &hash);
 	if (!tok) {
 		bg_count(BG_C_HTTP_UNKNOWN);

@@ -17,13 +17,16 @@
  * comparisons are on wrapping differences. A TAT can never legitimately be
  * more than BG_TAU_MAX_TICKS ahead of now, so one further ahead is a relic of
  * an idle bucket from before a wrap and is treated as full. A bucket idle for
- * more than 104 days has a 1 in 256 chance to look partly drained instead,
- * for at most one burst window. See docs/design.md.
+ * more than 104 days has a 1 in 256 chance to look drained instead; it then
+ * refills at its rate, so it is full again within one burst window (an
+ * overdrawn bucket is clamped to empty, see bg_tat_state()). See
+ * docs/design.md.
  *
  * Concurrency: the TAT is updated with compare-and-swap, retried while other
  * CPUs win the race. Every admitted packet was charged on a TAT no other CPU
  * had charged concurrently, so the limit is exact across CPUs: no per-CPU
- * split of the rate, no lock, no over-admission.
+ * split of the rate, no lock, no over-admission (see bg_meter2() for two
+ * buckets).
  */
 #ifndef BG_GCRA_H
 #define BG_GCRA_H
@@ -79,68 +82,118 @@ static __always_inline __u64 bg_cost_ticks(__u64 interval_fp, __u64 cost)
 }
 
 /*
- * Charge inc ticks to the bucket whose TAT is at *tat if it conforms.
- * now is bg_ticks() of the clock; tau is the bucket's burst window.
+ * Where a bucket stands, from how far its TAT runs ahead of now:
+ *   ahead <= 0: full (idle). Further ahead than any bucket can be (more
+ *     than BG_TAU_MAX_TICKS): stale from before a clock wrap, also full.
+ *   0 < ahead <= tau: partly drained: charges stack on the TAT.
+ *   tau < ahead: overdrawn, more debt than the bucket holds: its rate was
+ *     raised or its burst lowered since it was charged (or, rarely, a stale
+ *     TAT landed here). It is clamped to empty (TAT = now + tau), so it
+ *     refills at its current rate at once instead of staying blocked until
+ *     the clock catches up with the old debt; clamping never adds tokens.
  */
-static __always_inline int bg_bucket_take(__u64 *tat_p, __u64 tau, __u64 inc, __u64 now)
+#define BG_TAT_FULL 0
+#define BG_TAT_PARTIAL 1
+#define BG_TAT_OVERDRAWN 2
+
+static __always_inline int bg_tat_state(__u64 tat, __u64 tau, __u64 now)
+{
+	__s64 ahead = (__s64)(tat - now);
+
+	if (ahead <= 0 || (__u64)ahead > BG_TAU_MAX_TICKS)
+		return BG_TAT_FULL;
+	return (__u64)ahead > tau ? BG_TAT_OVERDRAWN : BG_TAT_PARTIAL;
+}
+
+/* Would a charge of inc conform now? Reads only (but clamps an overdraft). */
+static __always_inline int bg_bucket_peek(__u64 *tat_p, __u64 tau, __u64 inc, __u64 now)
+{
+	__u64 tat = bg_read_once(*tat_p);
+
+	switch (bg_tat_state(tat, tau, now)) {
+	case BG_TAT_FULL:
+		return inc <= tau ? BG_TAKE_CONFORM : BG_TAKE_EXCEED;
+	case BG_TAT_OVERDRAWN:
+		bg_cmpxchg(tat_p, tat, now + tau); /* lost race: someone moved it */
+		return BG_TAKE_EXCEED;
+	default:
+		return tat + inc - now <= tau ? BG_TAKE_CONFORM : BG_TAKE_EXCEED;
+	}
+}
+
+/*
+ * Charge inc ticks to the bucket whose TAT is at *tat_p if it conforms;
+ * *prev and *next say what the compare-and-swap replaced and wrote. now is
+ * bg_ticks() of the clock; tau is the bucket's burst window.
+ */
+static __always_inline int bg_bucket_take(__u64 *tat_p, __u64 tau, __u64 inc, __u64 now,
+					  __u64 *prev, __u64 *next)
 {
 	int i;
 
 	for (i = 0; i < BG_CAS_TRIES; i++) {
 		__u64 tat = bg_read_once(*tat_p);
-		__s64 ahead = (__s64)(tat - now);
-		__u64 base, next;
+		__u64 n;
 
-		/*
-		 * Behind now: the bucket is full. Further ahead than any
-		 * bucket can be: stale from before a clock wrap, also full.
-		 * Ahead by more than tau (the burst was lowered since) falls
-		 * through and exceeds until the bucket has drained enough.
-		 */
-		if (ahead <= 0 || (__u64)ahead > BG_TAU_MAX_TICKS)
-			base = now;
-		else
-			base = tat;
-		next = base + inc;
-		if (next - now > tau)
+		switch (bg_tat_state(tat, tau, now)) {
+		case BG_TAT_FULL:
+			n = now + inc;
+			break;
+		case BG_TAT_OVERDRAWN:
+			bg_cmpxchg(tat_p, tat, now + tau);
 			return BG_TAKE_EXCEED;
-		if (bg_cmpxchg(tat_p, tat, next) == tat)
+		default:
+			n = tat + inc;
+		}
+		if (n - now > tau)
+			return BG_TAKE_EXCEED;
+		if (bg_cmpxchg(tat_p, tat, n) == tat) {
+			*prev = tat;
+			*next = n;
 			return BG_TAKE_CONFORM;
+		}
 	}
 	return BG_TAKE_CONTENDED;
 }
 
-/* Give back a charge (the other bucket refused the packet). */
-static __always_inline void bg_bucket_refund(__u64 *tat_p, __u64 inc)
-{
-	bg_atomic_add(tat_p, -inc);
-}
-
 /*
  * Meter one packet of len bytes against a packet bucket and a byte bucket:
- * it conforms only if both have room. The packet bucket is charged first and
- * refunded if the byte bucket refuses, so a refused packet costs nothing.
+ * it conforms only if both have room.
+ *
+ * With both buckets set, both are first checked without writing, so a
+ * packet that one refuses costs the other nothing. Then each is charged by
+ * compare-and-swap. The byte bucket can still refuse at that point only if
+ * another CPU drained it in between; the packet charge is then undone by
+ * compare-and-swap, exactly, if no other packet was charged after it, and
+ * otherwise left in place: a blind subtraction could erase another CPU's
+ * charge and over-admit, a charge left in place only under-admits.
  */
 static __always_inline int bg_meter2(__u64 *pkt_tat, const struct bg_bucket *pkt, __u64 *byte_tat,
 				     const struct bg_bucket *byte, __u64 now, __u32 len)
 {
-	__u64 pinc = 0;
+	__u64 pinc = 0, binc = 0, prev = 0, next = 0, bprev, bnext;
 	int ret;
 
 	if (len > BG_COST_MAX)
 		len = BG_COST_MAX;
-	if (pkt->interval_fp) {
+	if (pkt->interval_fp)
 		pinc = bg_cost_ticks(pkt->interval_fp, 1);
-		ret = bg_bucket_take(pkt_tat, pkt->tau, pinc, now);
+	if (byte->interval_fp)
+		binc = bg_cost_ticks(byte->interval_fp, len);
+	if (pinc && binc &&
+	    (bg_bucket_peek(pkt_tat, pkt->tau, pinc, now) != BG_TAKE_CONFORM ||
+	     bg_bucket_peek(byte_tat, byte->tau, binc, now) != BG_TAKE_CONFORM))
+		return BG_TAKE_EXCEED;
+	if (pinc) {
+		ret = bg_bucket_take(pkt_tat, pkt->tau, pinc, now, &prev, &next);
 		if (ret != BG_TAKE_CONFORM)
 			return ret;
 	}
-	if (byte->interval_fp) {
-		ret = bg_bucket_take(byte_tat, byte->tau, bg_cost_ticks(byte->interval_fp, len),
-				     now);
+	if (binc) {
+		ret = bg_bucket_take(byte_tat, byte->tau, binc, now, &bprev, &bnext);
 		if (ret != BG_TAKE_CONFORM) {
 			if (pinc)
-				bg_bucket_refund(pkt_tat, pinc);
+				bg_cmpxchg(pkt_tat, next, prev);
 			return ret;
 		}
 	}
@@ -208,6 +261,36 @@ static inline int bg_bucket_set_bytes(struct bg_bucket *b, __u64 rate_bits, __u6
 	b->tau = (burst_bytes >> 20) * bg_cost_ticks(ivl, 1ULL << 20) +
 		 bg_cost_ticks(ivl, burst_bytes & ((1ULL << 20) - 1));
 	return 0;
+}
+
+/*
+ * A bucket's config changes from o to n: the TAT for the new config that
+ * keeps the bucket's tokens (clamped to the new burst). The TAT holds debt
+ * in time, and a new rate or burst would read the same time as another
+ * number of tokens: lowering a rate would refill a drained bucket. Full
+ * stays full and empty stays empty; an unlimited side means full.
+ */
+static inline __u64 bg_bucket_rescale(const struct bg_bucket *o, const struct bg_bucket *n,
+				      __u64 tat, __u64 now)
+{
+	double per_o, per_n, tokens;
+
+	if (!o->interval_fp || !n->interval_fp)
+		return now;
+	switch (bg_tat_state(tat, o->tau, now)) {
+	case BG_TAT_FULL:
+		return now;
+	case BG_TAT_OVERDRAWN:
+		return now + n->tau;
+	default:
+		break;
+	}
+	per_o = (double)o->interval_fp; /* the 2^-22 scale cancels out */
+	per_n = (double)n->interval_fp;
+	tokens = (double)(o->tau - (tat - now)) / per_o * per_n; /* in new ticks */
+	if (tokens >= (double)n->tau)
+		return now;
+	return now + n->tau - (__u64)tokens;
 }
 
 /*

@@ -992,20 +992,24 @@ void bg_plan_describe(const struct bg_plan *plan, size_t max,
  * Batch update, falling back to one element at a time where the map type
  * has no batch operation (LPM tries before Linux 6.x, for one).
  */
+/*
+ * Batch writes, with a fallback element by element. After a failed batch
+ * the count libbpf reports is not to be trusted (it is left untouched when
+ * the call fails before doing anything), so the fallback redoes every
+ * element: updates with BPF_ANY and deletes of gone keys are idempotent.
+ */
 static int update_many(int fd, const void *keys, size_t ksz, const void *vals, size_t vsz, size_t n,
 		       __u64 flags)
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, o, .elem_flags = flags);
 	__u32 count = (__u32)n;
-	size_t i = 0;
+	size_t i;
 
 	if (!n)
 		return 0;
-	if (bpf_map_update_batch(fd, keys, vals, &count, &o) == 0)
+	if (bpf_map_update_batch(fd, keys, vals, &count, &o) == 0 && count == n)
 		return 0;
-	if (count <= n)
-		i = count; /* what the batch did before it stopped */
-	for (; i < n; i++)
+	for (i = 0; i < n; i++)
 		if (bpf_map_update_elem(fd, (const char *)keys + i * ksz,
 					(const char *)vals + i * vsz, flags))
 			return -errno;
@@ -1016,15 +1020,13 @@ static int delete_many(int fd, const void *keys, size_t ksz, size_t n)
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, o);
 	__u32 count = (__u32)n;
-	size_t i = 0;
+	size_t i;
 
 	if (!n)
 		return 0;
-	if (bpf_map_delete_batch(fd, keys, &count, &o) == 0)
+	if (bpf_map_delete_batch(fd, keys, &count, &o) == 0 && count == n)
 		return 0;
-	if (count <= n)
-		i = count;
-	for (; i < n; i++)
+	for (i = 0; i < n; i++)
 		if (bpf_map_delete_elem(fd, (const char *)keys + i * ksz) && errno != ENOENT)
 			return -errno;
 	return 0;
@@ -1088,8 +1090,16 @@ static int write_ids(struct bg_state *s, const struct bg_plan_id *ids, size_t n,
 		if (err)
 			goto out;
 	}
-	/* The buckets' TATs stay: changing a limit never refills a bucket. */
+	/* Changed identities keep their buckets' tokens (bg_identity_rescale()). */
+	for (i = 0; i < n; i++)
+		if (ids[i].have)
+			bg_identity_rescale(s, slots[i], &ids[i].have->cfg, &cfgs[i],
+					    BG_RESCALE_BEFORE);
 	err = update_many(s->cfg_fd, slots, sizeof(*slots), cfgs, sizeof(*cfgs), n, BPF_ANY);
+	for (i = 0; !err && i < n; i++)
+		if (ids[i].have)
+			bg_identity_rescale(s, slots[i], &ids[i].have->cfg, &cfgs[i],
+					    BG_RESCALE_AFTER);
 	if (!err)
 		err = update_many(s->names_fd, keys, sizeof(*keys), metas, sizeof(*metas), n,
 				  BPF_ANY);

@@ -196,6 +196,41 @@ void bg_identity_reset_buckets(const struct bg_state *s, __u32 id)
 	__atomic_store_n(&s->tats[id].limited_since_ns, 0, __ATOMIC_SEQ_CST);
 }
 
+static __u64 now_ticks(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return bg_ticks((__u64)ts.tv_sec * BG_NSEC_PER_SEC + (__u64)ts.tv_nsec);
+}
+
+static void rescale_bucket(__u64 *tat_p, const struct bg_bucket *o, const struct bg_bucket *n)
+{
+	int i;
+
+	/* compare-and-swap against the CPUs charging the bucket meanwhile */
+	for (i = 0; i < 64; i++) {
+		__u64 tat = __atomic_load_n(tat_p, __ATOMIC_RELAXED);
+
+		if (__sync_val_compare_and_swap(tat_p, tat,
+						bg_bucket_rescale(o, n, tat, now_ticks())) == tat)
+			return;
+	}
+}
+
+void bg_identity_rescale(const struct bg_state *s, __u32 id, const struct bg_id_cfg *o,
+			 const struct bg_id_cfg *n, int when)
+{
+	struct bg_id_state *st = &s->tats[id];
+
+	if (memcmp(&o->pkt, &n->pkt, sizeof(o->pkt)) &&
+	    (n->pkt.tau < o->pkt.tau) == (when == BG_RESCALE_BEFORE))
+		rescale_bucket(&st->pkt_tat, &o->pkt, &n->pkt);
+	if (memcmp(&o->byte, &n->byte, sizeof(o->byte)) &&
+	    (n->byte.tau < o->byte.tau) == (when == BG_RESCALE_BEFORE))
+		rescale_bucket(&st->byte_tat, &o->byte, &n->byte);
+}
+
 int bg_identity_get(const struct bg_state *s, const char *name, struct bg_identity *out)
 {
 	struct bg_id_name k;
@@ -325,13 +360,21 @@ int bg_identity_set(struct bg_state *s, const char *name, const struct bg_limits
 		bg_err("identity set %s: %s", name, err);
 		return ret;
 	}
-	/* The buckets' TATs stay: changing a limit never refills a bucket. */
-	if (bpf_map_update_elem(s->cfg_fd, &cur.id, &cfg, BPF_ANY))
-		return -errno;
+	/* Each bucket keeps its tokens (clamped to a lower burst): never refilled. */
+	bg_identity_rescale(s, cur.id, &cur.cfg, &cfg, BG_RESCALE_BEFORE);
+	if (bpf_map_update_elem(s->cfg_fd, &cur.id, &cfg, BPF_ANY)) {
+		ret = -errno;
+		bg_err("identity set %s: write its limits: %s", name, strerror(-ret));
+		return ret;
+	}
+	bg_identity_rescale(s, cur.id, &cur.cfg, &cfg, BG_RESCALE_AFTER);
 	limits_to_meta(&lim, &cur.meta);
 	name_key(name, &k);
-	if (bpf_map_update_elem(s->names_fd, &k, &cur.meta, BPF_EXIST))
-		return -errno;
+	if (bpf_map_update_elem(s->names_fd, &k, &cur.meta, BPF_EXIST)) {
+		ret = -errno;
+		bg_err("identity set %s: record its limits: %s", name, strerror(-ret));
+		return ret;
+	}
 	if (out)
 		return bg_identity_get(s, name, out);
 	return 0;

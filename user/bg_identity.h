@@ -62,6 +62,17 @@ int bg_identity_get(const struct bg_state *s, const char *name, struct bg_identi
 /* All identities, sorted by id; free() the array. */
 int bg_identity_list(const struct bg_state *s, struct bg_identity **out, size_t *n);
 
+/*
+ * Before and after a live identity's config changes from o to n, keep its
+ * buckets' tokens (bg_bucket_rescale()). A bucket whose window shrinks is
+ * rescaled before the new config is written (BG_RESCALE_BEFORE), one whose
+ * window grows after (BG_RESCALE_AFTER): at every instant the TAT is valid
+ * for whichever config a packet reads.
+ */
+enum { BG_RESCALE_BEFORE, BG_RESCALE_AFTER };
+void bg_identity_rescale(const struct bg_state *s, __u32 id, const struct bg_id_cfg *o,
+			 const struct bg_id_cfg *n, int when);
+
 /* Reset one identity's buckets to full (atomically, through the mmap). */
 void bg_identity_reset_buckets(const struct bg_state *s, __u32 id);
 

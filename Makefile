@@ -5,7 +5,7 @@
 #   make demo       a 10 s demo on a namespace topology (root)
 #   make deps       install build and test dependencies (Debian 12)
 #   make bench      benchmarks vs nftables and iptables -> bench/REPORT.md (root,
-#                   about 10 minutes, loads both cores); make bench-smoke: 30 s
+#                   about 15 minutes, loads both cores); make bench-smoke: 30 s
 #   make format / make lint / make clean
 #
 # Output goes to $(OUTPUT). V=1 shows full commands.

@@ -228,8 +228,9 @@ __attribute__((noinline)) int bg_classify_token(struct xdp_md *ctx, const struct
 		return -1;
 
 	flow_key_of(pkt, &k);
-	now = bpf_ktime_get_boot_ns();
 	fl = bpf_map_lookup_elem(&bg_flows, &k);
+	/* The clock only when something needs it: most packets have no entry. */
+	now = fl ? bpf_ktime_get_boot_ns() : 0;
 	if (fl && !bg_flow_live(fl, now)) {
 		bpf_map_delete_elem(&bg_flows, &k);
 		bg_count(BG_C_FLOW_EXPIRED);
@@ -255,8 +256,11 @@ __attribute__((noinline)) int bg_classify_token(struct xdp_md *ctx, const struct
 		if (!(fl && fl->source == BG_FLOW_BIND) && (cfg->flags & BG_TOK_F_HTTP))
 			req = starts_request(pkt, data, data_end);
 	}
-	if (req)
+	if (req) {
+		if (!now)
+			now = bpf_ktime_get_boot_ns();
 		return classify_request(ctx, pkt, cfg, &k, fl, now, id) ? -1 : BG_C_CLS_HTTP;
+	}
 	if (!fl)
 		return -1;
 	if (now - fl->last_ns > BG_FLOW_TOUCH_NS)

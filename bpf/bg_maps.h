@@ -73,10 +73,16 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } bg_pfx6 SEC(".maps");
 
-/* Host prefixes (/32, /128) to identity: one hash lookup, tried first. */
+/*
+ * Host prefixes (/32, /128) to identity: one hash lookup, tried first. Not
+ * preallocated: memory follows the prefixes in use (an IPv4-only host pays
+ * nothing for bg_host6); lookups cost the same, only burstctl's writes
+ * allocate.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, BG_MAX_PFX_DEFAULT);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u32);
 	__type(value, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
@@ -85,6 +91,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, BG_MAX_PFX_DEFAULT);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct bg_host6_key);
 	__type(value, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);

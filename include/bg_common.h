@@ -183,6 +183,7 @@ struct bg_global {
 	__u32 next_id_hint; /* burstctl: where to look for a free slot */
 	__u32 pfx_maps; /* BG_PFX_*: prefix maps that may hold entries */
 	__u32 pad;
+	__u32 reserved[10]; /* zero: room for switches to come, same layout */
 };
 
 /*

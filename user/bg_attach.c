@@ -160,7 +160,7 @@ int bg_attach(const char *pin_path, const char *ifname, enum bg_mode mode,
 	char pin[256], dir[256];
 	__u32 ifindex, plen = sizeof(pinfo);
 	int lock_fd = -1, link_fd = -1, prog_fd, err;
-	enum bg_mode cur;
+	enum bg_mode cur = BG_MODE_AUTO;
 
 	memset(res, 0, sizeof(*res));
 	err = resolve_ifindex(ifname, &ifindex);
@@ -230,6 +230,22 @@ int bg_attach(const char *pin_path, const char *ifname, enum bg_mode mode,
 	}
 
 	link_fd = create_link(prog_fd, ifname, ifindex, mode, res);
+	if (link_fd < 0 && res->how == BG_ATTACH_REPLACED) {
+		/* The new mode failed: never leave the interface unprotected. */
+		struct bg_attach_result back = *res;
+
+		err = link_fd;
+		link_fd = create_link(prog_fd, ifname, ifindex, cur, &back);
+		if (link_fd >= 0)
+			bg_err("%s: kept burstgate attached in %s mode, as before", ifname,
+			       bg_mode_name(back.mode));
+		else
+			bg_err("%s: could not attach again in %s mode either: burstgate is NOT attached to %s now (`burstctl attach %s` to retry)",
+			       ifname, bg_mode_name(cur), ifname, ifname);
+		if (link_fd >= 0 && bpf_obj_pin(link_fd, pin))
+			bpf_link_detach(link_fd);
+		goto out;
+	}
 	if (link_fd < 0) {
 		err = link_fd;
 		goto out;

@@ -295,23 +295,24 @@ int bg_identity_add(struct bg_state *s, const char *name, const struct bg_limits
 		return -EEXIST;
 	}
 	ret = bg_global_get(s, &g);
-	if (ret)
-		return ret;
-	ret = find_free_id(s, g.next_id_hint ? g.next_id_hint : 1, &id);
+	if (!ret)
+		ret = find_free_id(s, g.next_id_hint ? g.next_id_hint : 1, &id);
 	if (ret == -ENOSPC) {
 		table_full(s);
 		return ret;
 	}
 	if (ret)
-		return ret;
+		goto fail;
 
 	/* A reused slot must not inherit its last owner's buckets or counters. */
 	bg_identity_reset_buckets(s, id);
 	ret = bg_percpu_zero(s, s->stats_fd, id, sizeof(struct bg_id_stats));
 	if (ret)
-		return ret;
-	if (bpf_map_update_elem(s->cfg_fd, &id, &cfg, BPF_ANY))
-		return -errno;
+		goto fail;
+	if (bpf_map_update_elem(s->cfg_fd, &id, &cfg, BPF_ANY)) {
+		ret = -errno;
+		goto fail;
+	}
 	memset(&meta, 0, sizeof(meta));
 	meta.id = id;
 	meta.created_unix = (__u64)time(NULL);
@@ -333,6 +334,9 @@ int bg_identity_add(struct bg_state *s, const char *name, const struct bg_limits
 
 bad:
 	bg_err("identity add: %s", err);
+	return ret;
+fail:
+	bg_err("identity add %s: %s (nothing was added)", name, strerror(-ret));
 	return ret;
 }
 
@@ -401,25 +405,32 @@ int bg_identity_del(struct bg_state *s, const char *name)
 		       name, name);
 		return -EPERM;
 	}
-	/* Prefixes first, so its traffic moves to the default identity. */
-	ret = bg_prefix_del_for_id(s, cur.id, &removed);
-	if (ret)
-		return ret;
-	/* Its tokens and connections too: a reused slot must not inherit them. */
+	/*
+	 * Tokens and connections first (a reused slot must not inherit them),
+	 * then prefixes, so its traffic moves to the default identity: a
+	 * failure on the way leaves an identity that still meters its own
+	 * prefixes, and running the command again finishes the job.
+	 */
 	ret = bg_token_del_for_id(s, cur.id, &removed);
 	if (!ret)
 		ret = bg_flow_del_for_id(s, cur.id, &removed);
-	if (ret)
+	if (!ret)
+		ret = bg_prefix_del_for_id(s, cur.id, &removed);
+	if (ret) {
+		bg_err("identity del %s: removing its tokens, connections and prefixes failed: %s (run the command again)",
+		       name, strerror(-ret));
 		return ret;
+	}
 	/* and the token files a policy recorded for the slot (bg_state.h) */
 	for (rk.owner = cur.id, rk.idx = 0; s->rec_fd >= 0; rk.idx++)
 		if (bpf_map_delete_elem(s->rec_fd, &rk))
 			break;
-	if (bpf_map_update_elem(s->cfg_fd, &cur.id, &clear, BPF_ANY))
-		return -errno;
-	name_key(name, &k);
-	if (bpf_map_delete_elem(s->names_fd, &k))
-		return -errno;
+	if (bpf_map_update_elem(s->cfg_fd, &cur.id, &clear, BPF_ANY) ||
+	    (name_key(name, &k), bpf_map_delete_elem(s->names_fd, &k))) {
+		ret = -errno;
+		bg_err("identity del %s: %s (run the command again)", name, strerror(-ret));
+		return ret;
+	}
 	return 0;
 }
 

@@ -28,6 +28,7 @@
 
 #include "bg_attach.h"
 #include "bg_log.h"
+#include "bg_prefix.h"
 #include "bg_token_reg.h"
 #include "bg_xdp.skel.h"
 
@@ -153,10 +154,13 @@ int bg_bpffs_ensure(const char *pin_path)
 	return 0;
 }
 
+static int check_owner(int dir_fd, const char *pin_path);
+
 /* Open the pin folder, optionally locked for writing. */
 static int open_dir(const char *pin_path, bool lock)
 {
-	int fd = open(pin_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* O_NOFOLLOW: the folder itself, not where a planted symlink points */
+	int fd = open(pin_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 
 	if (fd < 0)
 		return -errno;
@@ -265,6 +269,9 @@ int bg_state_open(struct bg_state *s, const char *pin_path, int flags)
 			bg_err("open %s: %s", pin_path, strerror(-err));
 		goto fail;
 	}
+	err = check_owner(s->dir_fd, pin_path);
+	if (err)
+		goto fail;
 
 	for (i = 0; i < N_MAPS; i++) {
 		const struct map_desc *d = &map_descs[i];
@@ -448,8 +455,13 @@ static int init_contents(const char *pin_path)
 	if (err)
 		goto out;
 	err = bg_global_get(&s, &g);
-	if (err || g.max_ids)
-		goto out; /* already initialised */
+	if (!err && g.max_ids) {
+		/* already initialised: only re-derive which prefix maps hold entries */
+		err = bg_prefix_flags_sync(&s);
+		goto out;
+	}
+	if (err)
+		goto out;
 
 	g.max_ids = s.max_ids;
 	g.next_id_hint = 1;
@@ -614,10 +626,17 @@ int bg_prog_load(const char *pin_path, struct bg_xdp **skelp)
 	}
 	err = bg_xdp__load(skel);
 	if (err) {
+		struct bg_features f;
+		const char *missing;
+
+		bg_probe_features(&f);
+		missing = bg_features_missing(&f);
 		if (err == -EPERM)
 			explain_eperm("load XDP program");
-		else if (bg_probe_atomics() == 0)
-			bg_err("load XDP program: this kernel lacks BPF atomic compare-and-swap (needs Linux 5.12 or later)");
+		else if (missing)
+			bg_err("load XDP program: this kernel lacks %s; burstgate needs Linux " BG_KERNEL_MIN
+			       " or later (`burstctl status` lists what it found)",
+			       missing);
 		else
 			bg_err("load XDP program: %s (run with -v to see the verifier log)",
 			       strerror(-err));
@@ -704,10 +723,35 @@ void bg_probe_features(struct bg_features *f)
 	f->map_percpu_array = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_PERCPU_ARRAY, NULL);
 	f->map_mmapable = probe_mmapable();
 	f->atomics = bg_probe_atomics();
+	f->ringbuf = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL);
+	f->helper_loop = libbpf_probe_bpf_helper(BPF_PROG_TYPE_XDP, BPF_FUNC_loop, NULL);
+	f->helper_load_bytes =
+		libbpf_probe_bpf_helper(BPF_PROG_TYPE_XDP, BPF_FUNC_xdp_load_bytes, NULL);
 	/* No side-effect-free probe for XDP links exists; they came in 5.9. */
 	f->xdp_link = kernel_at_least(5, 9);
 	f->btf_vmlinux = access("/sys/kernel/btf/vmlinux", R_OK) == 0;
 	f->xdp_native_veth = bg_probe_veth_native();
+}
+
+const char *bg_features_missing(const struct bg_features *f)
+{
+	if (f->prog_xdp == 0)
+		return "XDP programs";
+	if (f->map_lpm_trie == 0)
+		return "LPM trie maps";
+	if (f->map_mmapable == 0)
+		return "mmapable array maps (Linux 5.5)";
+	if (f->ringbuf == 0)
+		return "BPF ring buffers (Linux 5.8)";
+	if (f->xdp_link == 0)
+		return "BPF links for XDP (Linux 5.9)";
+	if (f->atomics == 0)
+		return "BPF atomic compare-and-swap (Linux 5.12)";
+	if (f->helper_loop == 0)
+		return "the bpf_loop helper (Linux 5.17)";
+	if (f->helper_load_bytes == 0)
+		return "the bpf_xdp_load_bytes helper (Linux 5.18)";
+	return NULL;
 }
 
 /* ---- Small map helpers ---- */

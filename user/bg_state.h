@@ -114,12 +114,21 @@ struct bg_features {
 	int map_percpu_array;
 	int map_mmapable;
 	int atomics; /* BPF_CMPXCHG, kernel 5.12+ */
+	int ringbuf; /* BPF ring buffer (limited/cleared events), 5.8+ */
+	int helper_loop; /* bpf_loop (the HTTP token scan), 5.17+ */
+	int helper_load_bytes; /* bpf_xdp_load_bytes (the HTTP token scan), 5.18+ */
 	int xdp_link; /* bpf_link for XDP, kernel 5.9+ */
 	int xdp_native_veth; /* driver-mode XDP on veth */
 	int btf_vmlinux;
 };
 void bg_probe_features(struct bg_features *f);
 int bg_probe_atomics(void);
+
+/* The oldest kernel with everything burstgate needs (bpf_xdp_load_bytes). */
+#define BG_KERNEL_MIN "5.18"
+
+/* The first required feature f lacks, and the kernel that brought it; NULL if none. */
+const char *bg_features_missing(const struct bg_features *f);
 int bg_probe_veth_native(void); /* bg_probe_veth.c */
 
 /* Per-CPU helpers: read and sum, or zero, one element. */

@@ -184,5 +184,6 @@ int main(int argc, char **argv)
 	err = cmd_select(NULL, objects, argc, argv, do_help);
 	if (out_finish() && !err)
 		err = -EIO;
-	return err < 0 ? -err : 0;
+	/* the errno as exit status, as bpftool does; those above 255 would wrap */
+	return err < 0 ? (-err < 256 ? -err : 1) : 0;
 }

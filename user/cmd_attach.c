@@ -152,14 +152,19 @@ static void status_kernel(void)
 	print_feature("percpu_array", f.map_percpu_array);
 	print_feature("mmapable_array", f.map_mmapable);
 	print_feature("atomics", f.atomics);
+	print_feature("ringbuf", f.ringbuf);
+	print_feature("bpf_loop", f.helper_loop);
+	print_feature("xdp_load_bytes", f.helper_load_bytes);
 	print_feature("xdp_link", f.xdp_link);
 	print_feature("btf", f.btf_vmlinux);
 	print_feature("xdp_native_veth", f.xdp_native_veth);
 	out_end_object();
 	out_text("\n");
 	out_end_object();
-	if (!f.atomics || !f.prog_xdp || !f.map_lpm_trie || !f.map_mmapable || !f.xdp_link)
-		bg_warn("this kernel lacks a feature burstgate needs (see \"NO\" above; Linux 5.12 or later has them all)");
+	if (bg_features_missing(&f))
+		bg_warn("this kernel lacks %s, which burstgate needs (see \"NO\" above; Linux " BG_KERNEL_MIN
+			" or later has it all)",
+			bg_features_missing(&f));
 }
 
 static void status_links(void)
@@ -226,7 +231,14 @@ int do_status(int argc, char **argv)
 	struct bg_state s;
 	bool have;
 
-	(void)argv;
+	if (argc == 1 && !strcmp(argv[0], "help")) {
+		if (!out_is_json())
+			printf("Usage: burstctl status\n\n"
+			       "The state folder and how full each table is, the host-wide\n"
+			       "switches, where burstgate is attached, and which kernel\n"
+			       "features it needs this kernel has (probing needs root).\n");
+		return 0;
+	}
 	if (argc)
 		return usage_error("status", "takes no arguments");
 

@@ -50,8 +50,12 @@ static int reject_zero(const char *cmd, const char *kw, const char *v, __u64 x)
 {
 	if (x || !strcasecmp(v, "unlimited"))
 		return 0;
-	bg_err("identity %s: %s %s: zero is not a rate (use `%s unlimited` for no limit, or `action block` to drop everything)",
-	       cmd, kw, v, kw);
+	if (strpbrk(v, "123456789"))
+		bg_err("identity %s: %s %s: rounds to 0 (the smallest is %s; use `action block` to drop everything)",
+		       cmd, kw, v, strcmp(kw, "rate") ? "8bit" : "1pps");
+	else
+		bg_err("identity %s: %s %s: zero is not a rate (use `%s unlimited` for no limit, or `action block` to drop everything)",
+		       cmd, kw, v, kw);
 	return -EINVAL;
 }
 
@@ -95,6 +99,10 @@ int identity_parse_limits(const char *cmd, int argc, char **argv, struct bg_limi
 			*mask |= BG_LIM_BYTE_RATE;
 		} else if (!strcmp(kw, "bytes-burst")) {
 			ret = bg_parse_bytes(v, &l->burst_bytes, err, sizeof(err));
+			if (!ret && !l->burst_bytes) {
+				snprintf(err, sizeof(err), "\"%s\": at least 64 bytes", v);
+				ret = -EINVAL;
+			}
 			*mask |= BG_LIM_BYTE_BURST;
 		} else {
 			ret = bg_action_parse(v, &l->action);
@@ -278,7 +286,8 @@ static int do_list(int argc, char **argv)
 {
 	struct bg_prefix_entry *pfx = NULL;
 	struct bg_identity *ids = NULL;
-	size_t n = 0, npfx = 0, i, j, cnt;
+	size_t n = 0, npfx = 0, i, cnt;
+	__u32 *npfx_of = NULL; /* prefixes per identity slot */
 	struct bg_state s;
 	char buf[40];
 	int err;
@@ -292,18 +301,25 @@ static int do_list(int argc, char **argv)
 	err = bg_identity_list(&s, &ids, &n);
 	if (!err)
 		err = bg_prefix_list(&s, &pfx, &npfx);
+	if (!err) {
+		npfx_of = calloc(s.max_ids, sizeof(*npfx_of));
+		if (!npfx_of)
+			err = -ENOMEM;
+	}
 	if (err) {
 		bg_err("identity list: %s", strerror(-err));
 		goto out;
 	}
+	for (i = 0; i < npfx; i++)
+		if (pfx[i].id < s.max_ids)
+			npfx_of[pfx[i].id]++;
 	out_text("%-6s %-20s %-8s %-10s %-8s %-11s %-11s %s\n", "ID", "NAME", "ACTION", "RATE",
 		 "BURST", "BYTES-RATE", "BYTES-BURST", "PREFIXES");
 	out_begin_array(NULL);
 	for (i = 0; i < n; i++) {
 		const struct bg_id_meta *m = &ids[i].meta;
 
-		for (cnt = 0, j = 0; j < npfx; j++)
-			cnt += pfx[j].id == ids[i].id;
+		cnt = ids[i].id < s.max_ids ? npfx_of[ids[i].id] : 0;
 		out_begin_object(NULL);
 		out_u64("id", "%-6llu ", ids[i].id);
 		out_str("name", "%-20s ", ids[i].name);
@@ -330,6 +346,7 @@ static int do_list(int argc, char **argv)
 	}
 	out_end_array();
 out:
+	free(npfx_of);
 	free(ids);
 	free(pfx);
 	bg_state_close(&s);

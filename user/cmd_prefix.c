@@ -153,6 +153,7 @@ static int do_list(int argc, char **argv)
 	struct bg_prefix_entry *pfx = NULL;
 	struct bg_identity *ids = NULL, only;
 	size_t n = 0, nids = 0, i, j;
+	const char **name_of = NULL; /* identity name per slot */
 	const char *name = NULL;
 	struct bg_state s;
 	char buf[64];
@@ -176,20 +177,27 @@ static int do_list(int argc, char **argv)
 	err = bg_prefix_list(&s, &pfx, &n);
 	if (!err)
 		err = bg_identity_list(&s, &ids, &nids);
+	if (!err) {
+		name_of = calloc(s.max_ids, sizeof(*name_of));
+		if (!name_of)
+			err = -ENOMEM;
+	}
 	if (err) {
 		bg_err("prefix list: %s", strerror(-err));
 		goto out;
 	}
+	for (j = 0; j < nids; j++)
+		if (ids[j].id < s.max_ids)
+			name_of[ids[j].id] = ids[j].name;
 	out_text("%-44s %s\n", "PREFIX", "IDENTITY");
 	out_begin_array(NULL);
 	for (i = 0; i < n; i++) {
-		const char *idname = "(deleted)";
+		const char *idname = pfx[i].id < s.max_ids ? name_of[pfx[i].id] : NULL;
 
 		if (name && pfx[i].id != only.id)
 			continue;
-		for (j = 0; j < nids; j++)
-			if (ids[j].id == pfx[i].id)
-				idname = ids[j].name;
+		if (!idname)
+			idname = "(deleted)";
 		out_begin_object(NULL);
 		out_str("prefix", "%-44s ", bg_prefix_fmt(&pfx[i].pfx, buf, sizeof(buf)));
 		out_str("identity", "%s\n", idname);
@@ -197,6 +205,7 @@ static int do_list(int argc, char **argv)
 	}
 	out_end_array();
 out:
+	free(name_of);
 	free(pfx);
 	free(ids);
 	bg_state_close(&s);

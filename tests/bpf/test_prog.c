@@ -167,6 +167,7 @@ static const struct fixture parse_fixtures[] = {
 	{ "ipv4 options", V4(.ihl = 15), XDP_PASS, BG_C_PARSE_UDP, 1 },
 	{ "ipv4 fragment", V4(.frag = 0x0040), XDP_PASS, BG_C_PARSE_FRAGMENT, 1 },
 	{ "ipv4 fragment at 8", V4(.frag = 0x2001), XDP_PASS, BG_C_PARSE_FRAGMENT, 1 },
+	{ "ipv4 first fragment (MF, offset 0)", V4(.frag = 0x2000), XDP_PASS, BG_C_PARSE_UDP, 1 },
 	{ "ipv6 tcp", V6(.proto = IPPROTO_TCP), XDP_PASS, BG_C_PARSE_TCP, 1 },
 	{ "ipv6 ext headers", V6(.nnext = 4, .next = { 0, 60, 43, 51 }), XDP_PASS, BG_C_PARSE_UDP,
 	  1 },
@@ -281,6 +282,31 @@ static void test_longest_prefix(void)
 	run_spec(&host, NULL);
 	CU_ASSERT_EQUAL(stats_of("narrow").passed_pkts, 2);
 	CU_ASSERT_EQUAL(stats_of("one").passed_pkts, 1);
+
+	/* two host prefixes, one removed: the other is still looked up */
+	{
+		struct pkt_spec h2 = V4(.src = "198.18.5.9");
+		struct bg_prefix p;
+		struct bg_global g;
+		char err[128];
+
+		add_pfx("198.18.5.7/32", "one");
+		add_pfx("198.18.5.9/32", "one");
+		CU_ASSERT_EQUAL(bg_prefix_parse("198.18.5.7", &p, err, sizeof(err)), 0);
+		CU_ASSERT_EQUAL(bg_prefix_del(&st, &p), 0);
+		CU_ASSERT_EQUAL(bg_global_get(&st, &g), 0);
+		CU_ASSERT(g.pfx_maps & BG_PFX_HOST4);
+		run_spec(&h2, NULL);
+		CU_ASSERT_EQUAL(stats_of("one").passed_pkts, 2);
+		/* the last one removed: the hash map is no longer looked in */
+		CU_ASSERT_EQUAL(bg_prefix_parse("198.18.5.9", &p, err, sizeof(err)), 0);
+		CU_ASSERT_EQUAL(bg_prefix_del(&st, &p), 0);
+		CU_ASSERT_EQUAL(bg_global_get(&st, &g), 0);
+		CU_ASSERT_FALSE(g.pfx_maps & BG_PFX_HOST4);
+		CU_ASSERT(g.pfx_maps & BG_PFX_TRIE4);
+		run_spec(&h2, NULL);
+		CU_ASSERT_EQUAL(stats_of("narrow").passed_pkts, 3);
+	}
 	fx_down();
 }
 
@@ -512,7 +538,13 @@ static void test_reload_keeps_state(void)
 	int i, fd2;
 
 	FX_UP();
-	add_id("agent", 1, 3, 0, 0, BG_ACT_ENFORCE);
+	/*
+	 * 1 byte/s with room for two 60-byte frames: after those, the next
+	 * frame's worth takes 30 s to refill, longer than any slow verifier
+	 * pass (a 1 pps bucket refilled during one under emulation).
+	 */
+	CU_ASSERT_EQUAL(len, 60);
+	add_id("agent", 0, 0, 8, 150, BG_ACT_ENFORCE);
 	add_pfx("198.18.0.1", "agent");
 	for (i = 0; i < 5; i++)
 		run_frame(prog_fd, buf, len);
@@ -520,8 +552,8 @@ static void test_reload_keeps_state(void)
 	fd2 = bg_prog_fd(skel2);
 	CU_ASSERT_NOT_EQUAL(fd2, prog_fd);
 	CU_ASSERT_EQUAL(run_frame(fd2, buf, len), XDP_DROP);
-	CU_ASSERT_EQUAL(stats_of("agent").passed_pkts, 3);
-	CU_ASSERT_EQUAL(stats_of("agent").dropped_pkts, 3);
+	CU_ASSERT_EQUAL(stats_of("agent").passed_pkts, 2);
+	CU_ASSERT_EQUAL(stats_of("agent").dropped_pkts, 4);
 	bg_prog_free(skel2);
 	fx_down();
 }

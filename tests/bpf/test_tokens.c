@@ -715,6 +715,71 @@ static void test_report_cost(void)
 	fx_down();
 }
 
+/* Does any key or value of the map (every CPU's copy) hold needle? */
+static int any_map_holds(int fd, const struct bpf_map_info *info, const char *needle)
+{
+	size_t vsz = info->value_size, nl = strlen(needle);
+	char key[512], next[512], *val;
+	void *prev = NULL;
+	int found = 0;
+
+	if (info->type == BPF_MAP_TYPE_PERCPU_ARRAY || info->type == BPF_MAP_TYPE_PERCPU_HASH ||
+	    info->type == BPF_MAP_TYPE_LRU_PERCPU_HASH)
+		vsz = ((vsz + 7) & ~(size_t)7) * (size_t)libbpf_num_possible_cpus();
+	if (info->key_size > sizeof(key))
+		return 0;
+	val = calloc(1, vsz + 1);
+	while (val && !found && bpf_map_get_next_key(fd, prev, next) == 0) {
+		memcpy(key, next, info->key_size);
+		prev = key;
+		if (memmem(key, info->key_size, needle, nl))
+			found = 1;
+		else if (bpf_map_lookup_elem(fd, key, val) == 0 && memmem(val, vsz, needle, nl))
+			found = 1;
+	}
+	free(val);
+	return found;
+}
+
+/*
+ * After requests carrying tokens went through, no token is in any map the
+ * program uses, pinned or not (the HTTP scratch map held the request).
+ */
+static void test_no_token_in_maps(void)
+{
+	static const char *const tokens[] = { "tok-alice-0123456789", "tok-bob-abcdef" };
+	struct bpf_prog_info pi = {};
+	__u32 ids[64], len = sizeof(pi), i, t;
+
+	agents_up();
+	CU_ASSERT_EQUAL(send_seg(4, 2001, REQ("Authorization: Bearer tok-alice-0123456789\r\n"), 0),
+			XDP_PASS);
+	CU_ASSERT_EQUAL(send_seg(4, 2002, REQ("Authorization: Bearer tok-bob-abcdef\r\n"), 0),
+			XDP_PASS);
+	CU_ASSERT_EQUAL(passed("alice"), 1);
+	CU_ASSERT_EQUAL(passed("bob"), 1);
+	pi.nr_map_ids = sizeof(ids) / sizeof(ids[0]);
+	pi.map_ids = (__u64)(unsigned long)ids;
+	CU_ASSERT_EQUAL_FATAL(bpf_obj_get_info_by_fd(prog_fd, &pi, &len), 0);
+	CU_ASSERT(pi.nr_map_ids > 10);
+	for (i = 0; i < pi.nr_map_ids && i < sizeof(ids) / sizeof(ids[0]); i++) {
+		struct bpf_map_info mi = {};
+		__u32 mlen = sizeof(mi);
+		int fd = bpf_map_get_fd_by_id(ids[i]);
+
+		if (fd < 0)
+			continue;
+		if (bpf_obj_get_info_by_fd(fd, &mi, &mlen) == 0 && mi.type != BPF_MAP_TYPE_RINGBUF)
+			for (t = 0; t < 2; t++)
+				if (any_map_holds(fd, &mi, tokens[t])) {
+					printf("\n  token %s found in map %s", tokens[t], mi.name);
+					CU_FAIL("a token in a map");
+				}
+		close(fd);
+	}
+	fx_down();
+}
+
 void add_token_tests(CU_pSuite s)
 {
 	static const struct {
@@ -734,6 +799,7 @@ void add_token_tests(CU_pSuite s)
 		{ "bind: Unix socket and client library", test_bind_socket },
 		{ "bind: a flood is served in turns, a peer not reading is dropped",
 		  test_bind_conn_turns },
+		{ "tokens: no token in any map after requests", test_no_token_in_maps },
 		{ "tokens: cost report", test_report_cost },
 	};
 	size_t i;

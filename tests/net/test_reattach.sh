@@ -42,4 +42,13 @@ check "bucket still drained after detach/attach ($((p3 - p2)) <= $gap)" le $((p3
 sent=$(($(json "$TMPF.s1" "j['sent']") + $(json "$TMPF.s2" "j['sent']") + $(json "$TMPF.s3" "j['sent']")))
 check "passed + dropped = everything sent, across all attachments" \
 	eq $(($(stat agent passed_pkts) + $(stat agent dropped_pkts))) "$sent"
+# A mode the driver lacks: refused, and the old attachment stays (a bridge
+# has generic XDP only).
+ip -n "$RX" link add "${P}br" type bridge
+ip -n "$RX" link set "${P}br" up
+bctl attach "${P}br" mode skb >/dev/null
+bctl attach "${P}br" mode native >"$TMPF.mode.out" 2>"$TMPF.mode.err"
+check "native on a bridge is refused" test $? != 0
+check "...and says the old attachment stays" grep -q "kept burstgate attached in skb mode" "$TMPF.mode.err"
+check "...and it does" eq "$(bctl -j status | json - "[a['mode'] for a in j['attached'] if a['ifname'] == '${P}br']")" "['skb']"
 finish

@@ -73,17 +73,26 @@ echo "idle host: burst $b1, a burst of 500 back to back: $idle_pass passed (refi
 check "idle host: the whole burst got through ($idle_pass passed, burst $b1)" le $((b1 - 2)) "$idle_pass"
 
 # loaded host: 1900 pps of bulk traffic (95% of capacity)
-send --dst 198.18.80.1 --port 9000 --src 198.18.80.11 --rate 1900 --duration 10 >/dev/null &
+# (for longer than the test needs: the load stops only when it is killed
+# below, so the tuner never sees an idle host again mid-measurement)
+send --dst 198.18.80.1 --port 9000 --src 198.18.80.11 --rate 1900 --duration 30 >/dev/null &
 LOAD=$!
 check "loaded host: burst shrank to at most 20 within 8 s" wait_burst le 20 8
+# it keeps shrinking while the load lasts: measure once it rests at
+# burst_min, and bound by the burst before and after in case it moved
+check "loaded host: burst reached burst_min within 8 s" wait_burst le 10 8
 # the big burst above left the bucket drained for seconds: wait until full
 check "bucket full again" wait_full
 b2=$(burst)
 read -r busy_pass refill <<<"$(one_burst)"
-echo "loaded host: burst $b2, a burst of 500 back to back: $busy_pass passed (refill meanwhile: up to $refill)"
-check "loaded host: the burst is cut short ($busy_pass passed, burst $b2 + refill $refill)" le "$busy_pass" $((b2 + refill))
-check "loaded host: the (small) burst itself passes ($busy_pass >= $b2 - 2)" le $((b2 - 2)) "$busy_pass"
+b3=$(burst)
+lo=$((b2 < b3 ? b2 : b3))
+hi=$((b2 > b3 ? b2 : b3))
+echo "loaded host: burst $b2 (after: $b3), a burst of 500 back to back: $busy_pass passed (refill meanwhile: up to $refill)"
+check "loaded host: the burst is cut short ($busy_pass passed, burst $hi + refill $refill)" le "$busy_pass" $((hi + refill))
+check "loaded host: the (small) burst itself passes ($busy_pass >= $lo - 2)" le $((lo - 2)) "$busy_pass"
 check "larger bursts idle than loaded ($idle_pass > 4 x $busy_pass)" le $((busy_pass * 4)) "$idle_pass"
+pkill -P "$LOAD" 2>/dev/null
 kill "$LOAD" 2>/dev/null
 wait "$LOAD" 2>/dev/null
 

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "bg_attach.h"
+#include "bg_events.h"
 #include "bg_log.h"
 #include "bg_prefix.h"
 #include "bg_token_reg.h"
@@ -571,6 +572,7 @@ out:
 
 int bg_state_teardown(const char *pin_path)
 {
+	int lock_fds[sizeof(lock_dirs) / sizeof(lock_dirs[0])] = { -1, -1 };
 	char path[256];
 	int dir_fd, err = 0;
 	size_t i;
@@ -583,6 +585,30 @@ int bg_state_teardown(const char *pin_path)
 		}
 		bg_err("open %s: %s", pin_path, strerror(-dir_fd));
 		return dir_fd;
+	}
+	/*
+	 * A running controller or event reader would go on with maps that no
+	 * longer exist (and a controller would re-attach on its next reload):
+	 * refuse, and hold their locks meanwhile so neither starts mid-way.
+	 */
+	for (i = 0; i < sizeof(lock_dirs) / sizeof(lock_dirs[0]); i++) {
+		pid_t holder;
+		int r = bg_lock_take(pin_path, lock_dirs[i], &lock_fds[i], &holder);
+
+		if (r == -EBUSY) {
+			char who[32] = "";
+
+			if (holder)
+				snprintf(who, sizeof(who), " (pid %d)", (int)holder);
+			bg_err("`burstctl %s`%s is running on %s: stop it first (e.g. `systemctl stop burstgate`), then tear down",
+			       lock_dirs[i], who, pin_path);
+			err = r;
+			goto out;
+		}
+		if (r) {
+			err = r; /* bg_lock_take said why */
+			goto out;
+		}
 	}
 	err = bg_links_detach_all(pin_path);
 	/* The controller's and the event reader's lock folders (user/serve.c). */
@@ -602,11 +628,15 @@ int bg_state_teardown(const char *pin_path)
 			bg_err("unpin %s: %s", path, strerror(-err));
 		}
 	}
-	close(dir_fd);
 	if (rmdir(pin_path) && errno != ENOENT) {
 		err = -errno;
 		bg_err("remove %s: %s (something else is pinned there)", pin_path, strerror(-err));
 	}
+out:
+	for (i = 0; i < sizeof(lock_dirs) / sizeof(lock_dirs[0]); i++)
+		if (lock_fds[i] >= 0)
+			close(lock_fds[i]);
+	close(dir_fd);
 	return err;
 }
 

@@ -342,7 +342,9 @@ int do_teardown(int argc, char **argv)
 		if (!out_is_json())
 			printf("Usage: burstctl teardown\n\n"
 			       "Detach from every interface and remove all pinned state:\n"
-			       "identities, prefixes, buckets and counters are lost.\n");
+			       "identities, prefixes, buckets and counters are lost.\n"
+			       "Refused while `burstctl serve` or `burstctl events` runs on\n"
+			       "the same state: stop it first.\n");
 		return 0;
 	}
 	if (argc)

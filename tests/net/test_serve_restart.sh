@@ -62,5 +62,14 @@ nev=$(($(count_log "$TMPF.log1" "event:") + $(count_log "$TMPF.log2" "event:")))
 # events (limited + cleared each), and in any case one per many drops.
 check "events are per episode, not per drop ($nev events for $drops drops)" le "$nev" 6
 check "far fewer events than drops ($nev for $drops)" le $((nev * 20)) "$drops"
+# tearing down under a running controller is refused: nothing removed
+bctl teardown 2>"$TMPF.td" && td=0 || td=$?
+check "teardown refused while serve runs (exit $td)" test "$td" -ne 0
+check "teardown says serve runs, with its pid" grep -q "burstctl serve\` (pid $SERVE_PID) is running" "$TMPF.td"
+check "refused teardown left the state: still attached" eq "$(bctl -j status | json - "len(j['attached'])")" 1
+check "refused teardown left the counters" le "$p3" "$(stat agent passed_pkts)"
 cat "$TMPF.log2"
+serve_stop
+check "teardown once serve stopped" bctl teardown
+check "teardown removed the pin folder" test ! -e "$PIN"
 finish

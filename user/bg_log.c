@@ -7,10 +7,15 @@
 
 int bg_verbose;
 const char *bg_prog_name = "burstctl";
+int bg_log_journal;
 
-static void vmsg(const char *tag, const char *fmt, va_list ap)
+/* prio: the syslog priority, for journald (bg_log_journal) */
+static void vmsg(int prio, const char *tag, const char *fmt, va_list ap)
 {
-	fprintf(stderr, "%s: %s", bg_prog_name, tag);
+	if (bg_log_journal)
+		fprintf(stderr, "<%d>%s", prio, tag);
+	else
+		fprintf(stderr, "%s: %s", bg_prog_name, tag);
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
 }
@@ -20,7 +25,7 @@ void bg_err(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vmsg("", fmt, ap);
+	vmsg(3, "", fmt, ap);
 	va_end(ap);
 }
 
@@ -29,7 +34,7 @@ void bg_warn(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vmsg("warning: ", fmt, ap);
+	vmsg(4, "warning: ", fmt, ap);
 	va_end(ap);
 }
 
@@ -40,7 +45,7 @@ void bg_dbg(const char *fmt, ...)
 	if (!bg_verbose)
 		return;
 	va_start(ap, fmt);
-	vmsg("debug: ", fmt, ap);
+	vmsg(7, "debug: ", fmt, ap);
 	va_end(ap);
 }
 

@@ -9,6 +9,12 @@
 
 extern int bg_verbose;
 extern const char *bg_prog_name;
+/*
+ * Set by `burstctl serve` under systemd: every line starts with its syslog
+ * priority ("<3>" errors, "<4>" warnings, "<7>" debug) so journald files
+ * the library's messages at their level, not all at the stream's default.
+ */
+extern int bg_log_journal;
 
 void bg_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void bg_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
@@ -1035,6 +1036,7 @@ int do_serve(int argc, char **argv)
 	sv->metrics_max_ids = BG_METRICS_MAX_IDS_DEFAULT;
 	sv->h.tune_util = -1;
 	sv->journal = getenv("JOURNAL_STREAM") != NULL;
+	bg_log_journal = sv->journal; /* the library's errors and warnings at their priority */
 	/* argv[0] is the first argument here: getopt wants a program name before it */
 	argc++;
 	argv--;
@@ -1080,6 +1082,15 @@ int do_serve(int argc, char **argv)
 		return usage_error("serve", "missing --policy FILE");
 	if (sv->cli_group && !sv->cli_bind)
 		return usage_error("serve", "--bind-socket-group needs --bind-socket PATH");
+
+	/*
+	 * The controller holds token files' contents and the state's token
+	 * hashing key in memory for as long as it runs: no core dump of it,
+	 * and no ptrace or /proc/PID/mem by anyone but root.
+	 */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0))
+		bg_warn("serve: cannot turn core dumps off (prctl: %s): a crash may write token secrets to a core file",
+			strerror(errno));
 
 	/* 1. the policy must be valid before anything is touched (token files: step 4) */
 	ret = bg_policy_load(sv->policy_path, &sv->pol, err, sizeof(err));

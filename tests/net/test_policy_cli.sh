@@ -109,6 +109,16 @@ fails "serve --bind-socket-group alone" "needs --bind-socket PATH" \
 fails "serve with a bad policy: nothing started" ":5:12:" b serve --policy "$TMPF.bad.yaml"
 fails "serve --metrics with a bad address" "expected ADDR:PORT" \
 	b serve --policy "$TMPF.good.yaml" --metrics nowhere
+# under systemd every line carries its syslog priority, the library's errors too
+cat >"$TMPF.notok.yaml" <<YAML
+version: 1
+identities:
+  a:
+    rate: 10pps
+    token_files: [$TMPF.missing-tokens]
+YAML
+fails "serve under journald: the error at priority 3 (err)" "<3>serve: $TMPF.notok.yaml:5:19: token file \"$TMPF.missing-tokens\": No such file" \
+	env JOURNAL_STREAM=1:1 "$BURSTCTL" -d "$PIN" serve --policy "$TMPF.notok.yaml"
 fails "top: bad sort" "use rate or drops" b top sort speed
 fails "events: bad count" "expected a whole number" b events count x
 for obj in policy serve top events; do

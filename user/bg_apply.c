@@ -1667,6 +1667,25 @@ int bg_policy_attach(const char *pin_path, const struct bg_policy *p,
 	for (k = 0; k < nlinks; k++) {
 		bool want = false;
 
+		if (links[k].link_id && !links[k].ifindex) {
+			/*
+			 * Defunct: its interface was deleted, and a link never
+			 * comes back to life (an interface made again under the
+			 * same name got a new link above). Its pin only keeps
+			 * an old program alive.
+			 */
+			if (unlink(links[k].pin) && errno != ENOENT) {
+				r = -errno;
+				bg_err("remove the link of a deleted interface (%s): %s",
+				       links[k].pin, strerror(-r));
+				ret = ret ? ret : r;
+				continue;
+			}
+			snprintf(line, sizeof(line),
+				 "removed link %u: its interface was deleted", links[k].link_id);
+			fn(arg, line);
+			continue;
+		}
 		if (!links[k].this_netns || !links[k].ifindex || !links[k].ifname[0])
 			continue;
 		for (i = 0; i < p->nifaces; i++)

@@ -22,6 +22,8 @@
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -29,9 +31,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/prctl.h>
 #include <sys/file.h>
 #include <sys/inotify.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -106,6 +108,8 @@ struct serve {
 	struct bg_policy pol;
 	bool have_pol;
 	int ep, sig_fd, ino_fd, tick_fd, reload_fd, lock_fd, policy_wd;
+	int link_fd; /* rtnetlink link notifications: interfaces that appear late */
+	bool attach_failed; /* the last attach left a policy interface out */
 	struct tf_watch *tfw;
 	size_t ntfw;
 	bool changed_token_file; /* what the pending reload is for */
@@ -285,6 +289,85 @@ static void refresh_names(struct serve *sv)
 static void watch_token_files(struct serve *sv, const struct bg_policy *p, bool add);
 static void bind_update(struct serve *sv, const struct bg_policy *p);
 
+
+/*
+ * Attach where the policy says. An interface it names that is absent now
+ * (a NIC whose driver loads late, a VLAN or bond made after boot) or fails
+ * is retried when the kernel announces a link change (on_link), not only
+ * at the next reload.
+ */
+static void attach_policy(struct serve *sv, const struct bg_policy *p)
+{
+	if (!bg_policy_attach(sv->s.pin_path, p, log_line, sv)) {
+		sv->attach_failed = false;
+		return;
+	}
+	sv->attach_failed = true;
+	slog(sv, LOG_WARNING_, "not attached everywhere the policy says (see the messages above); %s",
+	     sv->link_fd >= 0 ? "will retry when an interface appears or changes, and at every reload" :
+				"will retry at the next reload");
+}
+
+/* A policy interface that exists here but has no live burstgate link. */
+static bool attach_wanted(const struct serve *sv)
+{
+	struct bg_link *links = NULL;
+	bool want = false;
+	int nlinks = 0, k;
+	size_t i;
+
+	if (!sv->pol.has_ifaces)
+		return false;
+	bg_links_list(sv->s.pin_path, &links, &nlinks);
+	for (i = 0; i < sv->pol.nifaces && !want; i++) {
+		bool have = false;
+
+		if (!if_nametoindex(sv->pol.ifaces[i].name))
+			continue; /* still absent: nothing to try (and nothing to log) */
+		for (k = 0; k < nlinks; k++)
+			if (links[k].this_netns && links[k].ifindex &&
+			    !strcmp(links[k].ifname, sv->pol.ifaces[i].name))
+				have = true;
+		want = !have;
+	}
+	free(links);
+	return want;
+}
+
+/*
+ * Link added, changed or removed. The messages themselves do not matter:
+ * drain them (an overflow, ENOBUFS, only means some were lost) and compare
+ * the policy's interfaces with the links. This also re-attaches to an
+ * interface that was deleted and made again (its old link died with it).
+ */
+static void on_link(struct serve *sv, void *arg, __u32 events)
+{
+	char buf[8192];
+
+	(void)arg;
+	(void)events;
+	while (recv(sv->link_fd, buf, sizeof(buf), MSG_DONTWAIT) > 0 || errno == ENOBUFS)
+		;
+	if (sv->have_pol && attach_wanted(sv))
+		attach_policy(sv, &sv->pol);
+}
+
+static int link_watch_open(void)
+{
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK, .nl_groups = RTMGRP_LINK };
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
+
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
 /* p's token files must have been read (bg_policy_prepare). */
 static int apply(struct serve *sv, struct bg_policy *p, const struct bg_audit_who *who)
 {
@@ -319,9 +402,7 @@ static int apply(struct serve *sv, struct bg_policy *p, const struct bg_audit_wh
 		     p->audit_log);
 	bg_plan_free(&plan);
 	bg_live_free(&live);
-	if (bg_policy_attach(sv->s.pin_path, p, log_line, sv))
-		slog(sv, LOG_WARNING_,
-		     "not attached everywhere the policy says (see the messages above); will retry at the next reload");
+	attach_policy(sv, p);
 	bg_policy_notes(p, log_note, sv);
 	refresh_names(sv);
 	watch_token_files(sv, p, false);
@@ -1004,6 +1085,7 @@ static void cleanup(struct serve *sv)
 	close_fd(sv->ino_fd);
 	close_fd(sv->tick_fd);
 	close_fd(sv->reload_fd);
+	close_fd(sv->link_fd);
 	close_fd(sv->sig_fd);
 	close_fd(sv->ep);
 	close_fd(sv->lock_fd); /* the single-instance lock goes last */
@@ -1032,6 +1114,7 @@ int do_serve(int argc, char **argv)
 		return help();
 	memset(sv, 0, sizeof(*sv));
 	sv->ep = sv->sig_fd = sv->ino_fd = sv->tick_fd = sv->reload_fd = sv->lock_fd = -1;
+	sv->link_fd = -1;
 	sv->bind_fd = sv->policy_wd = -1;
 	sv->metrics_max_ids = BG_METRICS_MAX_IDS_DEFAULT;
 	sv->h.tune_util = -1;
@@ -1149,6 +1232,14 @@ int do_serve(int argc, char **argv)
 	loop_add(sv, sv->ino_fd, on_inotify, NULL);
 	loop_add(sv, sv->tick_fd, on_tick, NULL);
 	loop_add(sv, sv->reload_fd, on_reload_timer, NULL);
+	sv->link_fd = link_watch_open();
+	if (sv->link_fd < 0 || loop_add(sv, sv->link_fd, on_link, NULL)) {
+		slog(sv, LOG_WARNING_,
+		     "interfaces: cannot follow link changes (rtnetlink: %s): an interface that appears later is attached at the next reload",
+		     strerror(sv->link_fd < 0 ? -sv->link_fd : ENOSPC));
+		close_fd(sv->link_fd);
+		sv->link_fd = -1;
+	}
 
 	/* 4. adopt the state: read the token files, apply the policy to what is there */
 	sv->h.controller = true;

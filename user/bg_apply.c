@@ -1681,8 +1681,8 @@ int bg_policy_attach(const char *pin_path, const struct bg_policy *p,
 				ret = ret ? ret : r;
 				continue;
 			}
-			snprintf(line, sizeof(line),
-				 "removed link %u: its interface was deleted", links[k].link_id);
+			snprintf(line, sizeof(line), "removed link %u: its interface was deleted",
+				 links[k].link_id);
 			fn(arg, line);
 			continue;
 		}

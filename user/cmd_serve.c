@@ -289,7 +289,6 @@ static void refresh_names(struct serve *sv)
 static void watch_token_files(struct serve *sv, const struct bg_policy *p, bool add);
 static void bind_update(struct serve *sv, const struct bg_policy *p);
 
-
 /*
  * Attach where the policy says. An interface it names that is absent now
  * (a NIC whose driver loads late, a VLAN or bond made after boot) or fails
@@ -303,9 +302,11 @@ static void attach_policy(struct serve *sv, const struct bg_policy *p)
 		return;
 	}
 	sv->attach_failed = true;
-	slog(sv, LOG_WARNING_, "not attached everywhere the policy says (see the messages above); %s",
-	     sv->link_fd >= 0 ? "will retry when an interface appears or changes, and at every reload" :
-				"will retry at the next reload");
+	slog(sv, LOG_WARNING_,
+	     "not attached everywhere the policy says (see the messages above); %s",
+	     sv->link_fd >= 0 ?
+		     "will retry when an interface appears or changes, and at every reload" :
+		     "will retry at the next reload");
 }
 
 /* A policy interface that exists here but has no live burstgate link. */

@@ -60,6 +60,12 @@
 #include "burstctl.h"
 
 #define RELOAD_DEBOUNCE_MS 200 /* editors write a file in several steps */
+/*
+ * A file is complete when it is closed after writing or renamed into place.
+ * IN_CREATE counts only for a symlink (created whole): a regular file just
+ * created is still empty, and reading it then could apply half a policy.
+ * IN_DELETE is only logged: the policy in force stays until a new file is.
+ */
 #define WATCH_MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE)
 #define TUNE_LOG_MAX 20 /* tuner lines per step; the rest are summed up */
 #define EVENTS_RETRY_TICKS 10 /* retry taking the event ring this often */
@@ -93,11 +99,26 @@ struct bind_conn {
 	bool dead; /* closed in this round of events: freed after it */
 };
 
-/* A token file's folder and name, watched for changes. */
+/*
+ * What a file is now, following symlinks. A change of a file reached
+ * through a symlink (a Kubernetes ConfigMap swaps its "..data" link; a
+ * deploy tool repoints "current") shows in the folder as an event under
+ * another name: comparing this says whether it was the file's.
+ */
+struct file_sig {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+	bool ok;
+};
+
+/* A token file's folder and name, watched for changes (-1: watch lost). */
 struct tf_watch {
 	int wd;
 	char name[NAME_MAX + 1];
 	char path[BG_POL_PATH_LEN];
+	struct file_sig sig; /* when it was last read */
 };
 
 struct serve {
@@ -108,6 +129,12 @@ struct serve {
 	struct bg_policy pol;
 	bool have_pol;
 	int ep, sig_fd, ino_fd, tick_fd, reload_fd, lock_fd, policy_wd;
+	/* the policy's own folder when the path is a symlink to another one */
+	int target_wd;
+	char target_dir[PATH_MAX];
+	char target_base[NAME_MAX + 1];
+	struct file_sig policy_sig; /* when the policy was last read */
+	bool tfw_lost; /* a token file's folder watch went away: re-made at a tick */
 	int link_fd; /* rtnetlink link notifications: interfaces that appear late */
 	bool attach_failed; /* the last attach left a policy interface out */
 	struct tf_watch *tfw;
@@ -287,6 +314,7 @@ static void refresh_names(struct serve *sv)
 /* ---- Applying the policy ---- */
 
 static void watch_token_files(struct serve *sv, const struct bg_policy *p, bool add);
+static void note_policy(struct serve *sv);
 static void bind_update(struct serve *sv, const struct bg_policy *p);
 
 /*
@@ -435,6 +463,7 @@ static void reload(struct serve *sv, const struct bg_audit_who *who)
 	int ret;
 
 	sd_notify_("RELOADING=1");
+	note_policy(sv);
 	ret = load(sv, &p, err, sizeof(err));
 	if (ret) {
 		slog(sv, LOG_ERR_, "reload refused, still enforcing the previous policy: %s", err);
@@ -487,11 +516,73 @@ static void on_signal(struct serve *sv, void *arg, __u32 events)
 	sv->stop = true;
 }
 
+static struct file_sig file_sig(const char *path)
+{
+	struct file_sig g = {};
+	struct stat st;
+
+	if (stat(path, &st))
+		return g;
+	g = (struct file_sig){ st.st_dev, st.st_ino, st.st_size, st.st_mtim, true };
+	return g;
+}
+
+static bool sig_changed(const struct file_sig *a, const struct file_sig *b)
+{
+	return a->ok != b->ok || a->dev != b->dev || a->ino != b->ino || a->size != b->size ||
+	       a->mtime.tv_sec != b->mtime.tv_sec || a->mtime.tv_nsec != b->mtime.tv_nsec;
+}
+
+/*
+ * Does event e, in the folder of path (whose last component is name), say
+ * that path changed? Its own name: yes, unless a regular file was just
+ * created (see WATCH_MASK). Another name: if what path leads to changed.
+ */
+static bool file_event(const struct inotify_event *e, const char *path, const char *name,
+		       const struct file_sig *last)
+{
+	struct file_sig now;
+	struct stat st;
+
+	if (!strcmp(e->name, name)) {
+		if (e->mask & IN_DELETE)
+			return false; /* nothing to read: what is in force stays (on_inotify logs it) */
+		return !(e->mask & IN_CREATE) || (!lstat(path, &st) && S_ISLNK(st.st_mode));
+	}
+	now = file_sig(path);
+	return sig_changed(&now, last);
+}
+
+/* Before the policy is read: what it is now, and watch its real folder too. */
+static void note_policy(struct serve *sv)
+{
+	char real[PATH_MAX], dir[PATH_MAX], base[PATH_MAX];
+
+	sv->policy_sig = file_sig(sv->policy_path);
+	if (!realpath(sv->policy_path, real))
+		return; /* gone: the folder's own watch sees it come back */
+	snprintf(dir, sizeof(dir), "%s", real);
+	snprintf(base, sizeof(base), "%s", real);
+	if (!strcmp(dirname(dir), sv->policy_dir) || !strcmp(dir, sv->target_dir))
+		return;
+	if (sv->target_wd >= 0 && sv->target_wd != sv->policy_wd)
+		inotify_rm_watch(sv->ino_fd, sv->target_wd);
+	snprintf(sv->target_dir, sizeof(sv->target_dir), "%s", dir);
+	snprintf(sv->target_base, sizeof(sv->target_base), "%s", basename(base));
+	sv->target_wd = inotify_add_watch(sv->ino_fd, sv->target_dir, WATCH_MASK);
+	if (sv->target_wd < 0) {
+		slog(sv, LOG_WARNING_,
+		     "%s leads to %s: cannot watch its folder (%s); a change made there is seen only with SIGHUP",
+		     sv->policy_path, real, strerror(errno));
+		sv->target_dir[0] = '\0';
+	}
+}
+
 static void on_inotify(struct serve *sv, void *arg, __u32 events)
 {
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
 	const struct inotify_event *e;
-	bool hit = false;
+	bool hit = false, tok = false;
 	ssize_t n;
 	char *p;
 	size_t i;
@@ -499,25 +590,92 @@ static void on_inotify(struct serve *sv, void *arg, __u32 events)
 	(void)arg;
 	(void)events;
 
-	n = read(sv->ino_fd, buf, sizeof(buf));
-	for (p = buf; n > 0 && p < buf + n; p += sizeof(*e) + e->len) {
-		e = (const struct inotify_event *)p;
-		if (!e->len)
-			continue;
-		if (e->wd == sv->policy_wd && !strcmp(e->name, sv->policy_base)) {
-			hit = true;
-			sv->changed_token_file = false;
-		}
-		for (i = 0; i < sv->ntfw && !hit; i++) {
-			if (e->wd == sv->tfw[i].wd && !strcmp(e->name, sv->tfw[i].name)) {
-				hit = true; /* a token file: rotation reloads too */
-				sv->changed_token_file = true;
+	while ((n = read(sv->ino_fd, buf, sizeof(buf))) > 0) {
+		for (p = buf; p < buf + n; p += sizeof(*e) + e->len) {
+			e = (const struct inotify_event *)p;
+			if (e->mask & IN_Q_OVERFLOW) {
+				/* events were lost: reload (an unchanged policy changes nothing) */
+				slog(sv, LOG_INFO_,
+				     "file watch: events lost (queue full): reloading to be sure");
+				hit = true;
+				continue;
+			}
+			if (e->mask & IN_IGNORED) {
+				/* the folder was deleted or unmounted: its watch is gone */
+				if (e->wd == sv->policy_wd) {
+					slog(sv, LOG_WARNING_,
+					     "%s: the folder is gone; still enforcing the last policy, watching for it to come back",
+					     sv->policy_dir);
+					sv->policy_wd = -1;
+				}
+				if (e->wd == sv->target_wd) {
+					sv->target_wd = -1;
+					sv->target_dir[0] = '\0';
+				}
+				for (i = 0; i < sv->ntfw; i++)
+					if (sv->tfw[i].wd == e->wd) {
+						sv->tfw[i].wd = -1;
+						sv->tfw_lost = true;
+					}
+				continue;
+			}
+			if (!e->len)
+				continue;
+			if ((e->mask & IN_DELETE) && e->wd == sv->policy_wd &&
+			    !strcmp(e->name, sv->policy_base))
+				slog(sv, LOG_WARNING_,
+				     "%s was deleted: still enforcing the last policy applied, until a new one is written there",
+				     sv->policy_path);
+			for (i = 0; i < sv->ntfw; i++)
+				if ((e->mask & IN_DELETE) && e->wd == sv->tfw[i].wd &&
+				    !strcmp(e->name, sv->tfw[i].name))
+					slog(sv, LOG_WARNING_,
+					     "token file %s was deleted: its tokens stay in force until it is written again or the policy no longer names it",
+					     sv->tfw[i].path);
+			if ((e->wd == sv->policy_wd &&
+			     file_event(e, sv->policy_path, sv->policy_base, &sv->policy_sig)) ||
+			    (e->wd == sv->target_wd &&
+			     file_event(e, sv->policy_path, sv->target_base, &sv->policy_sig))) {
+				hit = true;
+				tok = false;
+				continue;
+			}
+			for (i = 0; i < sv->ntfw; i++) {
+				if (e->wd != sv->tfw[i].wd ||
+				    !file_event(e, sv->tfw[i].path, sv->tfw[i].name,
+						&sv->tfw[i].sig))
+					continue;
+				/* a token file: rotation reloads too */
+				if (!hit)
+					tok = true;
+				hit = true;
 				snprintf(sv->changed, sizeof(sv->changed), "%s", sv->tfw[i].path);
+				break;
 			}
 		}
 	}
-	if (hit)
+	if (hit) {
+		sv->changed_token_file = tok;
 		arm(sv->reload_fd, RELOAD_DEBOUNCE_MS, false); /* re-arming restarts the wait */
+	}
+}
+
+/* At a tick: watches lost with their folder, made again once it is back. */
+static void rewatch(struct serve *sv)
+{
+	if (sv->policy_wd < 0) {
+		sv->policy_wd = inotify_add_watch(sv->ino_fd, sv->policy_dir, WATCH_MASK);
+		if (sv->policy_wd >= 0) {
+			slog(sv, LOG_INFO_, "%s: the folder is back: watching it again",
+			     sv->policy_dir);
+			sv->changed_token_file = false;
+			arm(sv->reload_fd, RELOAD_DEBOUNCE_MS, false);
+		}
+	}
+	if (sv->tfw_lost && sv->have_pol) {
+		sv->tfw_lost = false;
+		watch_token_files(sv, &sv->pol, false);
+	}
 }
 
 static void on_reload_timer(struct serve *sv, void *arg, __u32 events)
@@ -716,19 +874,35 @@ out:
  * replace files by renaming over them): those of the policy applied, after
  * every apply; with add, also those of a policy refused for a token file.
  */
-static void watch_token_files(struct serve *sv, const struct bg_policy *p, bool add)
+/* One watch: the folder of path, for name. Returns false if it cannot be made. */
+static bool watch_one(struct serve *sv, struct tf_watch *w, const char *path)
 {
 	char dir[PATH_MAX], base[PATH_MAX];
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	snprintf(base, sizeof(base), "%s", path);
+	w->wd = inotify_add_watch(sv->ino_fd, dirname(dir), WATCH_MASK);
+	if (w->wd < 0)
+		return false;
+	snprintf(w->name, sizeof(w->name), "%s", basename(base));
+	return true;
+}
+
+static void watch_token_files(struct serve *sv, const struct bg_policy *p, bool add)
+{
+	char real[PATH_MAX];
 	struct tf_watch *v;
 	size_t i, j, n = 0;
 
 	if (!add) {
 		for (i = 0; i < sv->ntfw; i++)
-			if (sv->tfw[i].wd != sv->policy_wd) /* EINVAL if shared: fine */
+			if (sv->tfw[i].wd >= 0 && sv->tfw[i].wd != sv->policy_wd &&
+			    sv->tfw[i].wd != sv->target_wd) /* EINVAL if shared: fine */
 				inotify_rm_watch(sv->ino_fd, sv->tfw[i].wd);
 		sv->ntfw = 0;
 	}
-	v = realloc(sv->tfw, (sv->ntfw + p->ntoken_files + 1) * sizeof(*v));
+	/* two per file: its folder, and its real folder if it is a symlink */
+	v = realloc(sv->tfw, (sv->ntfw + 2 * p->ntoken_files + 1) * sizeof(*v));
 	if (!v)
 		return;
 	n = sv->ntfw;
@@ -736,17 +910,20 @@ static void watch_token_files(struct serve *sv, const struct bg_policy *p, bool 
 		for (j = 0; j < p->ids[i].ntoken_files; j++) {
 			const char *path = p->ids[i].token_files[j].path;
 
-			snprintf(dir, sizeof(dir), "%s", path);
-			snprintf(base, sizeof(base), "%s", path);
-			v[n].wd = inotify_add_watch(sv->ino_fd, dirname(dir), WATCH_MASK);
-			if (v[n].wd < 0) {
+			snprintf(v[n].path, sizeof(v[0].path), "%s", path);
+			v[n].sig = file_sig(path);
+			if (!watch_one(sv, &v[n], path)) {
 				slog(sv, LOG_WARNING_,
 				     "token file %s: cannot watch its folder (%s): reload with SIGHUP after changing it",
 				     path, strerror(errno));
 				continue;
 			}
-			snprintf(v[n].path, sizeof(v[0].path), "%s", path);
-			snprintf(v[n++].name, sizeof(v[0].name), "%s", basename(base));
+			n++;
+			if (!realpath(path, real) || !strcmp(real, path))
+				continue;
+			v[n] = v[n - 1];
+			if (watch_one(sv, &v[n], real) && v[n].wd != v[n - 1].wd)
+				n++; /* events there under the real name, for the same path */
 		}
 	}
 	sv->tfw = v;
@@ -993,6 +1170,7 @@ static void on_tick(struct serve *sv, void *arg, __u32 events)
 	(void)events;
 	drain(sv->tick_fd);
 	sv->ticks++;
+	rewatch(sv);
 	tune(sv);
 	if (sv->ev_on) {
 		bg_events_sweep(&sv->ev);
@@ -1116,7 +1294,7 @@ int do_serve(int argc, char **argv)
 	memset(sv, 0, sizeof(*sv));
 	sv->ep = sv->sig_fd = sv->ino_fd = sv->tick_fd = sv->reload_fd = sv->lock_fd = -1;
 	sv->link_fd = -1;
-	sv->bind_fd = sv->policy_wd = -1;
+	sv->bind_fd = sv->policy_wd = sv->target_wd = -1;
 	sv->metrics_max_ids = BG_METRICS_MAX_IDS_DEFAULT;
 	sv->h.tune_util = -1;
 	sv->journal = getenv("JOURNAL_STREAM") != NULL;
@@ -1229,6 +1407,7 @@ int do_serve(int argc, char **argv)
 		bg_err("serve: set up the event loop: %s", strerror(-ret));
 		goto out;
 	}
+	note_policy(sv);
 	loop_add(sv, sv->sig_fd, on_signal, NULL);
 	loop_add(sv, sv->ino_fd, on_inotify, NULL);
 	loop_add(sv, sv->tick_fd, on_tick, NULL);

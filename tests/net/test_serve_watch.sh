@@ -1,0 +1,77 @@
+#!/bin/bash
+# How the controller follows its policy file where deployment tools put it:
+# behind symlinks swapped atomically (a Kubernetes ConfigMap's "..data"),
+# in a folder that is deleted and made again, and written slowly in place
+# (never applied half-written). Userspace only: no traffic.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/serve_lib.sh"
+require_root
+setup_topology 198.18.82 2001:db8:82
+D=$TMPF.d
+# pol NAME RATE: a policy with one identity
+pol() {
+	printf 'version: 1\ncontroller:\n  audit_log: %s\nidentities:\n  %s:\n    rate: %s\n' \
+		"$TMPF.audit.jsonl" "$1" "$2"
+}
+rate_of() { bctl -j identity show "$1" 2>/dev/null | json - "j['rate_pps']"; }
+applied() { count_log "$TMPF.log" "applied \("; }
+# wait_applied N: until N applies are logged (5 s)
+wait_applied() {
+	local i
+	for i in $(seq 50); do
+		[ "$(applied)" -ge "$1" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+echo "-- a ConfigMap: policy.yaml -> ..data/policy.yaml, ..data -> ..v1"
+mkdir -p "$D/..v1" "$D/..v2"
+pol cm 10pps >"$D/..v1/policy.yaml"
+ln -s ..v1 "$D/..data"
+ln -s ..data/policy.yaml "$D/policy.yaml"
+serve_start "$TMPF.log" --policy "$D/policy.yaml" || exit 1
+check "started with v1 (10 pps)" eq "$(rate_of cm)" 10
+pol cm 20pps >"$D/..v2/policy.yaml"
+ln -s ..v2 "$D/..data.tmp" && mv -T "$D/..data.tmp" "$D/..data"
+check "..data swapped to v2: reloaded" wait_applied 2
+check "... and v2 is in force (20 pps)" eq "$(rate_of cm)" 20
+
+echo "-- a symlink to a file in another folder, edited there"
+mkdir -p "$D/real"
+pol cm 30pps >"$D/real/p.yaml"
+ln -sfn real/p.yaml "$D/policy.yaml.tmp" && mv -T "$D/policy.yaml.tmp" "$D/policy.yaml"
+check "repointed to real/p.yaml: reloaded" wait_applied 3
+check "... 30 pps" eq "$(rate_of cm)" 30
+pol cm 40pps >"$D/real/p.yaml.new" && mv "$D/real/p.yaml.new" "$D/real/p.yaml"
+check "the real file replaced in its own folder: reloaded" wait_applied 4
+check "... 40 pps" eq "$(rate_of cm)" 40
+
+echo "-- written slowly in place: applied once complete, never half"
+rm "$D/policy.yaml"
+n=$(applied)
+exec 3>"$D/policy.yaml"
+sleep 0.6 # longer than the reload debounce: an empty file must not be read
+printf 'version: 1\n' >&3
+sleep 0.6 # half a policy: valid YAML, no identities yet
+pol slow 50pps | tail -n +2 >&3
+exec 3>&-
+check "complete: reloaded" wait_applied $((n + 1))
+check "... with the whole policy (slow at 50 pps)" eq "$(rate_of slow)" 50
+check "never applied while half-written (cm removed once, by the whole file)" \
+	eq "$(count_log "$TMPF.log" "identity cm removed")" 1
+check "no reload refused meanwhile" eq "$(count_log "$TMPF.log" "reload refused")" 0
+
+echo "-- the folder deleted and made again"
+n=$(applied)
+rm -rf "$D"
+check "the loss is logged" wait_log "$TMPF.log" "the folder is gone" 5
+check "still enforcing the last policy" eq "$(rate_of slow)" 50
+mkdir -p "$D"
+pol back 60pps >"$D/policy.yaml.new" && mv "$D/policy.yaml.new" "$D/policy.yaml"
+check "folder back: watched again" wait_log "$TMPF.log" "the folder is back" 5
+check "... and the policy in it applied" wait_applied $((n + 1))
+check "... 60 pps" eq "$(rate_of back)" 60
+serve_stop
+rm -rf "$D"
+finish

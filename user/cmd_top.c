@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,24 +144,64 @@ static void frame_json(const struct row *r, size_t n)
 	json_decref(o);
 }
 
-static void frame_text(const struct bg_snap *cur, const struct row *r, size_t n, bool tty, int rows)
-{
-	char when[16], a[16], b[16], c[16], d[16], e[16], f[16], rate[24];
-	time_t t = time(NULL);
-	struct tm tm;
-	size_t i, shown;
+/*
+ * Fixed columns after the name: ACTION PASS/s DROP/s SHADOW/s BITS/s LIMIT
+ * FILL BURST STATE, each with a space before it. The name gets the rest of
+ * the terminal (within NAME_MIN..NAME_MAX), so a frame fits 80 columns.
+ */
+#define FIXED_COLS (8 + 7 + 7 + 9 + 7 + 9 + 5 + 7 + 8)
+#define NAME_MIN 10
+#define NAME_MAX_W 32
 
+/* One line, cut to the terminal's width (cols 0: not a terminal, no cut). */
+__attribute__((format(printf, 2, 3))) static void line_out(int cols, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	/* the last column too would wrap in some terminals: stop one short */
+	if (cols > 1 && strlen(buf) >= (size_t)cols)
+		buf[cols - 1] = '\0';
+	printf("%s\n", buf);
+}
+
+/*
+ * rows, cols: the terminal's size (0: unknown or not a terminal). Every
+ * line but the last ends in a newline, so a full frame is rows - 1 lines:
+ * the title never scrolls away.
+ */
+static void frame_text(const struct bg_snap *cur, const struct row *r, size_t n, bool tty, int rows,
+		       int cols)
+{
+	char when[16], a[16], b[16], c[16], d[16], e[16], f[16], rate[24], name[NAME_MAX_W + 1];
+	int w = tty && cols > 0 ? cols - 1 - FIXED_COLS : NAME_MAX_W;
+	time_t t = time(NULL);
+	size_t i, shown = n;
+	struct tm tm;
+
+	if (w < NAME_MIN)
+		w = NAME_MIN;
+	if (w > NAME_MAX_W)
+		w = NAME_MAX_W;
+	if (!tty)
+		cols = 0;
 	localtime_r(&t, &tm);
 	strftime(when, sizeof(when), "%H:%M:%S", &tm);
 	if (tty)
 		printf("\033[H\033[2J");
-	printf("burstgate top - %s - %s - %zu identities%s - sorted by %s\n", opts.pin_path, when,
-	       cur->nids, cur->g.shadow_all ? " - SHADOW (dry run)" : "",
-	       sort_by == SORT_RATE ? "rate" : "drops");
-	printf("%s\n", tty ? "keys: r sort by rate, d sort by drops, q quit" : "");
-	printf("%-20s %-8s %9s %9s %9s %9s %9s %6s %8s %s\n", "IDENTITY", "ACTION", "PASS/s",
-	       "DROP/s", "SHADOW/s", "BITS/s", "LIMIT", "FILL", "BURST", "STATE");
-	shown = tty && rows > 4 && n > (size_t)rows - 4 ? (size_t)rows - 4 : n;
+	/* the state's path last: on a narrow terminal it is what gets cut */
+	line_out(cols, "burstgate top - %s - %zu identities%s - sorted by %s - %s", when, cur->nids,
+		 cur->g.shadow_all ? " - SHADOW (dry run)" : "",
+		 sort_by == SORT_RATE ? "rate" : "drops", opts.pin_path);
+	line_out(cols, "%s", tty ? "keys: r sort by rate, d sort by drops, q quit" : "");
+	line_out(cols, "%-*s %-7s %6s %6s %8s %6s %8s %4s %6s %s", w, "IDENTITY", "ACTION", "PASS/s",
+		 "DROP/s", "SHADOW/s", "BITS/s", "LIMIT", "FILL", "BURST", "STATE");
+	/* title, keys, headings, and a spare line; one more for "... N more" */
+	if (tty && rows > 5 && n > (size_t)rows - 4)
+		shown = (size_t)rows - 5;
 	for (i = 0; i < shown; i++) {
 		const struct bg_snap_id *x = r[i].x;
 
@@ -169,17 +210,23 @@ static void frame_text(const struct bg_snap *cur, const struct row *r, size_t n,
 		else
 			snprintf(rate, sizeof(rate), "-");
 		snprintf(f, sizeof(f), "%llu", (unsigned long long)x->meta.burst_pkts);
-		printf("%-20s %-8s %9s %9s %9s %9s %9s %6s %8s %s\n", x->name,
-		       bg_action_name(x->action),
-		       r[i].fresh ? "-" : fmt_rate(r[i].pass_pps, a, sizeof(a)),
-		       r[i].fresh ? "-" : fmt_rate(r[i].drop_pps, b, sizeof(b)),
-		       r[i].fresh ? "-" : fmt_rate(r[i].shadow_pps, c, sizeof(c)),
-		       r[i].fresh ? "-" : fmt_rate(r[i].pass_bps, d, sizeof(d)), rate,
-		       fmt_fill(x->pkt_fill, x->meta.burst_pkts, e, sizeof(e)),
-		       x->meta.rate_pps ? f : "-", x->limited ? "LIMITED" : "");
+		/* a name longer than its column ends in '~' (-j has it whole) */
+		snprintf(name, sizeof(name), "%.*s", NAME_MAX_W, x->name);
+		if (strlen(x->name) > (size_t)w) {
+			name[w - 1] = '~';
+			name[w] = '\0';
+		}
+		line_out(cols, "%-*s %-7s %6s %6s %8s %6s %8s %4s %6s %s", w, name,
+			 bg_action_name(x->action),
+			 r[i].fresh ? "-" : fmt_rate(r[i].pass_pps, a, sizeof(a)),
+			 r[i].fresh ? "-" : fmt_rate(r[i].drop_pps, b, sizeof(b)),
+			 r[i].fresh ? "-" : fmt_rate(r[i].shadow_pps, c, sizeof(c)),
+			 r[i].fresh ? "-" : fmt_rate(r[i].pass_bps, d, sizeof(d)), rate,
+			 fmt_fill(x->pkt_fill, x->meta.burst_pkts, e, sizeof(e)),
+			 x->meta.rate_pps ? f : "-", x->limited ? "LIMITED" : "");
 	}
 	if (shown < n)
-		printf("... %zu more (a larger terminal shows more)\n", n - shown);
+		line_out(cols, "... %zu more (a larger terminal shows more; -j lists all)", n - shown);
 	if (!tty)
 		printf("\n");
 	fflush(stdout);
@@ -294,9 +341,10 @@ int do_top(int argc, char **argv)
 		}
 		if (out_is_json())
 			frame_json(r, n);
+		else if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0)
+			frame_text(&cur, r, n, tty, ws.ws_row, ws.ws_col);
 		else
-			frame_text(&cur, r, n, tty,
-				   ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 ? ws.ws_row : 0);
+			frame_text(&cur, r, n, tty, 0, 0);
 		free(r);
 		bg_snap_free(&prev);
 		prev = cur;

@@ -197,8 +197,8 @@ static void frame_text(const struct bg_snap *cur, const struct row *r, size_t n,
 		 cur->g.shadow_all ? " - SHADOW (dry run)" : "",
 		 sort_by == SORT_RATE ? "rate" : "drops", opts.pin_path);
 	line_out(cols, "%s", tty ? "keys: r sort by rate, d sort by drops, q quit" : "");
-	line_out(cols, "%-*s %-7s %6s %6s %8s %6s %8s %4s %6s %s", w, "IDENTITY", "ACTION", "PASS/s",
-		 "DROP/s", "SHADOW/s", "BITS/s", "LIMIT", "FILL", "BURST", "STATE");
+	line_out(cols, "%-*s %-7s %6s %6s %8s %6s %8s %4s %6s %s", w, "IDENTITY", "ACTION",
+		 "PASS/s", "DROP/s", "SHADOW/s", "BITS/s", "LIMIT", "FILL", "BURST", "STATE");
 	/* title, keys, headings, and a spare line; one more for "... N more" */
 	if (tty && rows > 5 && n > (size_t)rows - 4)
 		shown = (size_t)rows - 5;
@@ -226,7 +226,8 @@ static void frame_text(const struct bg_snap *cur, const struct row *r, size_t n,
 			 x->meta.rate_pps ? f : "-", x->limited ? "LIMITED" : "");
 	}
 	if (shown < n)
-		line_out(cols, "... %zu more (a larger terminal shows more; -j lists all)", n - shown);
+		line_out(cols, "... %zu more (a larger terminal shows more; -j lists all)",
+			 n - shown);
 	if (!tty)
 		printf("\n");
 	fflush(stdout);

@@ -4,12 +4,15 @@
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -97,9 +100,10 @@ static int on_sample(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-int bg_events_open(struct bg_ev_reader *r, const struct bg_state *s, bg_event_fn fn, void *arg)
+int bg_events_open(struct bg_ev_reader *r, const struct bg_state *s, bg_event_fn fn, void *arg,
+		   pid_t *holder)
 {
-	pid_t holder;
+	pid_t who;
 	int err;
 
 	memset(r, 0, sizeof(*r));
@@ -107,18 +111,11 @@ int bg_events_open(struct bg_ev_reader *r, const struct bg_state *s, bg_event_fn
 	r->fn = fn;
 	r->arg = arg;
 	r->lock_fd = -1;
-	err = bg_lock_take(s->pin_path, BG_LOCK_EVENTS, &r->lock_fd, &holder);
-	if (err == -EBUSY) {
-		if (holder)
-			bg_err("the event ring of %s is being read by process %d (the controller, `burstctl serve`, logs every event: see its log, e.g. journalctl -u burstgate); a ring has one reader",
-			       s->pin_path, (int)holder);
-		else
-			bg_err("the event ring of %s is being read by another process; a ring has one reader",
-			       s->pin_path);
-		return err;
-	}
+	err = bg_lock_take(s->pin_path, BG_LOCK_EVENTS, &r->lock_fd, &who);
+	if (holder)
+		*holder = err == -EBUSY ? who : 0;
 	if (err)
-		return err;
+		return err; /* -EBUSY: the caller says what to do; else bg_lock_take said why */
 	r->rb = ring_buffer__new(s->events_fd, on_sample, r, NULL);
 	if (!r->rb) {
 		err = -errno;
@@ -179,4 +176,58 @@ void bg_events_close(struct bg_ev_reader *r)
 	if (r->lock_fd >= 0)
 		close(r->lock_fd);
 	r->lock_fd = -1;
+}
+
+/* "\0burstgate-events:<pin path>"; the length counts, not a terminating NUL */
+static int sub_addr(const char *pin_path, struct sockaddr_un *sa, socklen_t *len)
+{
+	int n;
+
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	n = snprintf(sa->sun_path + 1, sizeof(sa->sun_path) - 1, "burstgate-events:%s", pin_path);
+	if (n < 0 || (size_t)n >= sizeof(sa->sun_path) - 1)
+		return -ENAMETOOLONG;
+	*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+	return 0;
+}
+
+int bg_events_sub_listen(const char *pin_path)
+{
+	struct sockaddr_un sa;
+	socklen_t len;
+	int fd, err;
+
+	err = sub_addr(pin_path, &sa, &len);
+	if (err)
+		return err;
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, len) || listen(fd, 8)) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+int bg_events_sub_connect(const char *pin_path)
+{
+	struct sockaddr_un sa;
+	socklen_t len;
+	int fd, err;
+
+	err = sub_addr(pin_path, &sa, &len);
+	if (err)
+		return err;
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, len)) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
 }

@@ -4,8 +4,9 @@
  *
  * A BPF ring buffer has one consumer position: two readers would steal
  * each other's events. So one process reads at a time, holding an flock on
- * the folder <pin>/events; `burstctl events` run while the controller reads
- * is refused and told where the controller's events go (its log).
+ * the folder <pin>/events. The controller, when it is that reader, passes
+ * every event on to subscribers: `burstctl events` run meanwhile connects
+ * to it (bg_events_sub_*) instead of being refused.
  *
  * The XDP program clears an identity that conforms again; one that went
  * quiet while limited is cleared by the reader's sweep (compare-and-swap on
@@ -37,12 +38,31 @@ struct bg_ev_reader {
  */
 int bg_lock_take(const char *pin_path, const char *name, int *fd, pid_t *holder);
 
-int bg_events_open(struct bg_ev_reader *r, const struct bg_state *s, bg_event_fn fn, void *arg);
+/*
+ * Become the ring's reader. -EBUSY (nothing printed) if another process
+ * is: *holder (may be NULL) is then its pid when /proc/locks tells, else 0.
+ */
+int bg_events_open(struct bg_ev_reader *r, const struct bg_state *s, bg_event_fn fn, void *arg,
+		   pid_t *holder);
 int bg_events_fd(const struct bg_ev_reader *r); /* poll it for input */
 int bg_events_consume(struct bg_ev_reader *r); /* events ready: call fn; count or -errno */
 int bg_events_sweep(struct bg_ev_reader *r); /* clear quiet identities; count */
 void bg_events_close(struct bg_ev_reader *r);
 
 const char *bg_event_name(__u32 type);
+
+/*
+ * The controller's event feed: a SOCK_SEQPACKET socket in the abstract
+ * namespace, named after the state's pin path (so one per state and per
+ * network namespace, nothing to clean up), one struct bg_ev_msg per event.
+ * Only root and the controller's own user may subscribe (SO_PEERCRED).
+ */
+struct bg_ev_msg {
+	struct bg_event ev;
+	__u32 swept; /* cleared by the reader's sweep (went quiet) */
+};
+
+int bg_events_sub_listen(const char *pin_path); /* fd, or -errno */
+int bg_events_sub_connect(const char *pin_path); /* fd, or -errno (-ECONNREFUSED: none) */
 
 #endif /* BG_EVENTS_H */

@@ -486,6 +486,12 @@ int bg_metrics_format(FILE *f, const struct bg_snap *snap, const struct bg_healt
 		(unsigned long long)h->events_limited_total);
 	fprintf(f, "burstgate_events_total{type=\"cleared\"} %llu\n",
 		(unsigned long long)h->events_cleared_total);
+	gauge(f, "burstgate_event_subscribers",
+	      "`burstctl events` processes following the controller's event feed.",
+	      (double)h->event_subscribers);
+	counter(f, "burstgate_event_subscriber_lost_total",
+		"Events not passed on to a subscriber that did not keep up.",
+		h->event_sub_lost_total);
 	counter(f, "burstgate_gc_tokens_removed_total",
 		"Expired tokens removed by the controller's garbage collection.",
 		h->gc_tokens_total);

@@ -67,6 +67,9 @@ struct bg_health {
 	__u64 tune_shrink_total;
 	__u64 events_limited_total;
 	__u64 events_cleared_total;
+	/* `burstctl events` processes following the controller's feed */
+	__u64 event_subscribers;
+	__u64 event_sub_lost_total; /* events a slow subscriber missed */
 	/* Garbage collection of expired tokens and dead flows. */
 	__u64 gc_tokens_total;
 	__u64 gc_flows_total;

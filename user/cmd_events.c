@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bg_events.h"
 #include "bg_identity.h"
@@ -100,6 +102,34 @@ static void print_event(void *arg, const struct bg_event *e, bool swept)
 	fflush(stdout);
 }
 
+/*
+ * The controller reads the ring: follow its feed until count, duration, a
+ * signal, or the controller stopping (an error: the events end there).
+ */
+static int follow_feed(int fd, struct ev_ctx *c, __u64 end)
+{
+	while (!stop && (!c->max || c->count < c->max)) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		struct bg_ev_msg m;
+		ssize_t n;
+
+		if (end && clock_ns(CLOCK_MONOTONIC) >= end)
+			return 0;
+		if (poll(&p, 1, 250) <= 0)
+			continue;
+		n = recv(fd, &m, sizeof(m), 0);
+		if (n == (ssize_t)sizeof(m)) {
+			print_event(c, &m.ev, m.swept);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		bg_err("events: the controller stopped (or refused this reader: see its log); run `burstctl events` again to read the ring itself");
+		return -ECONNRESET;
+	}
+	return 0;
+}
+
 int do_events(int argc, char **argv)
 {
 	unsigned long max_count = 0;
@@ -109,6 +139,7 @@ int do_events(int argc, char **argv)
 	struct ev_ctx c = {};
 	char err[128];
 	__u64 end = 0, next_sweep;
+	pid_t holder;
 	int ret;
 
 	while (argc > 0) {
@@ -124,7 +155,8 @@ int do_events(int argc, char **argv)
 				       "again, or quiet, for %.0f s). At most one of each per identity\n"
 				       "per second: never one event per dropped packet. With -j, one\n"
 				       "JSON object per line. The ring has one reader: while\n"
-				       "`burstctl serve` runs, it reads and logs the events.\n",
+				       "`burstctl serve` reads it, this follows the controller's\n"
+				       "feed of the same events instead (root only).\n",
 				       BG_EVENT_HOLD_NS / 1e9);
 			return 0;
 		}
@@ -146,13 +178,29 @@ int do_events(int argc, char **argv)
 		return ret;
 	c.s = &s;
 	c.max = max_count;
-	ret = bg_events_open(&r, &s, print_event, &c);
-	if (ret)
-		goto out;
 	signal(SIGINT, on_sigint);
 	signal(SIGTERM, on_sigint);
 	if (duration > 0)
 		end = clock_ns(CLOCK_MONOTONIC) + (__u64)(duration * 1e9);
+	ret = bg_events_open(&r, &s, print_event, &c, &holder);
+	if (ret == -EBUSY) {
+		int fd = bg_events_sub_connect(opts.pin_path);
+
+		if (fd >= 0) {
+			bg_dbg("the ring is read by process %d: following its feed", (int)holder);
+			ret = follow_feed(fd, &c, end);
+			close(fd);
+			goto out;
+		}
+		if (holder)
+			bg_err("the event ring of %s is being read by process %d, which passes no events on (a `burstctl events`; or a controller in another network namespace: its log has them); a ring has one reader",
+			       opts.pin_path, (int)holder);
+		else
+			bg_err("the event ring of %s is being read by another process; a ring has one reader",
+			       opts.pin_path);
+	}
+	if (ret)
+		goto out;
 	next_sweep = clock_ns(CLOCK_MONOTONIC) + BG_NSEC_PER_SEC;
 	while (!stop && (!max_count || c.count < max_count)) {
 		struct pollfd p = { .fd = bg_events_fd(&r), .events = POLLIN };

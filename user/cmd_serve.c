@@ -24,6 +24,7 @@
 #include <limits.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -70,6 +71,7 @@
 #define TUNE_LOG_MAX 20 /* tuner lines per step; the rest are summed up */
 #define EVENTS_RETRY_TICKS 10 /* retry taking the event ring this often */
 #define LOOP_SOURCES_MAX 16
+#define EVENT_SUBS_MAX 16 /* `burstctl events` following the controller at once */
 #define DROPPED_UNKNOWN (~0ULL) /* the episode began before this controller */
 #define GC_INTERVAL_MS 1000U /* token and flow gc: at a tick, at most this often */
 #define GC_LOG_MAX 20 /* expired tokens named per gc; the rest are counted */
@@ -145,6 +147,10 @@ struct serve {
 	int nsrc;
 	struct bg_ev_reader ev;
 	bool ev_on;
+	/* `burstctl events` run meanwhile: what the ring gives, passed on */
+	int evsub_fd;
+	int subs[EVENT_SUBS_MAX];
+	size_t nsubs;
 	unsigned int ticks;
 	struct bg_metrics_server *ms;
 	size_t metrics_max_ids;
@@ -314,6 +320,7 @@ static void refresh_names(struct serve *sv)
 /* ---- Applying the policy ---- */
 
 static void watch_token_files(struct serve *sv, const struct bg_policy *p, bool add);
+static void feed_event(struct serve *sv, const struct bg_event *e, bool swept);
 static void note_policy(struct serve *sv);
 static void bind_update(struct serve *sv, const struct bg_policy *p);
 
@@ -707,6 +714,7 @@ static void on_event(void *arg, const struct bg_event *e, bool swept)
 	__u64 d[6] = {}, dropped;
 	char over[64] = "";
 
+	feed_event(sv, e, swept);
 	if (!*name) {
 		refresh_names(sv);
 		name = e->id < sv->s.max_ids && *sv->names[e->id] ? sv->names[e->id] : "(deleted)";
@@ -731,6 +739,94 @@ static void on_event(void *arg, const struct bg_event *e, bool swept)
 	slog(sv, LOG_NOTICE_, "event: identity %s no longer limited after %.1f s (%s%s)", name,
 	     (double)(e->ts_ns - e->since_ns) / 1e9, over,
 	     swept ? "went quiet" : "conforming again");
+}
+
+/*
+ * Pass an event on to the subscribers. Never waits: one whose socket is full
+ * misses it (counted); one that went away is dropped.
+ */
+static void feed_event(struct serve *sv, const struct bg_event *e, bool swept)
+{
+	struct bg_ev_msg m = { .ev = *e, .swept = swept };
+	size_t i = 0;
+
+	while (i < sv->nsubs) {
+		if (send(sv->subs[i], &m, sizeof(m), MSG_DONTWAIT | MSG_NOSIGNAL) == sizeof(m)) {
+			i++;
+			continue;
+		}
+		if (errno == EAGAIN || errno == ENOBUFS) {
+			sv->h.event_sub_lost_total++;
+			i++;
+			continue;
+		}
+		close(sv->subs[i]);
+		sv->subs[i] = sv->subs[--sv->nsubs];
+	}
+	sv->h.event_subscribers = sv->nsubs;
+}
+
+/* Subscribers whose process went away (before an event told). */
+static void prune_subs(struct serve *sv)
+{
+	size_t i = 0;
+
+	while (i < sv->nsubs) {
+		struct pollfd p = { .fd = sv->subs[i], .events = POLLRDHUP };
+
+		if (poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) {
+			close(sv->subs[i]);
+			sv->subs[i] = sv->subs[--sv->nsubs];
+			continue;
+		}
+		i++;
+	}
+	sv->h.event_subscribers = sv->nsubs;
+}
+
+static void on_evsub(struct serve *sv, void *arg, __u32 events)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	int fd;
+
+	(void)arg;
+	(void)events;
+	while ((fd = accept4(sv->evsub_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
+		/* identity names and their limits: root's, or this controller's user's */
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) ||
+		    (cred.uid != 0 && cred.uid != geteuid())) {
+			slog(sv, LOG_WARNING_, "events: refused a subscriber (uid %d): root only",
+			     (int)cred.uid);
+			close(fd);
+			continue;
+		}
+		prune_subs(sv);
+		if (sv->nsubs == EVENT_SUBS_MAX) {
+			slog(sv, LOG_WARNING_,
+			     "events: refused a subscriber (pid %d): %d already follow the events",
+			     (int)cred.pid, EVENT_SUBS_MAX);
+			close(fd);
+			continue;
+		}
+		sv->subs[sv->nsubs++] = fd;
+		sv->h.event_subscribers = sv->nsubs;
+		slog(sv, LOG_INFO_, "events: pid %d follows the events", (int)cred.pid);
+	}
+}
+
+/* Once this controller reads the ring: only the reader has events to give. */
+static void evsub_start(struct serve *sv)
+{
+	sv->evsub_fd = bg_events_sub_listen(sv->s.pin_path);
+	if (sv->evsub_fd >= 0 && !loop_add(sv, sv->evsub_fd, on_evsub, NULL))
+		return;
+	slog(sv, LOG_WARNING_,
+	     "events: `burstctl events` cannot follow them here (%s); they are in this log",
+	     strerror(sv->evsub_fd < 0 ? -sv->evsub_fd : ENOSPC));
+	if (sv->evsub_fd >= 0)
+		close(sv->evsub_fd);
+	sv->evsub_fd = -1;
 }
 
 static void on_ring(struct serve *sv, void *arg, __u32 events)
@@ -1175,10 +1271,11 @@ static void on_tick(struct serve *sv, void *arg, __u32 events)
 	if (sv->ev_on) {
 		bg_events_sweep(&sv->ev);
 	} else if (sv->ticks % EVENTS_RETRY_TICKS == 1) {
-		err = bg_events_open(&sv->ev, &sv->s, on_event, sv);
+		err = bg_events_open(&sv->ev, &sv->s, on_event, sv, NULL);
 		if (!err && loop_add(sv, bg_events_fd(&sv->ev), on_ring, NULL) == 0) {
 			sv->ev_on = true;
 			slog(sv, LOG_INFO_, "reading the event ring now");
+			evsub_start(sv);
 		} else if (!err) {
 			bg_events_close(&sv->ev);
 		}
@@ -1265,6 +1362,9 @@ static void cleanup(struct serve *sv)
 	close_fd(sv->tick_fd);
 	close_fd(sv->reload_fd);
 	close_fd(sv->link_fd);
+	close_fd(sv->evsub_fd);
+	while (sv->nsubs)
+		close(sv->subs[--sv->nsubs]);
 	close_fd(sv->sig_fd);
 	close_fd(sv->ep);
 	close_fd(sv->lock_fd); /* the single-instance lock goes last */
@@ -1293,7 +1393,7 @@ int do_serve(int argc, char **argv)
 		return help();
 	memset(sv, 0, sizeof(*sv));
 	sv->ep = sv->sig_fd = sv->ino_fd = sv->tick_fd = sv->reload_fd = sv->lock_fd = -1;
-	sv->link_fd = -1;
+	sv->link_fd = sv->evsub_fd = -1;
 	sv->bind_fd = sv->policy_wd = sv->target_wd = -1;
 	sv->metrics_max_ids = BG_METRICS_MAX_IDS_DEFAULT;
 	sv->h.tune_util = -1;
@@ -1439,10 +1539,11 @@ int do_serve(int argc, char **argv)
 	sv->h.last_reload_ok = true;
 
 	/* 5. events, metrics, the tick */
-	ret = bg_events_open(&sv->ev, &sv->s, on_event, sv);
+	ret = bg_events_open(&sv->ev, &sv->s, on_event, sv, NULL);
 	if (!ret) {
 		sv->ev_on = true;
 		loop_add(sv, bg_events_fd(&sv->ev), on_ring, NULL);
+		evsub_start(sv);
 	} else {
 		slog(sv, LOG_WARNING_,
 		     "events: the ring is being read by someone else: retrying every %u ticks",

@@ -614,7 +614,7 @@ static void test_events(void)
 	add_id("agent", 1, 2, 0, 0, BG_ACT_ENFORCE);
 	add_pfx("198.18.0.1", "agent");
 	CU_ASSERT_EQUAL_FATAL(bg_identity_get(&st, "agent", &id), 0);
-	CU_ASSERT_EQUAL_FATAL(bg_events_open(&r, &st, collect, &log), 0);
+	CU_ASSERT_EQUAL_FATAL(bg_events_open(&r, &st, collect, &log, NULL), 0);
 	run_n(&p, 2, &pass, &drop);
 	bg_events_consume(&r);
 	CU_ASSERT_EQUAL(log.n, 0); /* within the burst: nothing to say */
@@ -659,10 +659,10 @@ static void test_events_one_reader(void)
 	struct ev_log log = {};
 
 	FX_UP();
-	CU_ASSERT_EQUAL_FATAL(bg_events_open(&a, &st, collect, &log), 0);
-	CU_ASSERT_EQUAL(bg_events_open(&b, &st, collect, &log), -EBUSY);
+	CU_ASSERT_EQUAL_FATAL(bg_events_open(&a, &st, collect, &log, NULL), 0);
+	CU_ASSERT_EQUAL(bg_events_open(&b, &st, collect, &log, NULL), -EBUSY);
 	bg_events_close(&a);
-	CU_ASSERT_EQUAL_FATAL(bg_events_open(&b, &st, collect, &log), 0);
+	CU_ASSERT_EQUAL_FATAL(bg_events_open(&b, &st, collect, &log, NULL), 0);
 	bg_events_close(&b);
 	fx_down();
 }

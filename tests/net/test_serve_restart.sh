@@ -23,12 +23,18 @@ identities:
 YAML
 
 serve_start "$TMPF.log1" --policy "$POL" || exit 1
+# `burstctl events` while the controller reads the ring: it follows the feed
+bctl -j events count 1 duration 20 >"$TMPF.ev1" 2>"$TMPF.ev1.err" &
+EV1=$!
+check "events: a follower while serve runs is accepted" wait_log "$TMPF.log1" "events: pid [0-9]+ follows the events" 5
 # drain the bucket: 300 back to back, about 200 pass
 send --dst 198.18.50.1 --port 9000 --src 198.18.50.10 --count 300 >"$TMPF.s1"
 p1=$(stat agent passed_pkts)
 check "first burst: the bucket's 200 pass ($p1)" within "$p1" 201 1
 wait_log "$TMPF.log1" "event: identity agent limited" 5
 check "event logged: agent limited" grep -q "event: identity agent limited" "$TMPF.log1"
+wait "$EV1"
+check "events: the follower got it too (exit $?)" grep -q '"identity":"agent","event":"limited","action":"enforce"' "$TMPF.ev1"
 
 kill -KILL "$SERVE_PID"
 wait "$SERVE_PID" 2>/dev/null
@@ -62,6 +68,9 @@ nev=$(($(count_log "$TMPF.log1" "event:") + $(count_log "$TMPF.log2" "event:")))
 # events (limited + cleared each), and in any case one per many drops.
 check "events are per episode, not per drop ($nev events for $drops drops)" le "$nev" 6
 check "far fewer events than drops ($nev for $drops)" le $((nev * 20)) "$drops"
+bctl events duration 30 >"$TMPF.ev2" 2>"$TMPF.ev2.err" &
+EV2=$!
+check "events: a second follower" wait_log "$TMPF.log2" "events: pid [0-9]+ follows the events" 5
 # tearing down under a running controller is refused: nothing removed
 bctl teardown 2>"$TMPF.td" && td=0 || td=$?
 check "teardown refused while serve runs (exit $td)" test "$td" -ne 0
@@ -70,6 +79,10 @@ check "refused teardown left the state: still attached" eq "$(bctl -j status | j
 check "refused teardown left the counters" le "$p3" "$(stat agent passed_pkts)"
 cat "$TMPF.log2"
 serve_stop
+wait "$EV2"
+ev2=$?
+check "events: the controller stopping ends the follower with an error (exit $ev2)" test "$ev2" -ne 0
+check "... saying so" grep -q "the controller stopped" "$TMPF.ev2.err"
 check "teardown once serve stopped" bctl teardown
 check "teardown removed the pin folder" test ! -e "$PIN"
 finish

@@ -1378,6 +1378,7 @@ int do_serve(int argc, char **argv)
 		{ "metrics-max-identities", required_argument, NULL, 'M' },
 		{ "bind-socket", required_argument, NULL, 'b' },
 		{ "bind-socket-group", required_argument, NULL, 'g' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct serve sv_;
@@ -1434,6 +1435,8 @@ int do_serve(int argc, char **argv)
 		case 'g':
 			sv->cli_group = optarg;
 			break;
+		case 'h':
+			return help();
 		default:
 			return usage_error("serve", "unknown option");
 		}

@@ -124,6 +124,7 @@ fails "events: bad count" "expected a whole number" b events count x
 for obj in policy serve top events; do
 	check "help: burstctl $obj help" b $obj help
 done
+check "help: burstctl serve --help, as a daemon's users type it" sh -c "'$BURSTCTL' serve --help | grep -q 'Usage: burstctl serve --policy FILE'"
 check "top: JSON frames" eq "$(b -j top count 1 | json - "sorted(i['identity'] for i in j['identities'])")" \
 	"['agent', 'default', 'tuned']"
 

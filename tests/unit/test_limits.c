@@ -99,6 +99,9 @@ static void test_names_actions(void)
 	CU_ASSERT_EQUAL(bg_name_check("-x", err, sizeof(err)), -EINVAL);
 	CU_ASSERT_EQUAL(bg_name_check("a b", err, sizeof(err)), -EINVAL);
 	CU_ASSERT_PTR_NOT_NULL(strstr(err, "' '"));
+	/* "_other" would be the metrics' aggregate of identities past the cap */
+	CU_ASSERT_EQUAL(bg_name_check("_other", err, sizeof(err)), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "reserved"));
 	CU_ASSERT_EQUAL(
 		bg_name_check("x23456789012345678901234567890123456789012345678", err, sizeof(err)),
 		-EINVAL);

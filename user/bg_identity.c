@@ -58,9 +58,10 @@ int bg_name_check(const char *name, char *err, size_t errlen)
 	}
 	/* burstgate's own labels start with '_' (identity="_other" in the metrics) */
 	if (name[0] == '_') {
-		snprintf(err, errlen,
-			 "identity name \"%s\": must not start with '_' (reserved for burstgate's own labels, such as \"_other\" in the metrics)",
-			 name);
+		snprintf(
+			err, errlen,
+			"identity name \"%s\": must not start with '_' (reserved for burstgate's own labels, such as \"_other\" in the metrics)",
+			name);
 		return -EINVAL;
 	}
 	for (i = 0; i < n; i++) {

@@ -137,7 +137,7 @@ struct serve {
 	__u64 bind_log_sec, bind_log_dropped;
 	unsigned int bind_log_n;
 	__u64 bind_swept_ms, bind_refused_logged;
-	bool bind_paused; /* out of fds: not listening until the next gc */
+	bool bind_paused; /* out of fds: not listening until the next sweep (a second) */
 };
 
 /* ---- Logging: one line per change, journald-friendly ---- */
@@ -755,7 +755,7 @@ static void on_bind_accept(struct serve *sv, void *arg, __u32 events)
 	for (i = 0; i < BIND_ACCEPT_MAX; i++) {
 		fd = accept4(sv->bind_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
-			/* out of fds: stop listening until the next gc, not spin on it */
+			/* out of fds: stop listening for a second (bind_sweep), not spin on it */
 			slog(sv, LOG_WARNING_, "bind socket: accept: %s: paused for a second",
 			     strerror(errno));
 			loop_del(sv, sv->bind_fd);

@@ -66,8 +66,10 @@ int bg_bindreq_parse(char *line, struct bg_bindreq *r, char *err, size_t errlen)
 		unsigned long long s = strtoull(f[7], &end, 10);
 
 		if (*end || !s || f[7][0] == '-' || s > BG_TTL_MAX_NS / BG_NS_PER_SEC) {
-			snprintf(err, errlen, "idle \"%s\": seconds, 1 to %llu", f[7],
-				 BG_TTL_MAX_NS / BG_NS_PER_SEC);
+			/* the length, not the value: a token may have slipped here */
+			snprintf(err, errlen,
+				 "idle (%zu bytes): not a number of seconds, 1 to %llu",
+				 strlen(f[7]), BG_TTL_MAX_NS / BG_NS_PER_SEC);
 			return -EINVAL;
 		}
 		r->idle_ns = s * BG_NS_PER_SEC;
@@ -75,8 +77,8 @@ int bg_bindreq_parse(char *line, struct bg_bindreq *r, char *err, size_t errlen)
 	return 0;
 }
 
-void bg_bindsrv_handle_line(const struct bg_state *s, char *line, char *reply, size_t replylen,
-			    char *log, size_t loglen)
+void bg_bindsrv_handle_line(const struct bg_state *s, char (*names)[BG_NAME_LEN], char *line,
+			    char *reply, size_t replylen, char *log, size_t loglen)
 {
 	struct bg_bind_info info;
 	struct bg_bindreq r;
@@ -105,7 +107,8 @@ void bg_bindsrv_handle_line(const struct bg_state *s, char *line, char *reply, s
 			snprintf(log, loglen, "unbind %s: %s", flow, ret ? strerror(-ret) : "done");
 		return;
 	}
-	ret = bg_bind(s, &r.key, r.token, r.token_len, r.idle_ns, &info, err, sizeof(err));
+	ret = bg_bind_named(s, names, &r.key, r.token, r.token_len, r.idle_ns, &info, err,
+			    sizeof(err));
 	explicit_bzero(line + (r.token - line), r.token_len);
 	if (!ret) {
 		bg_fp_fmt(info.fingerprint, fp, sizeof(fp));
@@ -230,6 +233,14 @@ fail:
 	return err;
 }
 
+__u64 bg_bindsrv_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000 + (__u64)ts.tv_nsec / 1000000;
+}
+
 void bg_bindsrv_conn_init(struct bg_bindsrv_conn *c, int fd)
 {
 	struct ucred cred;
@@ -237,6 +248,7 @@ void bg_bindsrv_conn_init(struct bg_bindsrv_conn *c, int fd)
 
 	memset(c, 0, sizeof(*c));
 	c->fd = fd;
+	c->last_ms = bg_bindsrv_now_ms();
 	c->uid = (uid_t)-1;
 	if (!getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len))
 		c->uid = cred.uid;
@@ -308,6 +320,7 @@ static void conn_log(struct bg_bindsrv_conn *c, const char *msg)
 int bg_bindsrv_conn_io(const struct bg_state *s, struct bg_bindsrv_conn *c)
 {
 	char reply[BG_BIND_LINE_MAX], log[512];
+	bool answered = false;
 	char *nl;
 	int reads;
 
@@ -329,8 +342,10 @@ int bg_bindsrv_conn_io(const struct bg_state *s, struct bg_bindsrv_conn *c)
 			*nl = '\0';
 			if (nl > c->buf && nl[-1] == '\r')
 				nl[-1] = '\0';
-			bg_bindsrv_handle_line(s, c->buf, reply, sizeof(reply), log, sizeof(log));
+			bg_bindsrv_handle_line(s, c->names, c->buf, reply, sizeof(reply), log,
+					       sizeof(log));
 			r = reply_line(c, reply);
+			answered = true;
 			conn_log(c, log);
 			explicit_bzero(c->buf, used);
 			memmove(c->buf, c->buf + used, c->len - used);
@@ -345,16 +360,58 @@ int bg_bindsrv_conn_io(const struct bg_state *s, struct bg_bindsrv_conn *c)
 		if (c->len == sizeof(c->buf) - 1) {
 			snprintf(reply, sizeof(reply), "ERR %s line longer than %d bytes",
 				 BG_BIND_E_BAD_REQUEST, BG_BIND_LINE_MAX);
+			/*
+			 * What was sent past the limit is read (a little of it: the
+			 * connection ends anyway): closing a Unix socket with input
+			 * unread resets it, and the client would lose the reply.
+			 */
+			for (reads = 0; reads < 8; reads++)
+				if (recv(c->fd, c->buf, sizeof(c->buf), 0) <= 0)
+					break;
 			reply_line(c, reply);
-			conn_log(c, "bad request: line too long");
+			if (c->stats)
+				c->stats->closed_oversize++;
+			conn_log(c, "bad request: line longer than the limit: closed");
 			goto over;
 		}
 	}
+	/* The clock of the partial line starts with its first byte. */
+	if (answered)
+		c->last_ms = bg_bindsrv_now_ms();
+	if (!c->len)
+		c->partial_ms = 0;
+	else if (answered || !c->partial_ms)
+		c->partial_ms = answered ? c->last_ms : bg_bindsrv_now_ms();
 	return 1;
 over:
 	explicit_bzero(c->buf, sizeof(c->buf));
 	c->len = 0;
 	return 0;
+}
+
+int bg_bindsrv_conn_expired(struct bg_bindsrv_conn *c, __u64 now_ms)
+{
+	char msg[96];
+
+	if (c->partial_ms && now_ms - c->partial_ms >= BG_BINDSRV_PARTIAL_MS) {
+		if (c->stats)
+			c->stats->closed_stalled++;
+		snprintf(msg, sizeof(msg),
+			 "closed: %zu bytes of a request, no end of line within %u s", c->len,
+			 BG_BINDSRV_PARTIAL_MS / 1000);
+		conn_log(c, msg);
+		goto over;
+	}
+	if (!c->len && now_ms - c->last_ms >= BG_BINDSRV_IDLE_MS) {
+		if (c->stats)
+			c->stats->closed_idle++; /* normal: not logged */
+		goto over;
+	}
+	return 0;
+over:
+	explicit_bzero(c->buf, sizeof(c->buf));
+	c->len = 0;
+	return 1;
 }
 
 static void log_stderr(const char *line, void *arg)
@@ -372,8 +429,15 @@ int bg_bindsrv_run(const struct bg_state *s, int listen_fd, volatile sig_atomic_
 	static struct bg_bindsrv_conn conns[BG_BINDSRV_CONNS_MAX];
 	struct pollfd pfd[BG_BINDSRV_CONNS_MAX + 1];
 	int idx[BG_BINDSRV_CONNS_MAX + 1];
-	int i, n, nconn = 0;
+	/* slot -> name, filled as bindings name them: a bind is O(1) after the first */
+	char(*names)[BG_NAME_LEN] = calloc(s->max_ids ? s->max_ids : 1, BG_NAME_LEN);
+	__u64 swept_ms = bg_bindsrv_now_ms(), now;
+	int i, n, nconn = 0, ret = 0;
 
+	if (!names) {
+		bg_err("bind serve: %s", strerror(ENOMEM));
+		return -ENOMEM;
+	}
 	for (i = 0; i < BG_BINDSRV_CONNS_MAX; i++)
 		conns[i].fd = -1;
 	while (!*stop) {
@@ -390,8 +454,9 @@ int bg_bindsrv_run(const struct bg_state *s, int listen_fd, volatile sig_atomic_
 		if (poll(pfd, (nfds_t)n, 1000) < 0) {
 			if (errno == EINTR)
 				continue;
-			bg_err("bind serve: poll: %s", strerror(errno));
-			return -errno;
+			ret = -errno;
+			bg_err("bind serve: poll: %s", strerror(-ret));
+			break;
 		}
 		for (i = 1; i < n; i++) {
 			struct bg_bindsrv_conn *c = &conns[idx[i]];
@@ -402,6 +467,16 @@ int bg_bindsrv_run(const struct bg_state *s, int listen_fd, volatile sig_atomic_
 			c->fd = -1;
 			nconn--;
 		}
+		now = bg_bindsrv_now_ms();
+		for (i = 0; i < BG_BINDSRV_CONNS_MAX && now - swept_ms >= 1000; i++) {
+			if (conns[i].fd < 0 || !bg_bindsrv_conn_expired(&conns[i], now))
+				continue;
+			close(conns[i].fd);
+			conns[i].fd = -1;
+			nconn--;
+		}
+		if (now - swept_ms >= 1000)
+			swept_ms = now;
 		if (pfd[0].revents & POLLIN) {
 			int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
@@ -419,11 +494,13 @@ int bg_bindsrv_run(const struct bg_state *s, int listen_fd, volatile sig_atomic_
 				;
 			bg_bindsrv_conn_init(&conns[i], fd);
 			conns[i].log = log_stderr;
+			conns[i].names = names;
 			nconn++;
 		}
 	}
 	for (i = 0; i < BG_BINDSRV_CONNS_MAX; i++)
 		if (conns[i].fd >= 0)
 			close(conns[i].fd);
-	return 0;
+	free(names);
+	return ret;
 }

@@ -7,7 +7,8 @@
  * Built to live in someone else's event loop (the controller's): make the
  * listening socket with bg_bindsrv_listen(), accept() when it is readable,
  * bg_bindsrv_conn_init() the new fd, and call bg_bindsrv_conn_io() each
- * time it is readable until it returns 0. Nothing blocks: the fds are
+ * time it is readable until it returns 0, and bg_bindsrv_conn_expired()
+ * about once a second (the timeouts). Nothing blocks: the fds are
  * non-blocking and replies are a line each. bg_bindsrv_run() is such a
  * loop, for `burstctl bind serve`.
  *
@@ -35,6 +36,14 @@
  * brings it back), never for as long as it likes.
  */
 #define BG_BINDSRV_READS_PER_IO 4
+/*
+ * A request arrives in one write (the client library sends it so): a
+ * connection holding part of a line for this long is closed, so that a
+ * client trickling bytes cannot hold a connection slot.
+ */
+#define BG_BINDSRV_PARTIAL_MS 5000U
+/* A connection without a request for this long is closed (clients reconnect). */
+#define BG_BINDSRV_IDLE_MS 30000U
 
 /* Replies by outcome, for the metrics: the ERR codes of bg_client.h. */
 enum bg_bind_result {
@@ -53,6 +62,10 @@ struct bg_bindsrv_stats {
 	__u64 requests; /* lines answered, OK or ERR */
 	__u64 replies[BG_BIND_R_MAX]; /* by outcome */
 	__u64 slow_peers; /* connections closed: replies not read */
+	__u64 refused; /* connections turned away at once: too many open */
+	__u64 closed_idle; /* closed: no request for BG_BINDSRV_IDLE_MS */
+	__u64 closed_stalled; /* closed: part of a line for BG_BINDSRV_PARTIAL_MS */
+	__u64 closed_oversize; /* closed: a line longer than BG_BIND_LINE_MAX */
 };
 
 /* "bad-request", ... (the ERR code), or NULL for OK. */
@@ -78,10 +91,14 @@ int bg_bindreq_parse(char *line, struct bg_bindreq *r, char *err, size_t errlen)
 
 /*
  * Serve one request line: the reply (without LF) in reply, and in log (if
- * not NULL) a line for the server's log, both free of the token.
+ * not NULL) a line for the server's log, both free of the token (and of
+ * every field's value, when the request is malformed: a field left out
+ * shifts the token into another). names: the caller's table of slot names
+ * (bg_id_name_cached()), so that a binding costs a few map lookups however
+ * many identities there are; NULL: scan them.
  */
-void bg_bindsrv_handle_line(const struct bg_state *s, char *line, char *reply, size_t replylen,
-			    char *log, size_t loglen);
+void bg_bindsrv_handle_line(const struct bg_state *s, char (*names)[BG_NAME_LEN], char *line,
+			    char *reply, size_t replylen, char *log, size_t loglen);
 
 /*
  * Listen at path: mode 0600 owned by root, or with group (a group name or
@@ -96,6 +113,9 @@ struct bg_bindsrv_conn {
 	uid_t uid; /* the peer, from SO_PEERCRED: for the log */
 	size_t len; /* bytes in buf */
 	char buf[BG_BIND_LINE_MAX + 1];
+	__u64 last_ms; /* CLOCK_MONOTONIC: accepted, or its last request */
+	__u64 partial_ms; /* when the partial line in buf began; 0: none */
+	char (*names)[BG_NAME_LEN]; /* bg_bindsrv_handle_line()'s; may be NULL */
 	/* Called with each log line; NULL: no log. */
 	void (*log)(const char *line, void *arg);
 	void *log_arg;
@@ -110,6 +130,13 @@ void bg_bindsrv_conn_init(struct bg_bindsrv_conn *c, int fd);
  * whose socket buffer is full): close fd. Never blocks.
  */
 int bg_bindsrv_conn_io(const struct bg_state *s, struct bg_bindsrv_conn *c);
+/*
+ * Has c outlived a limit at now_ms (bg_bindsrv_now_ms())? Part of a line
+ * for BG_BINDSRV_PARTIAL_MS, or no request for BG_BINDSRV_IDLE_MS: then
+ * counted and 1 (close fd); 0 otherwise. Call it about once a second.
+ */
+int bg_bindsrv_conn_expired(struct bg_bindsrv_conn *c, __u64 now_ms);
+__u64 bg_bindsrv_now_ms(void);
 
 /*
  * Serve until *stop is set (from a signal handler); logs to stderr. One

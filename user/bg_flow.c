@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bg_identity.h"
 #include "bg_time.h"
 #include "bg_token_reg.h"
 
@@ -49,6 +50,11 @@ static int parse_port(const char *s, __u16 *port)
 	return 0;
 }
 
+/*
+ * The messages name the field and what is wrong with it, never its value: a
+ * malformed bind request may carry the token in any field (a field left
+ * out shifts the others), and these messages end up in logs.
+ */
 int bg_flow_key_parse(struct bg_flow_key *k, const char *proto, const char *src, const char *sport,
 		      const char *dst, const char *dport, char *err, size_t errlen)
 {
@@ -60,28 +66,29 @@ int bg_flow_key_parse(struct bg_flow_key *k, const char *proto, const char *src,
 	} else if (!strcmp(proto, "udp")) {
 		k->proto = IPPROTO_UDP;
 	} else {
-		snprintf(err, errlen, "proto \"%s\": use tcp or udp", proto);
+		snprintf(err, errlen, "proto (%zu bytes): neither tcp nor udp", strlen(proto));
 		return -EINVAL;
 	}
 	if (parse_addr(src, k->saddr, &v4)) {
-		snprintf(err, errlen, "src \"%s\": not an IPv4 or IPv6 address", src);
+		snprintf(err, errlen, "src (%zu bytes): not an IPv4 or IPv6 address", strlen(src));
 		return -EINVAL;
 	}
 	if (parse_addr(dst, k->daddr, &v6)) {
-		snprintf(err, errlen, "dst \"%s\": not an IPv4 or IPv6 address", dst);
+		snprintf(err, errlen, "dst (%zu bytes): not an IPv4 or IPv6 address", strlen(dst));
 		return -EINVAL;
 	}
 	if (v4 != v6) {
-		snprintf(err, errlen, "src %s and dst %s: one is IPv4, the other IPv6", src, dst);
+		snprintf(err, errlen, "src is IPv%d and dst IPv%d: both must be the same version",
+			 v4, v6);
 		return -EINVAL;
 	}
 	k->ip_ver = (__u8)v4;
 	if (parse_port(sport, &k->sport)) {
-		snprintf(err, errlen, "sport \"%s\": not a port (1-65535)", sport);
+		snprintf(err, errlen, "sport (%zu bytes): not a port (1-65535)", strlen(sport));
 		return -EINVAL;
 	}
 	if (parse_port(dport, &k->dport)) {
-		snprintf(err, errlen, "dport \"%s\": not a port (1-65535)", dport);
+		snprintf(err, errlen, "dport (%zu bytes): not a port (1-65535)", strlen(dport));
 		return -EINVAL;
 	}
 	return 0;
@@ -116,6 +123,13 @@ const char *bg_flow_key_fmt(const struct bg_flow_key *k, char *buf, size_t len)
 int bg_bind(const struct bg_state *s, const struct bg_flow_key *k, const char *tok, size_t len,
 	    __u64 idle_ns, struct bg_bind_info *out, char *err, size_t errlen)
 {
+	return bg_bind_named(s, NULL, k, tok, len, idle_ns, out, err, errlen);
+}
+
+int bg_bind_named(const struct bg_state *s, char (*names)[BG_NAME_LEN], const struct bg_flow_key *k,
+		  const char *tok, size_t len, __u64 idle_ns, struct bg_bind_info *out, char *err,
+		  size_t errlen)
+{
 	struct bg_token_entry e;
 	struct bg_id_cfg cfg;
 	struct bg_tok_cfg tc;
@@ -149,7 +163,8 @@ int bg_bind(const struct bg_state *s, const struct bg_flow_key *k, const char *t
 		return -EKEYEXPIRED;
 	}
 	if (bpf_map_lookup_elem(s->cfg_fd, &e.tok.id, &cfg) || !(cfg.flags & BG_ID_F_IN_USE) ||
-	    bg_id_name_of(s, e.tok.id, out->identity, sizeof(out->identity))) {
+	    (names ? bg_id_name_cached(s, names, e.tok.id, out->identity, sizeof(out->identity)) :
+		     bg_id_name_of(s, e.tok.id, out->identity, sizeof(out->identity)))) {
 		snprintf(err, errlen, "token %s names an identity that was just deleted", fp);
 		return -ENOKEY;
 	}

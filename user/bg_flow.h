@@ -24,7 +24,8 @@ struct bg_flow_entry {
  * A connection as the XDP program sees its packets: src is the client (the
  * peer of an accepted socket), dst this host. Addresses as text; an IPv4
  * address mapped into IPv6 (::ffff:a.b.c.d) is taken as the IPv4 address,
- * as packets carry it. The message in err names the bad argument.
+ * as packets carry it. The message in err names the bad argument and its
+ * length, never its value (it may be a misplaced token).
  */
 int bg_flow_key_parse(struct bg_flow_key *k, const char *proto, const char *src, const char *sport,
 		      const char *dst, const char *dport, char *err, size_t errlen);
@@ -49,6 +50,15 @@ struct bg_bind_info {
  */
 int bg_bind(const struct bg_state *s, const struct bg_flow_key *k, const char *tok, size_t len,
 	    __u64 idle_ns, struct bg_bind_info *out, char *err, size_t errlen);
+/*
+ * The same, naming the identity through the caller's table of slot names
+ * (bg_id_name_cached()): a few map lookups, however many identities there
+ * are, where bg_bind() scans them all. Servers that bind for a living use
+ * this one. names NULL: bg_bind().
+ */
+int bg_bind_named(const struct bg_state *s, char (*names)[BG_NAME_LEN], const struct bg_flow_key *k,
+		  const char *tok, size_t len, __u64 idle_ns, struct bg_bind_info *out, char *err,
+		  size_t errlen);
 /* Remove a connection's entry, bound or learnt. -ENOENT if none. */
 int bg_unbind(const struct bg_state *s, const struct bg_flow_key *k);
 

@@ -254,6 +254,31 @@ int bg_identity_get(const struct bg_state *s, const char *name, struct bg_identi
 	return 0;
 }
 
+int bg_id_name_cached(const struct bg_state *s, char (*names)[BG_NAME_LEN], __u32 id, char *name,
+		      size_t len)
+{
+	struct bg_id_meta meta;
+	struct bg_id_name k;
+	int ret;
+
+	if (id >= s->max_ids)
+		return -ENOENT;
+	if (names[id][0]) {
+		name_key(names[id], &k);
+		if (!bpf_map_lookup_elem(s->names_fd, &k, &meta) && meta.id == id) {
+			snprintf(name, len, "%s", names[id]);
+			return 0;
+		}
+	}
+	ret = bg_id_name_of(s, id, names[id], BG_NAME_LEN);
+	if (ret) {
+		names[id][0] = '\0';
+		return ret;
+	}
+	snprintf(name, len, "%s", names[id]);
+	return 0;
+}
+
 /* A free slot, searching from the hint; identity 0 is never free. */
 static int find_free_id(const struct bg_state *s, __u32 hint, __u32 *id)
 {

@@ -63,6 +63,17 @@ int bg_identity_get(const struct bg_state *s, const char *name, struct bg_identi
 int bg_identity_list(const struct bg_state *s, struct bg_identity **out, size_t *n);
 
 /*
+ * The name of identity slot id through a table kept by a long-running
+ * caller (names[slot], s->max_ids entries, "" where unknown): one map
+ * lookup confirms the table's name still belongs to id; a miss or a stale
+ * entry (the identity renamed or its slot reused by hand) falls back to
+ * bg_id_name_of(), a scan of every identity, and updates the table, so the
+ * scan is paid once per change, not once per call. -ENOENT: no identity.
+ */
+int bg_id_name_cached(const struct bg_state *s, char (*names)[BG_NAME_LEN], __u32 id, char *name,
+		      size_t len);
+
+/*
  * Before and after a live identity's config changes from o to n, keep its
  * buckets' tokens (bg_bucket_rescale()). A bucket whose window shrinks is
  * rescaled before the new config is written (BG_RESCALE_BEFORE), one whose

@@ -521,6 +521,22 @@ int bg_metrics_format(FILE *f, const struct bg_snap *snap, const struct bg_healt
 	counter(f, "burstgate_bind_slow_clients_total",
 		"Bind socket connections closed because the client did not read its replies.",
 		h->bind.slow_peers);
+	gauge(f, "burstgate_bind_connections_limit",
+	      "Connections the bind socket serves at once; more are refused (busy).",
+	      (double)h->bind_connections_max);
+	counter(f, "burstgate_bind_connections_refused_total",
+		"Bind socket connections refused at once (answered busy): as many as the limit were open.",
+		h->bind.refused);
+	head(f, "burstgate_bind_connections_closed_total", "counter",
+	     "Bind socket connections closed by the server, by reason (idle: no request for 30 s; stalled: part of a request for 5 s; oversize: a line over 1024 bytes; slow_client: replies not read).");
+	fprintf(f, "burstgate_bind_connections_closed_total{reason=\"idle\"} %llu\n",
+		(unsigned long long)h->bind.closed_idle);
+	fprintf(f, "burstgate_bind_connections_closed_total{reason=\"stalled\"} %llu\n",
+		(unsigned long long)h->bind.closed_stalled);
+	fprintf(f, "burstgate_bind_connections_closed_total{reason=\"oversize\"} %llu\n",
+		(unsigned long long)h->bind.closed_oversize);
+	fprintf(f, "burstgate_bind_connections_closed_total{reason=\"slow_client\"} %llu\n",
+		(unsigned long long)h->bind.slow_peers);
 	return ferror(f) ? -EIO : 0;
 }
 

@@ -76,6 +76,7 @@ struct bg_health {
 	/* The bind socket, when the controller serves it. */
 	bool bind_on;
 	__u64 bind_connections;
+	__u64 bind_connections_max; /* more are refused (busy) */
 	struct bg_bindsrv_stats bind;
 };
 

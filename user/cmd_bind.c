@@ -92,9 +92,13 @@ static int parse_flow(const char *cmd, int *argc, char ***argv, struct bg_flow_k
 		return ret;
 	}
 	if (v[5]) {
+		/* bg_parse_duration's message quotes the value: a misplaced token, maybe */
 		ret = bg_parse_duration(v[5], idle_ns, err, sizeof(err));
 		if (ret) {
-			bg_err("bind %s: idle %s", cmd, err);
+			bg_err("bind %s: idle (%zu bytes): %s", cmd, strlen(v[5]),
+			       ret == -ERANGE ?
+				       "out of range (1s to 10 years)" :
+				       "not a duration (use a number with s, m, h or d: 90s, 15m, 1h30m, 7d)");
 			return ret;
 		}
 	}
@@ -273,8 +277,7 @@ static int do_bind_serve(int argc, char **argv)
 		else if (!strcmp(kw, "group"))
 			dst = &group;
 		else
-			return usage_error(
-				OBJ, "serve: unknown argument \"%s\" (use socket or group)", kw);
+			return usage_error(OBJ, "serve: unknown argument (use socket or group)");
 		*dst = take_value(OBJ, &argc, &argv);
 		if (!*dst)
 			return -EINVAL;

@@ -77,7 +77,7 @@
 #define GC_LOG_MAX 20 /* expired tokens named per gc; the rest are counted */
 #define BIND_CONNS_MAX 256 /* bind connections at once; more are told busy */
 #define BIND_ACCEPT_MAX 16 /* accepts per wakeup: others get their turn */
-#define BIND_IDLE_MS 30000U /* a silent bind connection is closed (clients reconnect) */
+#define BIND_SWEEP_MS 1000U /* bind connections checked for their timeouts this often */
 #define BIND_ERR_LOG_PER_S 20 /* refused bind requests logged per second */
 
 /* syslog priorities, as journald reads them from a "<N>" prefix */
@@ -97,7 +97,6 @@ struct bind_conn {
 	struct loop_src src;
 	struct bg_bindsrv_conn c;
 	struct bind_conn *prev, *next;
-	__u64 last_ms; /* CLOCK_MONOTONIC of its last request */
 	bool dead; /* closed in this round of events: freed after it */
 };
 
@@ -175,7 +174,8 @@ struct serve {
 	size_t nconns;
 	__u64 bind_log_sec, bind_log_dropped;
 	unsigned int bind_log_n;
-	bool bind_paused; /* out of fds: not listening until the next gc */
+	__u64 bind_swept_ms, bind_refused_logged;
+	bool bind_paused; /* out of fds: not listening until the next sweep (a second) */
 };
 
 /* ---- Logging: one line per change, journald-friendly ---- */
@@ -853,6 +853,7 @@ static int fill_metrics(void *arg, FILE *f)
 		return ret;
 	sv->h.bind_on = sv->bind_fd >= 0;
 	sv->h.bind_connections = sv->nconns;
+	sv->h.bind_connections_max = BIND_CONNS_MAX;
 	ret = bg_metrics_format(f, &snap, &sv->h, sv->metrics_max_ids);
 	bg_snap_free(&snap);
 	return ret;
@@ -1095,7 +1096,6 @@ static void on_bind_conn(struct serve *sv, void *arg, __u32 events)
 	(void)events;
 	if (c->dead)
 		return;
-	c->last_ms = mono_ms();
 	if (!bg_bindsrv_conn_io(&sv->s, &c->c))
 		bind_close(sv, c);
 }
@@ -1111,7 +1111,7 @@ static void on_bind_accept(struct serve *sv, void *arg, __u32 events)
 	for (i = 0; i < BIND_ACCEPT_MAX; i++) {
 		fd = accept4(sv->bind_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
-			/* out of fds: stop listening until the next gc, not spin on it */
+			/* out of fds: stop listening for a second (bind_sweep), not spin on it */
 			slog(sv, LOG_WARNING_, "bind socket: accept: %s: paused for a second",
 			     strerror(errno));
 			loop_del(sv, sv->bind_fd);
@@ -1126,14 +1126,15 @@ static void on_bind_accept(struct serve *sv, void *arg, __u32 events)
 				bg_dbg("bind: busy reply: %s", strerror(errno));
 			close(fd);
 			sv->h.bind.replies[BG_BIND_R_BUSY]++;
+			sv->h.bind.refused++;
 			continue;
 		}
 		bg_bindsrv_conn_init(&c->c, fd);
 		c->c.log = bind_log;
 		c->c.log_arg = sv;
 		c->c.stats = &sv->h.bind;
+		c->c.names = sv->names; /* refreshed after every apply: binds in O(1) */
 		c->src = (struct loop_src){ fd, on_bind_conn, c };
-		c->last_ms = mono_ms();
 		if (loop_add_src(sv, &c->src)) {
 			close(fd);
 			free(c);
@@ -1206,27 +1207,45 @@ static void bind_update(struct serve *sv, const struct bg_policy *p)
 	     sv->cli_bind && p->bind_socket[0] ? " (--bind-socket overrides the policy's)" : "");
 }
 
-/* ---- Garbage collection: expired tokens, dead flows, silent bind clients ---- */
-
-static void gc(struct serve *sv)
+/*
+ * Once a second, from the loop (which wakes up for it while connections
+ * are open): close the bind connections past their timeouts, say how many
+ * connections were turned away, listen again after running out of fds.
+ */
+static void bind_sweep(struct serve *sv)
 {
-	struct bg_token_entry *gone = NULL;
-	size_t n = 0, tflows = 0, flows = 0, i;
 	struct bind_conn *c, *next;
-	struct bg_clock now;
-	__u64 ms = mono_ms();
-	char fp[16];
-	int err;
+	__u64 ms = mono_ms(), refused = sv->h.bind.refused - sv->bind_refused_logged;
 
-	sv->last_gc_ms = ms;
+	if (ms - sv->bind_swept_ms < BIND_SWEEP_MS)
+		return;
+	sv->bind_swept_ms = ms;
 	bind_log_flush(sv);
 	if (sv->bind_paused && sv->bind_fd >= 0 && !loop_add_src(sv, &sv->bind_src))
 		sv->bind_paused = false;
 	for (c = sv->conns; c; c = next) {
 		next = c->next;
-		if (ms - c->last_ms >= BIND_IDLE_MS)
+		if (bg_bindsrv_conn_expired(&c->c, ms))
 			bind_close(sv, c);
 	}
+	if (refused)
+		slog(sv, LOG_WARNING_,
+		     "bind socket: %llu connection%s refused (busy): %d open already, the most served at once",
+		     (unsigned long long)refused, refused == 1 ? "" : "s", BIND_CONNS_MAX);
+	sv->bind_refused_logged = sv->h.bind.refused;
+}
+
+/* ---- Garbage collection: expired tokens, dead flows ---- */
+
+static void gc(struct serve *sv)
+{
+	struct bg_token_entry *gone = NULL;
+	size_t n = 0, tflows = 0, flows = 0, i;
+	struct bg_clock now;
+	char fp[16];
+	int err;
+
+	sv->last_gc_ms = mono_ms();
 	if (bg_clock_now(&now))
 		return;
 	/* The writer lock, as `burstctl token gc` takes it; held elsewhere: next time. */
@@ -1576,6 +1595,12 @@ int do_serve(int argc, char **argv)
 		struct epoll_event evs[16];
 		int timeout = sv->ms ? bg_metrics_timeout_ms(sv->ms) : -1, n, i;
 
+		/* open bind connections have timeouts: wake up to enforce them (and to log) */
+		if ((sv->conns || sv->bind_paused || sv->bind_log_dropped ||
+		     sv->h.bind.refused != sv->bind_refused_logged) &&
+		    (timeout < 0 || timeout > (int)BIND_SWEEP_MS))
+			timeout = (int)BIND_SWEEP_MS;
+
 		n = epoll_wait(sv->ep, evs, 16, timeout);
 		if (n < 0 && errno != EINTR) {
 			ret = -errno;
@@ -1587,6 +1612,7 @@ int do_serve(int argc, char **argv)
 
 			src->fn(sv, src->arg, evs[i].events);
 		}
+		bind_sweep(sv);
 		free_dead_conns(sv); /* after the round: its events may name them */
 		if (sv->ms && n == 0)
 			bg_metrics_run(sv->ms); /* MHD's own timeouts */

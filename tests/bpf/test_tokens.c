@@ -390,6 +390,50 @@ static void test_bind(void)
 	fx_down();
 }
 
+/*
+ * Servers name the identity through their table of slot names: filled on a
+ * miss, and an entry gone stale (another name, or one that no longer
+ * exists) is caught by its one-lookup check, never reported.
+ */
+static void test_bind_names_table(void)
+{
+	struct bg_identity bob, alice;
+	struct bg_bind_info info;
+	struct bg_flow_key k;
+	char(*names)[BG_NAME_LEN];
+	char err[256];
+
+	agents_up();
+	names = calloc(st.max_ids, BG_NAME_LEN);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(names);
+	CU_ASSERT_EQUAL_FATAL(bg_identity_get(&st, "bob", &bob), 0);
+	CU_ASSERT_EQUAL_FATAL(bg_identity_get(&st, "alice", &alice), 0);
+	key_of(&k, "tcp", 4, 26100, 80);
+	CU_ASSERT_EQUAL(
+		bg_bind_named(&st, names, &k, "tok-bob-abcdef", 14, 0, &info, err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(info.identity, "bob");
+	CU_ASSERT_STRING_EQUAL(names[bob.id], "bob"); /* filled on the miss */
+	/* stale: a name that does not exist any more */
+	snprintf(names[bob.id], BG_NAME_LEN, "mallory");
+	CU_ASSERT_EQUAL(
+		bg_bind_named(&st, names, &k, "tok-bob-abcdef", 14, 0, &info, err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(info.identity, "bob");
+	CU_ASSERT_STRING_EQUAL(names[bob.id], "bob");
+	/* stale: a name that exists, in another slot */
+	snprintf(names[bob.id], BG_NAME_LEN, "alice");
+	CU_ASSERT_EQUAL(
+		bg_bind_named(&st, names, &k, "tok-bob-abcdef", 14, 0, &info, err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(info.identity, "bob");
+	CU_ASSERT_STRING_EQUAL(names[bob.id], "bob");
+	CU_ASSERT_EQUAL(bg_bind_named(&st, names, &k, "tok-alice-0123456789", 20, 0, &info, err,
+				      sizeof(err)),
+			0);
+	CU_ASSERT_STRING_EQUAL(info.identity, "alice");
+	CU_ASSERT_STRING_EQUAL(names[alice.id], "alice");
+	free(names);
+	fx_down();
+}
+
 /* A binding lapses after its idle timeout; a deleted token's bindings go at once. */
 static void test_bind_lifetime(void)
 {
@@ -795,6 +839,7 @@ void add_token_tests(CU_pSuite s)
 		{ "tokens: two agents on one address", test_two_agents_one_address },
 		{ "bind: bound connections, SYN, unbind", test_bind },
 		{ "bind: idle timeout and revocation", test_bind_lifetime },
+		{ "bind: identity names from the server's table", test_bind_names_table },
 		{ "tokens: registry on real maps", test_registry },
 		{ "bind: Unix socket and client library", test_bind_socket },
 		{ "bind: a flood is served in turns, a peer not reading is dropped",

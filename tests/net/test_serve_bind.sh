@@ -4,8 +4,9 @@
 # policy's token_files give. Two agents upload from one source address: the
 # capped one is held to its byte rate, the other untouched. Meanwhile a
 # client that stalls mid-line and one that floods bad requests share the
-# socket, and hold nothing up. Requests and errors show in the metrics and
-# the log, tokens by fingerprint only.
+# socket, and hold nothing up; the stalled one is closed after 5 s.
+# Requests and errors show in the metrics and the log, tokens by
+# fingerprint only.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/serve_lib.sh"
 require_root
@@ -40,9 +41,15 @@ echo "-- a stalled client and a flood of bad requests on the same socket"
 import socket, sys, time
 s = socket.socket(socket.AF_UNIX)
 s.connect(sys.argv[1])
+s.settimeout(25)
 s.sendall(b"BIND tcp 198.18.48.10 ")  # half a request, then nothing
+t = time.monotonic()
 print("stalled", flush=True)
-time.sleep(25)  # killed at the end; the controller would close it after 30 s
+try:
+    got = s.recv(100)  # the controller closes it: b"", after its 5 s for a request
+except OSError as e:
+    got = str(e).encode()
+print("closed after %.1f s, %s" % (time.monotonic() - t, "no reply" if not got else repr(got)))
 PY
 STALL=$!
 "$PY" - "$SOCK" >"$TMPF.flood" <<'PY'
@@ -82,7 +89,11 @@ c1=$(stat capped passed_bytes)
 wait $SERVER
 echo "capped: $(cat "$TMPF.capped")"
 echo "roomy:  $(cat "$TMPF.roomy")"
-check "the stalled client was still connected meanwhile" kill -0 $STALL
+wait $STALL
+cat "$TMPF.stall"
+t=$(awk '/^closed after .*, no reply$/ { print $3 }' "$TMPF.stall")
+check "the stalled client was closed without a reply, after 5 s (${t:-never})" le 4.9 "${t:-0}"
+check "... and within 7 s" le "${t:-99}" 7
 check "capped agent bound to capped" grep -q '"reply": "OK capped"' "$TMPF.capped"
 check "roomy agent bound to roomy" grep -q '"reply": "OK roomy"' "$TMPF.roomy"
 got_c=$("$PY" -S -E -c "import json,sys; print(sum(json.loads(l)['bytes'] for l in open(sys.argv[1]) if json.loads(l)['identity'] == 'capped'))" "$TMPF.srv")
@@ -102,12 +113,13 @@ val() { awk -v k="$1" '$1 == k { print $2 }' "$TMPF.m"; }
 check "metrics: requests answered (203)" eq "$(val burstgate_bind_requests_total)" 203
 check "metrics: bad requests (200)" eq "$(val 'burstgate_bind_errors_total{reason="bad_request"}')" 200
 check "metrics: unknown token (1)" eq "$(val 'burstgate_bind_errors_total{reason="unknown_token"}')" 1
-check "metrics: the stalled connection is open" le 1 "$(val burstgate_bind_connections)"
+check "metrics: the stalled connection closed and counted" eq \
+	"$(val 'burstgate_bind_connections_closed_total{reason="stalled"}')" 1
+check "log: why it was closed" grep -q 'bind: uid 0: closed: [0-9]* bytes of a request, no end of line within 5 s' "$TMPF.log"
 check "metrics: bound flows" le 2 "$(val 'burstgate_flow_entries{source="bind"}')"
 check "log: both bindings, by fingerprint" eq "$(grep -c 'bind: uid 0: bound tcp 198.18.48.10:[0-9]* -> 198.18.48.1:9100 to identity [a-z]* (token [0-9a-f]\{12\})' "$TMPF.log")" 2
 check "log: the flood of refusals is capped" le "$(grep -c 'bind: uid 0: bad request' "$TMPF.log")" 40
 check "log: ... and what was not logged is counted" grep -q "more refused requests not logged" "$TMPF.log"
-kill $STALL 2>/dev/null
 serve_stop
 for a in capped roomy nobody; do
 	check "token of $a in no log or metrics" \

@@ -119,7 +119,7 @@ check "config: back to the default" b token config header Authorization scheme B
 printf '%s\n' "$(newtok)" >"$TMPF.t5"
 b token add identity agent-b --token-file "$TMPF.t5" >/dev/null
 fails "bind: missing keyword" "missing \"dport\"" b bind add proto tcp src 10.0.0.1 sport 1 dst 10.0.0.2 --token-file "$TMPF.t5"
-fails "bind: mixed families" "one is IPv4, the other IPv6" b bind add proto tcp src 10.0.0.1 sport 1 dst 2001:db8::1 dport 2 --token-file "$TMPF.t5"
+fails "bind: mixed families" "src is IPv4 and dst IPv6" b bind add proto tcp src 10.0.0.1 sport 1 dst 2001:db8::1 dport 2 --token-file "$TMPF.t5"
 fails "bind: unknown token" "unknown token" sh -c "printf 'nope\n' | \"$BURSTCTL\" -d \"$PIN\" bind add proto tcp src 10.0.0.1 sport 1 dst 10.0.0.2 dport 2"
 fails "bind: a stray argument is not echoed" "unexpected argument" b bind add proto tcp src 10.0.0.1 sport 1 dst 10.0.0.2 dport 2 "$T1"
 check "bind add" b bind add proto tcp src 10.0.0.1 sport 1000 dst 10.0.0.2 dport 443 idle 5m --token-file "$TMPF.t5"

@@ -61,10 +61,16 @@ static void test_series(void)
 			       .gc_flows_total = 6,
 			       .bind_on = true,
 			       .bind_connections = 2,
+			       .bind_connections_max = 256,
 			       .bind = { .requests = 12,
 					 .replies = { [BG_BIND_R_UNKNOWN_TOKEN] = 3,
 						      [BG_BIND_R_BUSY] = 1,
-						      [BG_BIND_R_OK] = 9 } } };
+						      [BG_BIND_R_OK] = 9 },
+					 .slow_peers = 5,
+					 .refused = 1,
+					 .closed_idle = 7,
+					 .closed_stalled = 8,
+					 .closed_oversize = 11 } };
 	struct bg_snap s;
 	char *t;
 
@@ -139,6 +145,17 @@ static void test_series(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(t, "burstgate_bind_errors_total{reason=\"busy\"} 1\n"));
 	CU_ASSERT_PTR_NOT_NULL(
 		strstr(t, "burstgate_bind_errors_total{reason=\"bad_request\"} 0\n"));
+	/* the bind socket's limits */
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, "burstgate_bind_connections_limit 256\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, "burstgate_bind_connections_refused_total 1\n"));
+	CU_ASSERT_PTR_NOT_NULL(
+		strstr(t, "burstgate_bind_connections_closed_total{reason=\"idle\"} 7\n"));
+	CU_ASSERT_PTR_NOT_NULL(
+		strstr(t, "burstgate_bind_connections_closed_total{reason=\"stalled\"} 8\n"));
+	CU_ASSERT_PTR_NOT_NULL(
+		strstr(t, "burstgate_bind_connections_closed_total{reason=\"oversize\"} 11\n"));
+	CU_ASSERT_PTR_NOT_NULL(
+		strstr(t, "burstgate_bind_connections_closed_total{reason=\"slow_client\"} 5\n"));
 	free(t);
 	/* without a controller: no controller series, and it says so */
 	t = format(&s, NULL, 100);

@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "bg_bindsrv.h"
 #include "bg_flow.h"
@@ -17,6 +19,8 @@
 #include "unit.h"
 
 static char err[512];
+/* A state with no maps: bad requests are refused before any map is read. */
+static const struct bg_state no_state;
 
 /* ---- What a token may be ---- */
 
@@ -181,12 +185,13 @@ static void test_bind_request(void)
 		{ "HELLO", "unknown request" },
 		{ "BIND tcp 198.18.1.10 40000 198.18.1.1 9000", "6 or 7 fields" },
 		{ "UNBIND tcp 198.18.1.10 40000 198.18.1.1 9000 tok", "5 fields" },
-		{ "BIND sctp 198.18.1.10 1 198.18.1.1 2 t", "use tcp or udp" },
-		{ "BIND tcp 198.18.1.300 1 198.18.1.1 2 t", "not an IPv4 or IPv6" },
-		{ "BIND tcp 198.18.1.1 1 2001:db8::1 2 t", "one is IPv4, the other IPv6" },
-		{ "BIND tcp 198.18.1.1 0 198.18.1.2 2 t", "sport \"0\"" },
-		{ "BIND tcp 198.18.1.1 1 198.18.1.2 65536 t", "dport \"65536\"" },
-		{ "BIND tcp 198.18.1.1 1 198.18.1.2 2 t -5", "idle \"-5\"" },
+		{ "BIND sctp 198.18.1.10 1 198.18.1.1 2 t",
+		  "proto (4 bytes): neither tcp nor udp" },
+		{ "BIND tcp 198.18.1.300 1 198.18.1.1 2 t", "src (12 bytes): not an IPv4 or IPv6" },
+		{ "BIND tcp 198.18.1.1 1 2001:db8::1 2 t", "src is IPv4 and dst IPv6" },
+		{ "BIND tcp 198.18.1.1 0 198.18.1.2 2 t", "sport (1 bytes): not a port" },
+		{ "BIND tcp 198.18.1.1 1 198.18.1.2 65536 t", "dport (5 bytes): not a port" },
+		{ "BIND tcp 198.18.1.1 1 198.18.1.2 2 t -5", "idle (2 bytes): not a number" },
 	};
 	size_t i;
 
@@ -198,6 +203,117 @@ static void test_bind_request(void)
 			CU_FAIL("bind request error message");
 		}
 	}
+}
+
+/*
+ * A malformed request may carry the token in any field (a field left out
+ * shifts it into the next one): neither the reply nor the log line may
+ * repeat it, whichever field it lands in.
+ */
+static void test_bind_request_no_echo(void)
+{
+	static const char secret[] = "sk-SECRET-4f9a2c";
+	static const char *const tmpl[] = {
+		"BIND %s 198.18.1.10 1 198.18.1.1 2 tok",
+		"BIND tcp %s 1 198.18.1.1 2 tok",
+		"BIND tcp 198.18.1.10 %s 198.18.1.1 2 tok",
+		"BIND tcp 198.18.1.10 1 %s 2 tok",
+		"BIND tcp 198.18.1.10 1 198.18.1.1 %s tok",
+		"BIND tcp 198.18.1.10 1 198.18.1.1 2 tok %s",
+		"BIND tcp 198.18.1.10 1 198.18.1.1 %s", /* the port left out */
+		"BIND tcp 198.18.1.10 198.18.1.1 2 %s 30", /* a port left out: shifted */
+		"UNBIND tcp 198.18.1.10 1 198.18.1.1 %s",
+		"UNBIND tcp 198.18.1.10 1 198.18.1.1 2 %s",
+		"%s",
+	};
+	char line[256], reply[BG_BIND_LINE_MAX], log[512];
+	size_t i;
+
+	for (i = 0; i < sizeof(tmpl) / sizeof(tmpl[0]); i++) {
+		struct bg_bindreq r;
+
+		snprintf(line, sizeof(line), tmpl[i], secret);
+		CU_ASSERT_EQUAL(bg_bindreq_parse(line, &r, err, sizeof(err)), -EINVAL);
+		CU_ASSERT_PTR_NULL(strstr(err, "SECRET"));
+		snprintf(line, sizeof(line), tmpl[i], secret);
+		reply[0] = log[0] = '\0';
+		bg_bindsrv_handle_line(&no_state, NULL, line, reply, sizeof(reply), log,
+				       sizeof(log));
+		CU_ASSERT_PTR_NOT_NULL(strstr(reply, "ERR bad-request "));
+		CU_ASSERT_PTR_NOT_NULL(strstr(log, "bad request: "));
+		if (strstr(err, "SECRET") || strstr(reply, "SECRET") || strstr(log, "SECRET"))
+			printf("\n  \"%s\": \"%s\" / \"%s\"", tmpl[i], reply, log);
+		CU_ASSERT_PTR_NULL(strstr(reply, "SECRET"));
+		CU_ASSERT_PTR_NULL(strstr(log, "SECRET"));
+	}
+}
+
+/*
+ * The limits of one bind connection, on a socketpair (no state needed: bad
+ * requests never reach the maps): a line over the limit is refused and the
+ * connection closed; part of a line is given BG_BINDSRV_PARTIAL_MS, a
+ * silent connection BG_BINDSRV_IDLE_MS, each counted.
+ */
+static void test_bind_conn_limits(void)
+{
+	struct bg_bindsrv_stats stats = {};
+	struct bg_bindsrv_conn c;
+	char big[BG_BIND_LINE_MAX + 100], buf[256];
+	int sv[2];
+	ssize_t n;
+	__u64 t0;
+
+	/* oversize: answered, closed, counted */
+	CU_ASSERT_FATAL(!socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv));
+	bg_bindsrv_conn_init(&c, sv[1]);
+	c.stats = &stats;
+	memset(big, 'x', sizeof(big));
+	CU_ASSERT_EQUAL(send(sv[0], big, sizeof(big), 0), (ssize_t)sizeof(big));
+	CU_ASSERT_EQUAL(bg_bindsrv_conn_io(&no_state, &c), 0);
+	n = recv(sv[0], buf, sizeof(buf) - 1, 0);
+	CU_ASSERT_FATAL(n > 0);
+	buf[n] = '\0';
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf, "ERR bad-request line longer than 1024 bytes"));
+	CU_ASSERT_EQUAL(stats.closed_oversize, 1);
+	CU_ASSERT_EQUAL(stats.replies[BG_BIND_R_BAD_REQUEST], 1);
+	close(sv[0]);
+	close(sv[1]);
+
+	/* part of a line: its clock starts at its first byte, whatever follows */
+	CU_ASSERT_FATAL(!socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv));
+	bg_bindsrv_conn_init(&c, sv[1]);
+	c.stats = &stats;
+	t0 = c.last_ms;
+	CU_ASSERT_EQUAL(bg_bindsrv_conn_expired(&c, t0 + BG_BINDSRV_PARTIAL_MS), 0);
+	CU_ASSERT_EQUAL(send(sv[0], "BIND tcp ", 9, 0), 9);
+	CU_ASSERT_EQUAL(bg_bindsrv_conn_io(&no_state, &c), 1);
+	CU_ASSERT(c.partial_ms >= t0);
+	t0 = c.partial_ms;
+	CU_ASSERT_EQUAL(send(sv[0], "1", 1, 0), 1); /* a trickle does not restart it */
+	CU_ASSERT_EQUAL(bg_bindsrv_conn_io(&no_state, &c), 1);
+	CU_ASSERT_EQUAL(c.partial_ms, t0);
+	CU_ASSERT_EQUAL(bg_bindsrv_conn_expired(&c, t0 + BG_BINDSRV_PARTIAL_MS - 1), 0);
+	CU_ASSERT_EQUAL(bg_bindsrv_conn_expired(&c, t0 + BG_BINDSRV_PARTIAL_MS), 1);
+	CU_ASSERT_EQUAL(stats.closed_stalled, 1);
+	CU_ASSERT_EQUAL(c.len, 0);
+	close(sv[0]);
+	close(sv[1]);
+
+	/* a whole line answered: no partial clock; idle from the answer on */
+	CU_ASSERT_FATAL(!socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv));
+	bg_bindsrv_conn_init(&c, sv[1]);
+	c.stats = &stats;
+	CU_ASSERT_EQUAL(send(sv[0], "HELLO\n", 6, 0), 6);
+	CU_ASSERT_EQUAL(bg_bindsrv_conn_io(&no_state, &c), 1);
+	CU_ASSERT_EQUAL(c.partial_ms, 0);
+	t0 = c.last_ms;
+	CU_ASSERT_EQUAL(bg_bindsrv_conn_expired(&c, t0 + BG_BINDSRV_PARTIAL_MS), 0);
+	CU_ASSERT_EQUAL(bg_bindsrv_conn_expired(&c, t0 + BG_BINDSRV_IDLE_MS - 1), 0);
+	CU_ASSERT_EQUAL(bg_bindsrv_conn_expired(&c, t0 + BG_BINDSRV_IDLE_MS), 1);
+	CU_ASSERT_EQUAL(stats.closed_idle, 1);
+	CU_ASSERT_EQUAL(stats.closed_stalled, 1);
+	close(sv[0]);
+	close(sv[1]);
 }
 
 /* ---- Expiry math ---- */
@@ -332,6 +448,8 @@ int add_tokens_suite(void)
 		{ "registry order and expiry", test_registry_rules },
 		{ "header config", test_header_config },
 		{ "bind protocol requests", test_bind_request },
+		{ "bind request errors never repeat a field", test_bind_request_no_echo },
+		{ "bind connection limits", test_bind_conn_limits },
 		{ "durations", test_durations },
 		{ "RFC 3339 times", test_rfc3339 },
 		{ "expiry math on a pinned clock", test_expiry_math },

@@ -60,7 +60,17 @@ int cmd_select(const char *object, const struct cmd *cmds, int argc, char **argv
 	for (c = cmds; c->name; c++)
 		if (!strcmp(argv[0], c->name))
 			return c->func(argc - 1, argv + 1);
-	return usage_error(object, "unknown command \"%s\"", argv[0]);
+	/*
+	 * A command is a short word. Anything else is not echoed: it may be a
+	 * secret typed in the wrong place (`burstctl bind <token>`), and
+	 * stderr goes to logs.
+	 */
+	if (strlen(argv[0]) <= 24 &&
+	    strspn(argv[0], "abcdefghijklmnopqrstuvwxyz-") == strlen(argv[0]))
+		return usage_error(object, "unknown command \"%s\"", argv[0]);
+	return usage_error(object,
+			   "unknown command (%zu characters, not shown: not a command word)",
+			   strlen(argv[0]));
 }
 
 static int do_help(int argc, char **argv)

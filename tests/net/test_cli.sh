@@ -39,6 +39,10 @@ check "setup again with no sizes keeps it" b setup
 
 fails "unknown object" "unknown command \"frobnicate\"" b frobnicate
 fails "unknown command names its object's help" "burstctl identity help" b identity frob
+# a token typed where a command goes is never echoed (stderr ends up in logs)
+b bind "Sk-s3cr3t.T0ken/value" 2>"$TMPF.tokcmd"
+check "a token typed as a command: refused without echoing it" \
+	sh -c "grep -q 'not shown' '$TMPF.tokcmd' && ! grep -q s3cr3t '$TMPF.tokcmd'"
 fails "bad identity name" "not allowed" b identity add "bad name"
 fails "unknown rate unit lists units" "(use pps, kpps, mpps)" b identity add a rate 10mbit
 fails "bytes-rate needs a unit" "needs a unit" b identity add a bytes-rate 100

@@ -3,7 +3,7 @@
  * Counters out: a snapshot of the live state (identities, their counters,
  * bucket fill, the host-wide counters), and the Prometheus text exposition
  * of a snapshot plus the controller's health. The formatter is pure, so the
- * unit tests check it on made-up snapshots. docs/metrics.md lists every
+ * unit tests check it on made-up snapshots. docs/controller.md (Metrics) lists every
  * metric; identity names are the only unbounded label, capped per scrape.
  */
 #ifndef BG_METRICS_H

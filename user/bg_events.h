@@ -37,6 +37,9 @@ struct bg_ev_reader {
  */
 int bg_lock_take(const char *pin_path, const char *name, int *fd, pid_t *holder);
 
+/* The pid holding an flock on fd's inode, from /proc/locks; 0 if unknown. */
+pid_t bg_lock_holder(int fd);
+
 int bg_events_open(struct bg_ev_reader *r, const struct bg_state *s, bg_event_fn fn, void *arg);
 int bg_events_fd(const struct bg_ev_reader *r); /* poll it for input */
 int bg_events_consume(struct bg_ev_reader *r); /* events ready: call fn; count or -errno */

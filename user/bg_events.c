@@ -31,7 +31,7 @@ const char *bg_event_name(__u32 type)
 }
 
 /* Who holds an flock on this inode: /proc/locks "1: FLOCK ADVISORY WRITE PID MAJ:MIN:INO ..." */
-static pid_t lock_holder(int fd)
+pid_t bg_lock_holder(int fd)
 {
 	char line[256], type[16];
 	unsigned int maj, min;
@@ -82,7 +82,7 @@ int bg_lock_take(const char *pin_path, const char *name, int *fdp, pid_t *holder
 	if (flock(fd, LOCK_EX | LOCK_NB)) {
 		err = errno == EWOULDBLOCK ? -EBUSY : -errno;
 		if (err == -EBUSY)
-			*holder = lock_holder(fd);
+			*holder = bg_lock_holder(fd);
 		close(fd);
 		return err;
 	}

@@ -474,12 +474,19 @@ int bg_metrics_format(FILE *f, const struct bg_snap *snap, const struct bg_healt
 		gauge(f, "burstgate_tuner_utilization_ratio",
 		      "Admitted traffic over declared capacity in the last tuner interval.",
 		      h->tune_util);
+	if (h->tune_demand >= 0)
+		gauge(f, "burstgate_tuner_demand_ratio",
+		      "Admitted traffic plus what the tuned identities dropped, over declared capacity, in the last tuner interval.",
+		      h->tune_demand);
 	head(f, "burstgate_tuner_adjustments_total", "counter",
 	     "Burst changes made by the tuner, one per identity per step.");
 	fprintf(f, "burstgate_tuner_adjustments_total{direction=\"grow\"} %llu\n",
 		(unsigned long long)h->tune_grow_total);
 	fprintf(f, "burstgate_tuner_adjustments_total{direction=\"shrink\"} %llu\n",
 		(unsigned long long)h->tune_shrink_total);
+	counter(f, "burstgate_tuner_skipped_locked_total",
+		"Tuner steps not written because another burstctl held the state's writer lock.",
+		h->tune_skipped_locked_total);
 	head(f, "burstgate_events_total", "counter",
 	     "Identities starting (limited) and ceasing (cleared) to be limited.");
 	fprintf(f, "burstgate_events_total{type=\"limited\"} %llu\n",

@@ -63,8 +63,10 @@ struct bg_health {
 	__u64 last_reload_unix; /* last attempt */
 	bool last_reload_ok;
 	double tune_util; /* -1: no capacity declared */
+	double tune_demand; /* tune_util plus the tuned identities' drops; -1: idem */
 	__u64 tune_grow_total; /* bursts grown, one per identity per step */
 	__u64 tune_shrink_total;
+	__u64 tune_skipped_locked_total; /* steps not written: the writer lock was held */
 	__u64 events_limited_total;
 	__u64 events_cleared_total;
 	/* `burstctl events` processes following the controller's feed */

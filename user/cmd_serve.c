@@ -156,9 +156,14 @@ struct serve {
 	struct bg_health h;
 	bool journal;
 	bool stop;
-	/* the tuner's previous sample of the host's admitted traffic */
-	__u64 prev_pkts, prev_bytes, prev_ns;
+	/*
+	 * The tuner's previous sample: the host's admitted traffic, the
+	 * tuned identities' drops (over the tuned list below), and its memory.
+	 */
+	__u64 prev_pkts, prev_bytes, prev_cut_pkts, prev_cut_bytes, prev_ns;
 	bool have_prev;
+	struct bg_tune_state tune_st;
+	__u64 tune_skipped; /* steps skipped in a row: the writer lock was held */
 	/* slot -> name, for events, and the tuned identities; refreshed after every apply */
 	char (*names)[BG_NAME_LEN];
 	char (*tuned)[BG_NAME_LEN];
@@ -302,19 +307,29 @@ static void drain(int fd)
 static void refresh_names(struct serve *sv)
 {
 	struct bg_identity *ids;
-	size_t n, i;
+	size_t n, i, nt = 0;
+	bool changed = false;
 
 	if (bg_identity_list(&sv->s, &ids, &n))
 		return;
 	memset(sv->names, 0, (size_t)sv->s.max_ids * BG_NAME_LEN);
-	sv->ntuned = 0;
 	for (i = 0; i < n; i++) {
 		if (ids[i].id < sv->s.max_ids)
 			snprintf(sv->names[ids[i].id], BG_NAME_LEN, "%s", ids[i].name);
-		if (ids[i].meta.burst_max_pkts || ids[i].meta.burst_max_bytes)
-			snprintf(sv->tuned[sv->ntuned++], BG_NAME_LEN, "%s", ids[i].name);
+		if (!ids[i].meta.burst_max_pkts && !ids[i].meta.burst_max_bytes)
+			continue;
+		if (nt >= sv->ntuned || strcmp(sv->tuned[nt], ids[i].name))
+			changed = true;
+		snprintf(sv->tuned[nt++], BG_NAME_LEN, "%s", ids[i].name);
 	}
 	free(ids);
+	/*
+	 * The tuner sums the drops of the tuned identities: over another
+	 * list, its previous sample compares nothing; it starts over.
+	 */
+	if (changed || nt != sv->ntuned)
+		sv->have_prev = false;
+	sv->ntuned = nt;
 }
 
 /* ---- Applying the policy ---- */
@@ -861,64 +876,53 @@ static int fill_metrics(void *arg, FILE *f)
 
 /* ---- The tuner ---- */
 
-/*
- * One tuner step. Reads the host's admitted traffic (batch lookups) and the
- * tuned identities only (listed at the last apply), so a state of 100,000
- * identities with a few tuned ones costs a few syscalls per interval.
- */
-static void tune(struct serve *sv)
+/* One log line per burst changed (dimension: "burst" or "bytes_burst"). */
+static void tune_log(struct serve *sv, const char *name, const char *dim, const char *from,
+		     const char *to, const struct bg_tune_result *r)
 {
 	const struct bg_ctl *c = &sv->pol.ctl;
-	struct bg_tune_cfg tc = { c->capacity_pps, c->capacity_bits, c->tune_interval_ms,
-				  c->grow_below_pct, c->shrink_above_pct };
-	struct bg_tune_id *t = NULL;
-	struct bg_identity *cur = NULL;
-	__u64 pkts, bytes, now;
-	size_t i, n = 0, logged = 0;
-	enum bg_tune_dir dir;
-	struct timespec ts;
-	double u;
+	bool grow = r->dir == BG_TUNE_GROW;
 
-	if (!c->capacity_pps && !c->capacity_bits) {
-		sv->h.tune_util = -1;
-		return;
-	}
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (__u64)ts.tv_sec * BG_NSEC_PER_SEC + (__u64)ts.tv_nsec;
-	if (bg_stats_total(&sv->s, &pkts, &bytes))
-		return;
-	if (!sv->have_prev || pkts < sv->prev_pkts || bytes < sv->prev_bytes) {
-		/* first sample, or a slot was reused (its counters zeroed): start over */
-		sv->have_prev = true;
-		goto out;
-	}
-	u = bg_tune_util(&tc, pkts - sv->prev_pkts, bytes - sv->prev_bytes, now - sv->prev_ns);
-	sv->h.tune_util = u;
-	if (!sv->ntuned)
-		goto out;
-	t = calloc(sv->ntuned, sizeof(*t));
-	cur = calloc(sv->ntuned, sizeof(*cur));
-	if (!t || !cur)
-		goto out;
-	for (i = 0; i < sv->ntuned; i++) {
-		const struct bg_id_meta *m = &cur[n].meta;
+	slog(sv, LOG_INFO_, "tuner: identity %s %s %s -> %s (utilisation %.0f%% %s %u%%: %s)", name,
+	     dim, from, to, r->util * 100, grow ? "below" : "above",
+	     grow ? c->grow_below_pct : c->shrink_above_pct, grow ? "growing" : "shrinking");
+}
 
-		if (bg_identity_get(&sv->s, sv->tuned[i], &cur[n]))
-			continue; /* removed by hand meanwhile */
-		t[n].slot = (__u32)n;
-		t[n].b = (struct bg_tune_bounds){ m->burst_min_pkts, m->burst_max_pkts,
-						  m->burst_min_bytes, m->burst_max_bytes };
-		t[n].burst_pkts = m->burst_pkts;
-		t[n].burst_bytes = m->burst_bytes;
-		n++;
+/*
+ * Write the bursts a step decided, under the state's writer lock, taken
+ * without waiting: a burstctl command holding it (an apply of thousands of
+ * identities, a batch) must not stall the event loop (bind socket,
+ * metrics), and a step missed is made up by the next one. Each identity
+ * is read again under the lock; one changed meanwhile by hand is left
+ * alone until the next step. Returns the number of bursts changed.
+ */
+static size_t tune_write(struct serve *sv, struct bg_tune_id *t, const struct bg_identity *cur,
+			 size_t n, const struct bg_tune_result *r)
+{
+	size_t i, logged = 0;
+
+	if (flock(sv->s.dir_fd, LOCK_EX | LOCK_NB)) {
+		sv->h.tune_skipped_locked_total++;
+		if (!sv->tune_skipped++) {
+			pid_t holder = bg_lock_holder(sv->s.dir_fd);
+			char who[32] = "";
+
+			if (holder)
+				snprintf(who, sizeof(who), " (pid %d)", (int)holder);
+			slog(sv, LOG_NOTICE_,
+			     "tuner: the writer lock of %s is held by another process%s: steps skipped until it is released",
+			     sv->s.pin_path, who);
+		}
+		return 0;
 	}
-	dir = bg_tune_step(&tc, u, t, n);
-	if (dir == BG_TUNE_HOLD)
-		goto out;
-	flock(sv->s.dir_fd, LOCK_EX);
+	if (sv->tune_skipped)
+		slog(sv, LOG_NOTICE_, "tuner: writer lock free again after %llu step%s skipped",
+		     (unsigned long long)sv->tune_skipped, sv->tune_skipped == 1 ? "" : "s");
+	sv->tune_skipped = 0;
 	for (i = 0; i < n; i++) {
-		const char *name = cur[t[i].slot].name;
+		const struct bg_identity *was = &cur[t[i].slot];
 		struct bg_limits l = { .burst_pkts = t[i].new_pkts, .burst_bytes = t[i].new_bytes };
+		struct bg_identity now;
 		unsigned int mask = 0;
 		char a[32], b[32];
 
@@ -926,40 +930,117 @@ static void tune(struct serve *sv)
 			mask |= BG_LIM_BURST;
 		if (t[i].new_bytes != t[i].burst_bytes)
 			mask |= BG_LIM_BYTE_BURST;
-		/* keeps the TATs: a smaller burst takes effect as the bucket drains */
-		if (!mask || bg_identity_set(&sv->s, name, &l, mask, NULL))
+		if (!mask || bg_identity_get(&sv->s, was->name, &now) || now.id != was->id ||
+		    memcmp(&now.meta, &was->meta, sizeof(now.meta)))
 			continue;
-		if (dir == BG_TUNE_GROW)
+		/* keeps the TATs: a smaller burst takes effect as the bucket drains */
+		if (bg_identity_set(&sv->s, was->name, &l, mask, NULL))
+			continue;
+		if (r->dir == BG_TUNE_GROW)
 			sv->h.tune_grow_total++;
 		else
 			sv->h.tune_shrink_total++;
 		if (logged++ >= TUNE_LOG_MAX)
 			continue;
-		if (mask & BG_LIM_BURST)
-			slog(sv, LOG_INFO_,
-			     "tuner: identity %s burst %llu -> %llu (utilisation %.0f%% %s %u%%: %s)",
-			     name, (unsigned long long)t[i].burst_pkts,
-			     (unsigned long long)t[i].new_pkts, u * 100,
-			     dir == BG_TUNE_GROW ? "below" : "above",
-			     dir == BG_TUNE_GROW ? c->grow_below_pct : c->shrink_above_pct,
-			     dir == BG_TUNE_GROW ? "growing" : "shrinking");
+		if (mask & BG_LIM_BURST) {
+			snprintf(a, sizeof(a), "%llu", (unsigned long long)t[i].burst_pkts);
+			snprintf(b, sizeof(b), "%llu", (unsigned long long)t[i].new_pkts);
+			tune_log(sv, was->name, "burst", a, b, r);
+		}
 		if (mask & BG_LIM_BYTE_BURST)
-			slog(sv, LOG_INFO_,
-			     "tuner: identity %s bytes_burst %s -> %s (utilisation %.0f%% %s %u%%: %s)",
-			     name, bg_fmt_bytes(t[i].burst_bytes, a, sizeof(a)),
-			     bg_fmt_bytes(t[i].new_bytes, b, sizeof(b)), u * 100,
-			     dir == BG_TUNE_GROW ? "below" : "above",
-			     dir == BG_TUNE_GROW ? c->grow_below_pct : c->shrink_above_pct,
-			     dir == BG_TUNE_GROW ? "growing" : "shrinking");
+			tune_log(sv, was->name, "bytes_burst",
+				 bg_fmt_bytes(t[i].burst_bytes, a, sizeof(a)),
+				 bg_fmt_bytes(t[i].new_bytes, b, sizeof(b)), r);
 	}
 	flock(sv->s.dir_fd, LOCK_UN);
+	return logged;
+}
+
+/*
+ * One tuner step. Reads the host's admitted traffic (batch lookups) and the
+ * tuned identities only (listed at the last apply), so a state of 100,000
+ * identities with a few tuned ones costs a few syscalls per interval. What
+ * the tuned identities dropped is the demand that larger bursts would let
+ * through (docs/tuner.md).
+ */
+static void tune(struct serve *sv)
+{
+	const struct bg_ctl *c = &sv->pol.ctl;
+	struct bg_tune_cfg tc = { c->capacity_pps, c->capacity_bits, c->tune_interval_ms,
+				  c->grow_below_pct, c->shrink_above_pct };
+	__u64 pkts, bytes, cut_pkts = 0, cut_bytes = 0, now;
+	struct bg_tune_id *t = NULL;
+	struct bg_identity *cur = NULL;
+	struct bg_tune_sample smp;
+	struct bg_tune_result r;
+	size_t i, n = 0, logged;
+	struct timespec ts;
+
+	if (!c->capacity_pps && !c->capacity_bits) {
+		sv->h.tune_util = sv->h.tune_demand = -1;
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (__u64)ts.tv_sec * BG_NSEC_PER_SEC + (__u64)ts.tv_nsec;
+	if (bg_stats_total(&sv->s, &pkts, &bytes))
+		return;
+	if (sv->ntuned) {
+		t = calloc(sv->ntuned, sizeof(*t));
+		cur = calloc(sv->ntuned, sizeof(*cur));
+		if (!t || !cur)
+			goto out_free;
+	}
+	for (i = 0; i < sv->ntuned; i++) {
+		const struct bg_id_meta *m = &cur[n].meta;
+		__u64 v[6];
+
+		if (bg_identity_get(&sv->s, sv->tuned[i], &cur[n]))
+			continue; /* removed by hand meanwhile */
+		if (!bg_percpu_sum(&sv->s, sv->s.stats_fd, cur[n].id, v, 6)) {
+			cut_pkts += v[2]; /* dropped; shadow packets were passed */
+			cut_bytes += v[3];
+		}
+		t[n].slot = (__u32)n;
+		t[n].b = (struct bg_tune_bounds){ m->burst_min_pkts, m->burst_max_pkts,
+						  m->burst_min_bytes, m->burst_max_bytes };
+		t[n].burst_pkts = m->burst_pkts;
+		t[n].burst_bytes = m->burst_bytes;
+		n++;
+	}
+	if (!sv->have_prev || pkts < sv->prev_pkts || bytes < sv->prev_bytes ||
+	    cut_pkts < sv->prev_cut_pkts || cut_bytes < sv->prev_cut_bytes) {
+		/* first sample, another tuned list, or a slot was reused (its counters zeroed) */
+		sv->have_prev = true;
+		goto out;
+	}
+	smp = (struct bg_tune_sample){
+		.dt_ns = now - sv->prev_ns,
+		.passed_pkts = pkts - sv->prev_pkts,
+		.passed_bytes = bytes - sv->prev_bytes,
+		.cut_pkts = cut_pkts - sv->prev_cut_pkts,
+		.cut_bytes = cut_bytes - sv->prev_cut_bytes,
+	};
+	bg_tune_step(&tc, &sv->tune_st, &smp, t, n, &r);
+	sv->h.tune_util = r.util;
+	sv->h.tune_demand = r.demand;
+	if (r.dir == BG_TUNE_HOLD)
+		goto out;
+	for (i = 0; i < n; i++)
+		if (t[i].new_pkts != t[i].burst_pkts || t[i].new_bytes != t[i].burst_bytes)
+			break;
+	if (i == n)
+		goto out; /* every burst at its bound already: no lock to take */
+	logged = tune_write(sv, t, cur, n, &r);
 	if (logged > TUNE_LOG_MAX)
 		slog(sv, LOG_INFO_, "tuner: ... and %zu more bursts %s", logged - TUNE_LOG_MAX,
-		     dir == BG_TUNE_GROW ? "grown" : "shrunk");
+		     r.dir == BG_TUNE_GROW ? "grown" : "shrunk");
 out:
 	sv->prev_pkts = pkts;
 	sv->prev_bytes = bytes;
+	sv->prev_cut_pkts = cut_pkts;
+	sv->prev_cut_bytes = cut_bytes;
 	sv->prev_ns = now;
+out_free:
 	free(t);
 	free(cur);
 }
@@ -1416,7 +1497,7 @@ int do_serve(int argc, char **argv)
 	sv->link_fd = sv->evsub_fd = -1;
 	sv->bind_fd = sv->policy_wd = sv->target_wd = -1;
 	sv->metrics_max_ids = BG_METRICS_MAX_IDS_DEFAULT;
-	sv->h.tune_util = -1;
+	sv->h.tune_util = sv->h.tune_demand = -1;
 	sv->journal = getenv("JOURNAL_STREAM") != NULL;
 	bg_log_journal = sv->journal; /* the library's errors and warnings at their priority */
 	/* argv[0] is the first argument here: getopt wants a program name before it */

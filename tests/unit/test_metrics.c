@@ -55,7 +55,9 @@ static void test_series(void)
 			       .last_reload_unix = 1700000100,
 			       .last_reload_ok = false,
 			       .tune_util = 0.25,
+			       .tune_demand = 0.5,
 			       .tune_grow_total = 9,
+			       .tune_skipped_locked_total = 5,
 			       .events_limited_total = 2,
 			       .gc_tokens_total = 4,
 			       .gc_flows_total = 6,
@@ -126,6 +128,8 @@ static void test_series(void)
 	CU_ASSERT_PTR_NOT_NULL(
 		strstr(t, "burstgate_controller_last_reload_timestamp_seconds 1700000100\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(t, "burstgate_tuner_utilization_ratio 0.25\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, "burstgate_tuner_demand_ratio 0.5\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, "burstgate_tuner_skipped_locked_total 5\n"));
 	CU_ASSERT_PTR_NOT_NULL(
 		strstr(t, "burstgate_tuner_adjustments_total{direction=\"grow\"} 9\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(t, "burstgate_events_total{type=\"limited\"} 2\n"));

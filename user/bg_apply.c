@@ -326,7 +326,11 @@ static int plan_identities(const struct bg_policy *p, const struct bg_live *live
 	return 0;
 }
 
-/* Slots for the additions: never-used ones first; a removed one only if full. */
+/*
+ * Slots for the additions: never-used ones first; a removed one only if
+ * full. Without reuse every new identity has a free slot, so the table holds
+ * them next to the removed ones (the peak); with it, removals go first.
+ */
 static int plan_slots(const struct bg_live *live, struct bg_plan *plan, char *err, size_t errlen)
 {
 	__u32 max = live->max_ids, hint = live->g.next_id_hint, slot, i;
@@ -406,6 +410,50 @@ static const char *name_of(const struct bg_live *live, __u32 id)
 	return h ? h->name : "(deleted)";
 }
 
+/* The prefix maps, in the order of bg_plan.pfx_del_first's bits. */
+#define PFX_MAPS 4
+
+static unsigned int pfx_map_idx(const struct bg_prefix *p)
+{
+	bool host = p->len == (p->family == AF_INET ? 32U : 128U);
+
+	return (p->family == AF_INET ? 0 : 2) + host;
+}
+
+/*
+ * Each map must hold its entries at every step, not only at the end: a
+ * map with room for its additions next to the entries they replace gets
+ * them first (no address falls through meanwhile); one without has its
+ * removals written first. Moves are in-place updates.
+ */
+static int plan_pfx_peak(const struct bg_live *live, struct bg_plan *plan, char *err, size_t errlen)
+{
+	static const char *const what[PFX_MAPS] = { "IPv4 network", "IPv4 host", "IPv6 network",
+						    "IPv6 host" };
+	size_t have[PFX_MAPS] = {}, add[PFX_MAPS] = {}, del[PFX_MAPS] = {}, i;
+	unsigned int m;
+
+	for (i = 0; i < live->npfx; i++)
+		have[pfx_map_idx(&live->pfx[i].pfx)]++;
+	for (i = 0; i < plan->npfx_add; i++)
+		add[pfx_map_idx(&plan->pfx_add[i].pfx)]++;
+	for (i = 0; i < plan->npfx_del; i++)
+		del[pfx_map_idx(&plan->pfx_del[i].pfx)]++;
+	plan->pfx_del_first = 0;
+	for (m = 0; m < PFX_MAPS; m++) {
+		if (have[m] - del[m] + add[m] > live->max_pfx) {
+			snprintf(
+				err, errlen,
+				"the %s prefix map would hold %zu prefixes but has room for %u: recreate the state larger (`burstctl setup max-prefixes N`)",
+				what[m], have[m] - del[m] + add[m], live->max_pfx);
+			return -ENOSPC;
+		}
+		if (plan->reuse || have[m] + add[m] > live->max_pfx)
+			plan->pfx_del_first |= 1U << m;
+	}
+	return 0;
+}
+
 /* slot_of[i]: the slot p->ids[i] will have (kept, or given by plan_slots). */
 static int plan_prefixes(const struct bg_policy *p, const struct bg_live *live,
 			 struct bg_plan *plan, const __u32 *slot_of, char *err, size_t errlen)
@@ -483,7 +531,7 @@ static int plan_prefixes(const struct bg_policy *p, const struct bg_live *live,
 			b++;
 		}
 	}
-	ret = 0;
+	ret = plan_pfx_peak(live, plan, err, errlen);
 out:
 	if (ret == -ENOMEM)
 		snprintf(err, errlen, "out of memory planning prefixes");
@@ -618,6 +666,7 @@ static int plan_tokens(const struct bg_policy *p, const struct bg_live *live, st
 							   .old_id = l->tok.id,
 							   .new_id = to };
 				x->old_name = name_of(live, l->tok.id);
+				x->old = l->tok;
 				tok_value(&x->tok, to, w->fp, &l->tok);
 			}
 		}
@@ -626,6 +675,7 @@ static int plan_tokens(const struct bg_policy *p, const struct bg_live *live, st
 		x->line = w->line;
 	}
 	free(owned);
+	/* removals are written first: the end is the peak */
 	after = live->ntoks - plan->ntok_del + plan->ntok_add;
 	if (live->max_toks && after > live->max_toks) {
 		snprintf(
@@ -696,8 +746,9 @@ static int plan_records(const struct bg_policy *p, const struct bg_live *live, s
 	want = calloc(n, sizeof(*want));
 	plan->rec_put = calloc(n, sizeof(*plan->rec_put));
 	plan->rec_del = calloc(live->nrec + 1, sizeof(*plan->rec_del));
+	plan->rec_old = calloc(live->nrec + 1, sizeof(*plan->rec_old));
 	plan->files = calloc(p->nids + 1, sizeof(*plan->files));
-	if (!want || !plan->rec_put || !plan->rec_del || !plan->files) {
+	if (!want || !plan->rec_put || !plan->rec_del || !plan->rec_old || !plan->files) {
 		free(want);
 		return -ENOMEM;
 	}
@@ -733,6 +784,8 @@ static int plan_records(const struct bg_policy *p, const struct bg_live *live, s
 			plan->rec_put[plan->nrec_put++] = want[a];
 		else if (r > 0)
 			plan->rec_del[plan->nrec_del++] = live->rec[b].k;
+		if (r > 0 || (r == 0 && memcmp(&want[a].v, &live->rec[b].v, sizeof(want[a].v))))
+			plan->rec_old[plan->nrec_old++] = live->rec[b];
 		a += r <= 0;
 		b += r >= 0;
 	}
@@ -764,6 +817,9 @@ static void plan_host(const struct bg_policy *p, const struct bg_live *live, str
 	bool hdr_changed = false;
 
 	plan->g = live->g;
+	plan->g_old = live->g;
+	plan->ctl_old = live->ctl;
+	plan->tok_cfg_old = live->tok_cfg;
 	plan->g.shadow_all = p->shadow;
 	plan->g.malformed = p->malformed;
 	plan->host_what[0] = '\0';
@@ -905,7 +961,10 @@ void bg_plan_free(struct bg_plan *plan)
 	free(plan->tok_move);
 	free(plan->rec_put);
 	free(plan->rec_del);
+	free(plan->rec_old);
 	free(plan->files);
+	free(plan->saved);
+	free(plan->saved_stats);
 	memset(plan, 0, sizeof(*plan));
 }
 
@@ -1056,6 +1115,12 @@ static void fill_meta(struct bg_id_meta *m, __u32 slot, const struct bg_limits *
 	m->burst_max_bytes = t->max_bytes;
 }
 
+/* A per-CPU value of bg_id_stats: each CPU's copy 8-byte aligned. */
+static size_t stats_stride(const struct bg_state *s)
+{
+	return ((sizeof(struct bg_id_stats) + 7) & ~(size_t)7) * (size_t)s->ncpus;
+}
+
 /* Identities in ids[0..n): config, then names (set) or state + config + names (add). */
 static int write_ids(struct bg_state *s, const struct bg_plan_id *ids, size_t n, bool add)
 {
@@ -1063,7 +1128,6 @@ static int write_ids(struct bg_state *s, const struct bg_plan_id *ids, size_t n,
 	struct bg_id_meta *metas = calloc(n + 1, sizeof(*metas));
 	struct bg_id_cfg *cfgs = calloc(n + 1, sizeof(*cfgs));
 	__u32 *slots = calloc(n + 1, sizeof(*slots));
-	size_t stride = (sizeof(struct bg_id_stats) + 7) & ~(size_t)7;
 	void *zeros = NULL;
 	__u64 now = (__u64)time(NULL);
 	size_t i;
@@ -1080,13 +1144,13 @@ static int write_ids(struct bg_state *s, const struct bg_plan_id *ids, size_t n,
 	}
 	if (add) {
 		/* A reused slot must not inherit its last owner's buckets or counters. */
-		zeros = calloc(n + 1, stride * (size_t)s->ncpus);
+		zeros = calloc(n + 1, stats_stride(s));
 		if (!zeros)
 			goto out;
 		for (i = 0; i < n; i++)
 			bg_identity_reset_buckets(s, slots[i]);
-		err = update_many(s->stats_fd, slots, sizeof(*slots), zeros,
-				  stride * (size_t)s->ncpus, n, BPF_ANY);
+		err = update_many(s->stats_fd, slots, sizeof(*slots), zeros, stats_stride(s), n,
+				  BPF_ANY);
 		if (err)
 			goto out;
 	}
@@ -1112,96 +1176,350 @@ out:
 	return err;
 }
 
+/*
+ * Identities back as they were (have): config and name. A slot whose
+ * config was changed (read back: the step may have been written only in
+ * part) keeps its buckets' tokens through the change back
+ * (bg_identity_rescale()); a cleared one (removed) never had its buckets
+ * touched.
+ */
+static int restore_ids(struct bg_state *s, const struct bg_identity *const *have, size_t n)
+{
+	struct bg_id_name *keys = calloc(n + 1, sizeof(*keys));
+	struct bg_id_meta *metas = calloc(n + 1, sizeof(*metas));
+	struct bg_id_cfg *cfgs = calloc(n + 1, sizeof(*cfgs));
+	struct bg_id_cfg *cur = calloc(n + 1, sizeof(*cur));
+	__u32 *slots = calloc(n + 1, sizeof(*slots));
+	size_t i;
+	int err = -ENOMEM;
+
+	if (!keys || !metas || !cfgs || !cur || !slots)
+		goto out;
+	for (i = 0; i < n; i++) {
+		slots[i] = have[i]->id;
+		cfgs[i] = have[i]->cfg;
+		metas[i] = have[i]->meta;
+		name_key(have[i]->name, &keys[i]);
+		if (bpf_map_lookup_elem(s->cfg_fd, &slots[i], &cur[i])) {
+			err = -errno;
+			goto out;
+		}
+		if (!(cur[i].flags & BG_ID_F_IN_USE))
+			cur[i] = cfgs[i]; /* cleared: nothing to rescale */
+		bg_identity_rescale(s, slots[i], &cur[i], &cfgs[i], BG_RESCALE_BEFORE);
+	}
+	err = update_many(s->cfg_fd, slots, sizeof(*slots), cfgs, sizeof(*cfgs), n, BPF_ANY);
+	for (i = 0; !err && i < n; i++)
+		bg_identity_rescale(s, slots[i], &cur[i], &cfgs[i], BG_RESCALE_AFTER);
+	if (!err)
+		err = update_many(s->names_fd, keys, sizeof(*keys), metas, sizeof(*metas), n,
+				  BPF_ANY);
+out:
+	free(keys);
+	free(metas);
+	free(cfgs);
+	free(cur);
+	free(slots);
+	return err;
+}
+
+/* Slots and names to clear: removals (del) or additions undone. */
+static int clear_ids(struct bg_state *s, const __u32 *slots_in, const char *const *names, size_t n)
+{
+	struct bg_id_name *keys = calloc(n + 1, sizeof(*keys));
+	struct bg_id_cfg *clear = calloc(n + 1, sizeof(*clear));
+	int err = -ENOMEM;
+	size_t i;
+
+	if (!keys || !clear)
+		goto out;
+	for (i = 0; i < n; i++)
+		name_key(names[i], &keys[i]);
+	err = update_many(s->cfg_fd, slots_in, sizeof(*slots_in), clear, sizeof(*clear), n,
+			  BPF_ANY);
+	if (!err)
+		err = delete_many(s->names_fd, keys, sizeof(*keys), n);
+out:
+	free(keys);
+	free(clear);
+	return err;
+}
+
 static int del_ids(struct bg_state *s, const struct bg_plan *plan)
 {
-	struct bg_id_name *keys = calloc(plan->ndel + 1, sizeof(*keys));
-	struct bg_id_cfg *clear = calloc(plan->ndel + 1, sizeof(*clear));
+	const char **names = calloc(plan->ndel + 1, sizeof(*names));
 	__u32 *slots = calloc(plan->ndel + 1, sizeof(*slots));
 	size_t i;
 	int err = -ENOMEM;
 
-	if (!keys || !clear || !slots)
-		goto out;
-	for (i = 0; i < plan->ndel; i++) {
-		slots[i] = plan->del[i]->id;
-		name_key(plan->del[i]->name, &keys[i]);
+	if (names && slots) {
+		for (i = 0; i < plan->ndel; i++) {
+			slots[i] = plan->del[i]->id;
+			names[i] = plan->del[i]->name;
+		}
+		err = clear_ids(s, slots, names, plan->ndel);
 	}
-	err = update_many(s->cfg_fd, slots, sizeof(*slots), clear, sizeof(*clear), plan->ndel,
-			  BPF_ANY);
-	if (!err)
-		err = delete_many(s->names_fd, keys, sizeof(*keys), plan->ndel);
-out:
-	free(keys);
-	free(clear);
+	free(names);
 	free(slots);
 	return err;
 }
 
 /*
- * Prefixes go to four maps (bg_prefix_map(): host prefixes in hash maps,
- * the others in the tries); each map gets one batch. Moves and adds are
- * updates (BPF_ANY: in place, no gap).
+ * Slot reuse: the new identities reset the buckets and counters of the
+ * removed ones whose slots they take. Keep those first, to give them back
+ * if the apply is undone.
  */
-#define PFX_MAPS 4
-
-static int write_prefixes(struct bg_state *s, const struct bg_plan_pfx *v, size_t n, bool del)
+static int save_reused(struct bg_state *s, struct bg_plan *plan)
 {
-	const int fds[PFX_MAPS] = { s->pfx4_fd, s->host4_fd, s->pfx6_fd, s->host6_fd };
-	union bg_prefix_key *keys[PFX_MAPS] = {};
-	__u32 *vals[PFX_MAPS] = {};
-	size_t cnt[PFX_MAPS] = {}, ksz[PFX_MAPS] = {}, i, m;
+	size_t i, stride = stats_stride(s);
+
+	if (!plan->reuse || plan->saved)
+		return 0;
+	plan->saved = calloc(plan->ndel + 1, sizeof(*plan->saved));
+	plan->saved_stats = calloc(plan->ndel + 1, stride);
+	if (!plan->saved || !plan->saved_stats)
+		return -ENOMEM;
+	for (i = 0; i < plan->ndel; i++) {
+		__u32 slot = plan->del[i]->id;
+		struct bg_id_state *t = &s->tats[slot];
+
+		plan->saved[i].slot = slot;
+		plan->saved[i].tat.pkt_tat = __atomic_load_n(&t->pkt_tat, __ATOMIC_SEQ_CST);
+		plan->saved[i].tat.byte_tat = __atomic_load_n(&t->byte_tat, __ATOMIC_SEQ_CST);
+		plan->saved[i].tat.limited_since_ns =
+			__atomic_load_n(&t->limited_since_ns, __ATOMIC_SEQ_CST);
+		plan->saved[i].tat.last_over_ns =
+			__atomic_load_n(&t->last_over_ns, __ATOMIC_SEQ_CST);
+		if (bpf_map_lookup_elem(s->stats_fd, &slot, (char *)plan->saved_stats + i * stride))
+			return -errno;
+	}
+	plan->nsaved = plan->ndel;
+	return 0;
+}
+
+static int restore_reused(struct bg_state *s, const struct bg_plan *plan)
+{
+	__u32 *slots = calloc(plan->nsaved + 1, sizeof(*slots));
+	size_t i;
+	int err;
+
+	if (!slots)
+		return -ENOMEM;
+	for (i = 0; i < plan->nsaved; i++) {
+		const struct bg_plan_saved *v = &plan->saved[i];
+		struct bg_id_state *t = &s->tats[v->slot];
+
+		slots[i] = v->slot;
+		__atomic_store_n(&t->pkt_tat, v->tat.pkt_tat, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&t->byte_tat, v->tat.byte_tat, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&t->limited_since_ns, v->tat.limited_since_ns, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&t->last_over_ns, v->tat.last_over_ns, __ATOMIC_SEQ_CST);
+	}
+	err = update_many(s->stats_fd, slots, sizeof(*slots), plan->saved_stats, stats_stride(s),
+			  plan->nsaved, BPF_ANY);
+	free(slots);
+	return err;
+}
+
+/* New identities out; the slots they reused get their buckets and counters back. */
+static int undo_add_ids(struct bg_state *s, const struct bg_plan *plan)
+{
+	const char **names = calloc(plan->nadd + 1, sizeof(*names));
+	__u32 *slots = calloc(plan->nadd + 1, sizeof(*slots));
+	size_t i;
 	int err = -ENOMEM;
 
+	if (names && slots) {
+		for (i = 0; i < plan->nadd; i++) {
+			slots[i] = plan->add[i].slot;
+			names[i] = plan->add[i].want->name;
+		}
+		err = clear_ids(s, slots, names, plan->nadd);
+	}
+	if (!err)
+		err = restore_reused(s, plan);
+	free(names);
+	free(slots);
+	return err;
+}
+
+static int undo_set_ids(struct bg_state *s, const struct bg_plan *plan)
+{
+	const struct bg_identity **have = calloc(plan->nset + 1, sizeof(*have));
+	size_t i;
+	int err = -ENOMEM;
+
+	if (have) {
+		for (i = 0; i < plan->nset; i++)
+			have[i] = plan->set[i].have;
+		err = restore_ids(s, have, plan->nset);
+	}
+	free(have);
+	return err;
+}
+
+static int undo_del_ids(struct bg_state *s, const struct bg_plan *plan)
+{
+	return restore_ids(s, plan->del, plan->ndel);
+}
+
+/*
+ * Prefixes go to four maps (bg_prefix_map(): host prefixes in hash maps,
+ * the others in the tries); each map gets one batch per kind of write.
+ */
+struct pfx_batch {
+	int fd;
+	size_t ksz, n;
+	union bg_prefix_key *keys; /* packed at the map's own key size */
+	__u32 *vals;
+};
+
+/* Sort v[0..n) into the maps' batches; values: new_id, or old_id with old. */
+static int pfx_batches(const struct bg_state *s, const struct bg_plan_pfx *v, size_t n, bool old,
+		       struct pfx_batch b[PFX_MAPS])
+{
+	const int fds[PFX_MAPS] = { s->pfx4_fd, s->host4_fd, s->pfx6_fd, s->host6_fd };
+	size_t i, m;
+
+	memset(b, 0, PFX_MAPS * sizeof(*b));
 	for (m = 0; m < PFX_MAPS; m++) {
-		keys[m] = calloc(n + 1, sizeof(*keys[m]));
-		vals[m] = calloc(n + 1, sizeof(*vals[m]));
-		if (!keys[m] || !vals[m])
-			goto out;
+		b[m].fd = fds[m];
+		b[m].keys = calloc(n + 1, sizeof(*b[m].keys));
+		b[m].vals = calloc(n + 1, sizeof(*b[m].vals));
+		if (!b[m].keys || !b[m].vals)
+			return -ENOMEM;
 	}
 	for (i = 0; i < n; i++) {
 		union bg_prefix_key k;
 		size_t sz;
 		int fd = bg_prefix_map(s, &v[i].pfx, &k, &sz);
 
-		for (m = 0; m < PFX_MAPS && fds[m] != fd; m++)
-			;
-		if (m == PFX_MAPS) {
-			err = -EINVAL;
-			goto out;
-		}
-		/* packed at the map's own key size, as the batch calls expect */
-		memcpy((char *)keys[m] + cnt[m] * sz, &k, sz);
-		ksz[m] = sz;
-		vals[m][cnt[m]++] = v[i].new_id;
+		m = pfx_map_idx(&v[i].pfx);
+		if (fd != b[m].fd)
+			return -EINVAL;
+		memcpy((char *)b[m].keys + b[m].n * sz, &k, sz);
+		b[m].ksz = sz;
+		b[m].vals[b[m].n++] = old ? v[i].old_id : v[i].new_id;
 	}
-	err = 0;
-	for (m = 0; m < PFX_MAPS && !err; m++) {
-		if (!cnt[m])
-			continue;
-		if (del) {
-			err = delete_many(fds[m], keys[m], ksz[m], cnt[m]);
-		} else {
-			/* the XDP program must look in the map before it holds them */
-			err = bg_prefix_flags_raise(s, bg_prefix_map_bit(s, fds[m]));
-			if (!err)
-				err = update_many(fds[m], keys[m], ksz[m], vals[m], sizeof(__u32),
-						  cnt[m], BPF_ANY);
-		}
-	}
-	if (!err && del)
-		err = bg_prefix_flags_sync(s);
-out:
+	return 0;
+}
+
+static void pfx_batches_free(struct pfx_batch b[PFX_MAPS])
+{
+	size_t m;
+
 	for (m = 0; m < PFX_MAPS; m++) {
-		free(keys[m]);
-		free(vals[m]);
+		free(b[m].keys);
+		free(b[m].vals);
 	}
+}
+
+/*
+ * Updates (BPF_ANY: in place for a key already there, no gap). A trie full
+ * to its last entry refuses even an in-place update before Linux 6.14
+ * (-ENOSPC): such a move is written as a removal and an addition.
+ */
+static int pfx_put(const struct bg_state *s, const struct pfx_batch *b)
+{
+	size_t i;
+	int err;
+
+	if (!b->n)
+		return 0;
+	/* the XDP program must look in the map before it holds them */
+	err = bg_prefix_flags_raise(s, bg_prefix_map_bit(s, b->fd));
+	if (err || !update_many(b->fd, b->keys, b->ksz, b->vals, sizeof(__u32), b->n, BPF_ANY))
+		return err;
+	for (i = 0; i < b->n; i++) {
+		const void *k = (const char *)b->keys + i * b->ksz;
+		__u32 old;
+
+		if (!bpf_map_update_elem(b->fd, k, &b->vals[i], BPF_ANY))
+			continue;
+		/* a full hash map says E2BIG: the same thing */
+		err = errno == E2BIG ? -ENOSPC : -errno;
+		if (err != -ENOSPC || bpf_map_lookup_elem(b->fd, k, &old))
+			return err; /* a new key, no room: the plan's count was wrong */
+		if (bpf_map_delete_elem(b->fd, k) ||
+		    bpf_map_update_elem(b->fd, k, &b->vals[i], BPF_ANY))
+			return -errno;
+	}
+	return 0;
+}
+
+static int pfx_del(const struct pfx_batch *b)
+{
+	return delete_many(b->fd, b->keys, b->ksz, b->n);
+}
+
+/*
+ * The prefix step: per map, removals first where the plan says the map
+ * could not hold both (pfx_del_first), else additions first. dels, puts:
+ * which of the two to write (the slot-reuse order writes them apart).
+ */
+static int write_prefixes(struct bg_state *s, const struct bg_plan *plan, bool dels, bool puts)
+{
+	struct pfx_batch add[PFX_MAPS] = {}, mv[PFX_MAPS] = {}, del[PFX_MAPS] = {};
+	int err;
+	size_t m;
+
+	err = pfx_batches(s, plan->pfx_add, plan->npfx_add, false, add);
+	if (!err)
+		err = pfx_batches(s, plan->pfx_move, plan->npfx_move, false, mv);
+	if (!err)
+		err = pfx_batches(s, plan->pfx_del, plan->npfx_del, true, del);
+	for (m = 0; m < PFX_MAPS && !err; m++) {
+		bool first = plan->pfx_del_first & (1U << m);
+
+		if (dels && first)
+			err = pfx_del(&del[m]);
+		if (!err && puts)
+			err = pfx_put(s, &mv[m]);
+		if (!err && puts)
+			err = pfx_put(s, &add[m]);
+		if (!err && dels && !first)
+			err = pfx_del(&del[m]);
+	}
+	if (!err && dels)
+		err = bg_prefix_flags_sync(s);
+	pfx_batches_free(add);
+	pfx_batches_free(mv);
+	pfx_batches_free(del);
 	return err;
 }
 
-/* Token additions and moves: one batch update (a move rewrites the value in place). */
-static int write_tokens(struct bg_state *s, const struct bg_plan *plan)
+/* Every prefix as it was: additions out, removals back, moves back. */
+static int undo_prefixes(struct bg_state *s, const struct bg_plan *plan)
 {
-	size_t n = plan->ntok_add + plan->ntok_move, i;
+	struct pfx_batch add[PFX_MAPS] = {}, mv[PFX_MAPS] = {}, del[PFX_MAPS] = {};
+	int err;
+	size_t m;
+
+	err = pfx_batches(s, plan->pfx_add, plan->npfx_add, false, add);
+	if (!err)
+		err = pfx_batches(s, plan->pfx_move, plan->npfx_move, true, mv);
+	if (!err)
+		err = pfx_batches(s, plan->pfx_del, plan->npfx_del, true, del);
+	for (m = 0; m < PFX_MAPS && !err; m++) {
+		err = pfx_del(&add[m]);
+		if (!err)
+			err = pfx_put(s, &del[m]);
+		if (!err)
+			err = pfx_put(s, &mv[m]);
+	}
+	if (!err)
+		err = bg_prefix_flags_sync(s);
+	pfx_batches_free(add);
+	pfx_batches_free(mv);
+	pfx_batches_free(del);
+	return err;
+}
+
+/* Tokens from v[0..n) (a, then b), with the value tok, or old if old. */
+static int put_tokens(struct bg_state *s, const struct bg_plan_tok *a, size_t na,
+		      const struct bg_plan_tok *b, size_t nb, bool old)
+{
+	size_t n = na + nb, i;
 	__u64 *keys = calloc(n + 1, sizeof(*keys)), now = (__u64)time(NULL);
 	struct bg_token *vals = calloc(n + 1, sizeof(*vals));
 	int err = -ENOMEM;
@@ -1209,12 +1527,10 @@ static int write_tokens(struct bg_state *s, const struct bg_plan *plan)
 	if (!keys || !vals)
 		goto out;
 	for (i = 0; i < n; i++) {
-		const struct bg_plan_tok *t = i < plan->ntok_add ?
-						      &plan->tok_add[i] :
-						      &plan->tok_move[i - plan->ntok_add];
+		const struct bg_plan_tok *t = i < na ? &a[i] : &b[i - na];
 
 		keys[i] = t->hash;
-		vals[i] = t->tok;
+		vals[i] = old && i >= na ? t->old : t->tok;
 		if (!vals[i].created_unix)
 			vals[i].created_unix = now;
 	}
@@ -1227,19 +1543,32 @@ out:
 	return err;
 }
 
-static int del_tokens(struct bg_state *s, const struct bg_plan *plan)
+static int del_tokens(struct bg_state *s, const struct bg_plan_tok *v, size_t n)
 {
-	__u64 *keys = calloc(plan->ntok_del + 1, sizeof(*keys));
+	__u64 *keys = calloc(n + 1, sizeof(*keys));
 	size_t i;
 	int err;
 
 	if (!keys)
 		return -ENOMEM;
-	for (i = 0; i < plan->ntok_del; i++)
-		keys[i] = plan->tok_del[i].hash;
-	err = delete_many(s->tokens_fd, keys, sizeof(*keys), plan->ntok_del);
+	for (i = 0; i < n; i++)
+		keys[i] = v[i].hash;
+	err = delete_many(s->tokens_fd, keys, sizeof(*keys), n);
 	free(keys);
 	return err;
+}
+
+/* Additions and moves: one batch (a move rewrites the value in place). */
+static int write_tokens(struct bg_state *s, const struct bg_plan *plan)
+{
+	return put_tokens(s, plan->tok_add, plan->ntok_add, plan->tok_move, plan->ntok_move, false);
+}
+
+static int undo_tok_puts(struct bg_state *s, const struct bg_plan *plan)
+{
+	int err = del_tokens(s, plan->tok_add, plan->ntok_add);
+
+	return err ? err : put_tokens(s, NULL, 0, plan->tok_move, plan->ntok_move, true);
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -1315,117 +1644,258 @@ out:
 	return err;
 }
 
-/* The policy record: stale entries out, new and changed ones in. */
-static int write_records(struct bg_state *s, const struct bg_plan *plan)
+/* Records: keys out, then entries in. */
+static int put_records(struct bg_state *s, const struct bg_rec_key *del, size_t ndel,
+		       const struct bg_rec_entry *put, size_t nput)
 {
 	struct bg_rec_key *keys;
 	struct bg_rec_val *vals;
 	size_t i;
 	int err;
 
-	if (!plan->nrec_put && !plan->nrec_del)
+	if (!ndel && !nput)
 		return 0;
 	if (s->rec_fd < 0)
 		return -ENOENT; /* bg_policy_state_setup makes it */
-	err = delete_many(s->rec_fd, plan->rec_del, sizeof(*plan->rec_del), plan->nrec_del);
-	if (err || !plan->nrec_put)
+	err = delete_many(s->rec_fd, del, sizeof(*del), ndel);
+	if (err || !nput)
 		return err;
-	keys = calloc(plan->nrec_put, sizeof(*keys));
-	vals = calloc(plan->nrec_put, sizeof(*vals));
+	keys = calloc(nput, sizeof(*keys));
+	vals = calloc(nput, sizeof(*vals));
 	if (!keys || !vals) {
 		err = -ENOMEM;
 		goto out;
 	}
-	for (i = 0; i < plan->nrec_put; i++) {
-		keys[i] = plan->rec_put[i].k;
-		vals[i] = plan->rec_put[i].v;
+	for (i = 0; i < nput; i++) {
+		keys[i] = put[i].k;
+		vals[i] = put[i].v;
 	}
-	err = update_many(s->rec_fd, keys, sizeof(*keys), vals, sizeof(*vals), plan->nrec_put,
-			  BPF_ANY);
+	err = update_many(s->rec_fd, keys, sizeof(*keys), vals, sizeof(*vals), nput, BPF_ANY);
 out:
 	free(keys);
 	free(vals);
 	return err;
 }
 
-static int put_tok_cfg(struct bg_state *s, const struct bg_plan *plan)
+/* The policy record: stale entries out, new and changed ones in. */
+static int write_records(struct bg_state *s, const struct bg_plan *plan)
 {
-	return plan->tok_cfg_changed ? bg_tok_cfg_put(s, &plan->tok_cfg) : 0;
+	return put_records(s, plan->rec_del, plan->nrec_del, plan->rec_put, plan->nrec_put);
+}
+
+static int undo_records(struct bg_state *s, const struct bg_plan *plan)
+{
+	struct bg_rec_key *keys = calloc(plan->nrec_put + 1, sizeof(*keys));
+	size_t i;
+	int err;
+
+	if (!keys)
+		return -ENOMEM;
+	for (i = 0; i < plan->nrec_put; i++)
+		keys[i] = plan->rec_put[i].k;
+	err = put_records(s, keys, plan->nrec_put, plan->rec_old, plan->nrec_old);
+	free(keys);
+	return err;
+}
+
+/* ---- The steps of an apply, each with its undo ---- */
+
+enum step {
+	ST_SET, /* changed identities, in place */
+	ST_ADD, /* new identities */
+	ST_TOK_CFG, /* the HTTP token header config */
+	ST_TOK_DEL, /* tokens removed */
+	ST_TOK_PUT, /* tokens added and moved */
+	ST_PFX, /* prefixes, per map in the order the plan chose */
+	ST_PFX_DEL, /* slot reuse: prefix removals alone ... */
+	ST_PFX_PUT, /* ... and additions and moves later */
+	ST_DEL, /* removed identities */
+	ST_FLOWS_DEL, /* connections of removed tokens and identities (not undone) */
+	ST_FLOWS, /* those, and connections of moved tokens moved along */
+	ST_FLOWS_MOVE, /* slot reuse: the moves alone, at the end */
+	ST_REC, /* the policy record */
+	ST_GLOBAL, /* host settings */
+	ST_CTL, /* controller settings, the policy's generation: last */
+	ST_MAX,
+};
+
+static const char *const step_name[ST_MAX] = {
+	[ST_SET] = "identities changed",
+	[ST_ADD] = "identities added",
+	[ST_TOK_CFG] = "token header",
+	[ST_TOK_DEL] = "tokens removed",
+	[ST_TOK_PUT] = "tokens added and moved",
+	[ST_PFX] = "prefixes",
+	[ST_PFX_DEL] = "prefixes removed",
+	[ST_PFX_PUT] = "prefixes added and moved",
+	[ST_DEL] = "identities removed",
+	[ST_FLOWS_DEL] = "connections unbound",
+	[ST_FLOWS] = "connections unbound and moved",
+	[ST_FLOWS_MOVE] = "connections moved",
+	[ST_REC] = "policy record",
+	[ST_GLOBAL] = "host settings",
+	[ST_CTL] = "controller settings",
+};
+
+int bg_plan_fail_step;
+bool bg_plan_fail_after;
+int bg_plan_fail_undo;
+
+static int write_ctl(struct bg_state *s, const struct bg_ctl *ctl)
+{
+	__u32 zero = 0;
+
+	return bpf_map_update_elem(s->ctl_fd, &zero, ctl, BPF_ANY) ? -errno : 0;
+}
+
+static int do_step(struct bg_state *s, struct bg_plan *plan, enum step st)
+{
+	switch (st) {
+	case ST_SET:
+		return write_ids(s, plan->set, plan->nset, false);
+	case ST_ADD:
+		return write_ids(s, plan->add, plan->nadd, true);
+	case ST_TOK_CFG:
+		return plan->tok_cfg_changed ? bg_tok_cfg_put(s, &plan->tok_cfg) : 0;
+	case ST_TOK_DEL:
+		return del_tokens(s, plan->tok_del, plan->ntok_del);
+	case ST_TOK_PUT:
+		return write_tokens(s, plan);
+	case ST_PFX:
+		return write_prefixes(s, plan, true, true);
+	case ST_PFX_DEL:
+		return write_prefixes(s, plan, true, false);
+	case ST_PFX_PUT:
+		return write_prefixes(s, plan, false, true);
+	case ST_DEL:
+		return del_ids(s, plan);
+	case ST_FLOWS_DEL:
+		return fix_flows(s, plan, true, false);
+	case ST_FLOWS:
+		return fix_flows(s, plan, true, true);
+	case ST_FLOWS_MOVE:
+		return fix_flows(s, plan, false, true);
+	case ST_REC:
+		return write_records(s, plan);
+	case ST_GLOBAL:
+		return bg_global_put(s, &plan->g);
+	case ST_CTL:
+		return write_ctl(s, &plan->ctl);
+	default:
+		return -EINVAL;
+	}
+}
+
+/* Make the step's elements as they were, whether it was written whole or in part. */
+static int undo_step(struct bg_state *s, struct bg_plan *plan, enum step st)
+{
+	switch (st) {
+	case ST_SET:
+		return undo_set_ids(s, plan);
+	case ST_ADD:
+		return undo_add_ids(s, plan);
+	case ST_TOK_CFG:
+		return plan->tok_cfg_changed ? bg_tok_cfg_put(s, &plan->tok_cfg_old) : 0;
+	case ST_TOK_DEL:
+		return put_tokens(s, plan->tok_del, plan->ntok_del, NULL, 0, false);
+	case ST_TOK_PUT:
+		return undo_tok_puts(s, plan);
+	case ST_PFX:
+	case ST_PFX_DEL:
+	case ST_PFX_PUT:
+		return undo_prefixes(s, plan);
+	case ST_DEL:
+		return undo_del_ids(s, plan);
+	case ST_REC:
+		return undo_records(s, plan);
+	case ST_GLOBAL:
+		return bg_global_put(s, &plan->g_old);
+	case ST_CTL:
+		return write_ctl(s, &plan->ctl_old);
+	default:
+		return 0; /* connections: a removed binding is not brought back */
+	}
 }
 
 int bg_plan_exec(struct bg_state *s, struct bg_plan *plan)
 {
-	struct bg_ctl ctl = plan->ctl;
-	struct bg_global g = plan->g;
-	__u32 zero = 0;
-	int err;
+	/*
+	 * Without slot reuse: new identities in fresh slots first; then the
+	 * header config; tokens removed, then added and moved (a move is one
+	 * in-place update: no gap); prefixes (bg_plan.pfx_del_first); removed
+	 * identities; the record; host settings. The connections of removed
+	 * tokens and identities come after every step that can fail for room:
+	 * an unbound connection is not bound again by an undo.
+	 */
+	static const enum step normal[] = { ST_SET,	ST_ADD,	  ST_TOK_CFG, ST_TOK_DEL,
+					    ST_TOK_PUT, ST_PFX,	  ST_DEL,     ST_REC,
+					    ST_GLOBAL,	ST_FLOWS, ST_CTL };
+	/*
+	 * Table full: the removed identities make room first (their traffic
+	 * falls to default meanwhile; their connections are unbound before
+	 * their slot changes hands), then the new ones take their slots.
+	 */
+	static const enum step reuse[] = { ST_SET,	 ST_TOK_DEL, ST_PFX_DEL, ST_DEL,
+					   ST_FLOWS_DEL, ST_ADD,     ST_TOK_CFG, ST_TOK_PUT,
+					   ST_PFX_PUT,	 ST_REC,     ST_GLOBAL,	 ST_FLOWS_MOVE,
+					   ST_CTL };
+	const enum step *order = plan->reuse ? reuse : normal;
+	size_t n =
+		plan->reuse ? sizeof(reuse) / sizeof(reuse[0]) : sizeof(normal) / sizeof(normal[0]);
+	size_t i, j, off = 0;
+	int err = 0, uerr = 0;
 
 	plan->flows_removed = plan->flows_moved = 0;
-	/* 1. changed identities, in place: slots, buckets, counters kept */
-	err = write_ids(s, plan->set, plan->nset, false);
-	if (err)
-		return err;
-	if (plan->reuse) {
-		/* table full: make room first (their traffic falls to default meanwhile) */
-		err = write_prefixes(s, plan->pfx_del, plan->npfx_del, true);
-		if (!err)
-			err = del_tokens(s, plan);
-		if (!err)
-			err = fix_flows(s, plan, true, false);
-		if (!err)
-			err = del_ids(s, plan);
-		if (!err)
-			err = write_ids(s, plan->add, plan->nadd, true);
-		if (!err)
-			err = write_prefixes(s, plan->pfx_add, plan->npfx_add, false);
-		if (!err)
-			err = write_prefixes(s, plan->pfx_move, plan->npfx_move, false);
-		if (!err)
-			err = put_tok_cfg(s, plan);
-		if (!err)
-			err = write_tokens(s, plan);
-		if (!err)
-			err = fix_flows(s, plan, false, true);
-	} else {
-		/*
-		 * 2. new identities in fresh slots; 3. the header config, tokens
-		 * added and moved (a move is one in-place update: no gap);
-		 * 4. prefixes; 5. removals last: tokens, their connections, identities
-		 */
-		err = write_ids(s, plan->add, plan->nadd, true);
-		if (!err)
-			err = put_tok_cfg(s, plan);
-		if (!err)
-			err = write_tokens(s, plan);
-		if (!err)
-			err = write_prefixes(s, plan->pfx_move, plan->npfx_move, false);
-		if (!err)
-			err = write_prefixes(s, plan->pfx_add, plan->npfx_add, false);
-		if (!err)
-			err = write_prefixes(s, plan->pfx_del, plan->npfx_del, true);
-		if (!err)
-			err = del_tokens(s, plan);
-		if (!err)
-			err = fix_flows(s, plan, true, true);
-		if (!err)
-			err = del_ids(s, plan);
-	}
-	if (!err)
-		err = write_records(s, plan);
-	if (err)
-		return err;
+	plan->steps_done[0] = '\0';
+	plan->failed_step = NULL;
 	if (plan->nadd)
-		g.next_id_hint = plan->add[plan->nadd - 1].slot + 1 < s->max_ids ?
-					 plan->add[plan->nadd - 1].slot + 1 :
-					 1;
-	err = bg_global_put(s, &g);
-	if (err)
-		return err;
-	ctl.generation++;
-	ctl.applied_unix = (__u64)time(NULL);
-	if (bpf_map_update_elem(s->ctl_fd, &zero, &ctl, BPF_ANY))
-		return -errno;
-	return 0;
+		plan->g.next_id_hint = plan->add[plan->nadd - 1].slot + 1 < s->max_ids ?
+					       plan->add[plan->nadd - 1].slot + 1 :
+					       1;
+	/* The last write says the apply happened: generation and time. */
+	plan->ctl.generation = plan->ctl_old.generation + 1;
+	plan->ctl.applied_unix = (__u64)time(NULL);
+	for (i = 0; i < n && !err; i++) {
+		bool hook = bg_plan_fail_step && (size_t)bg_plan_fail_step == i + 1;
+
+		if (hook && !bg_plan_fail_after) {
+			err = -EIO;
+			break;
+		}
+		if (order[i] == ST_ADD)
+			err = save_reused(s, plan);
+		if (!err)
+			err = do_step(s, plan, order[i]);
+		if (!err && hook)
+			err = -EIO;
+		if (err)
+			break;
+	}
+	if (!err) {
+		plan->result = BG_EXEC_DONE;
+		return 0;
+	}
+	plan->failed_step = step_name[order[i]];
+	/*
+	 * Step i failed, maybe halfway: undo it and every one before, last
+	 * first. An undo that fails leaves its step (or part of it) written:
+	 * the others are still undone, and steps_done names what stays.
+	 */
+	for (j = i + 1; j-- > 0;) {
+		int r = bg_plan_fail_undo && (size_t)bg_plan_fail_undo == j + 1 ?
+				-EIO :
+				undo_step(s, plan, order[j]);
+
+		if (!r)
+			continue;
+		uerr = r;
+		if (off < sizeof(plan->steps_done))
+			off += (size_t)snprintf(plan->steps_done + off,
+						sizeof(plan->steps_done) - off, "%s%s",
+						off ? ", " : "", step_name[order[j]]);
+	}
+	plan->result = uerr ? BG_EXEC_PARTIAL : BG_EXEC_ROLLED_BACK;
+	return err;
 }
 
 /* ---- Dump ---- */
@@ -1600,6 +2070,10 @@ int bg_policy_apply(struct bg_state *s, const struct bg_policy *p, struct bg_pla
 	struct bg_live live;
 	int ret;
 
+	if (plan_out && live_out) {
+		memset(plan_out, 0, sizeof(*plan_out));
+		memset(live_out, 0, sizeof(*live_out));
+	}
 	/* The writer lock: no other burstctl changes the state under us. */
 	if (flock(s->dir_fd, LOCK_EX)) {
 		ret = -errno;
@@ -1617,11 +2091,23 @@ int bg_policy_apply(struct bg_state *s, const struct bg_policy *p, struct bg_pla
 		goto unlock;
 	}
 	ret = bg_plan_exec(s, &plan);
-	if (ret)
-		snprintf(
-			err, errlen,
-			"writing the state failed midway: %s (what was written stays; apply the same policy again to complete it)",
-			strerror(-ret));
+	if (ret) {
+		char flows[96] = "";
+
+		if (plan.flows_removed)
+			snprintf(flows, sizeof(flows),
+				 " (the %zu connections unbound stay unbound)", plan.flows_removed);
+		if (plan.result == BG_EXEC_ROLLED_BACK)
+			snprintf(
+				err, errlen,
+				"writing the state failed at step \"%s\": %s; everything written was undone, the state is as it was%s: apply again once memory is free or whatever filled the maps is gone",
+				plan.failed_step, strerror(-ret), flows);
+		else
+			snprintf(
+				err, errlen,
+				"writing the state failed at step \"%s\": %s, and undoing it failed too; still written (in part or whole): %s%s: apply the policy again to complete it, or the previous one to go back",
+				plan.failed_step, strerror(-ret), plan.steps_done, flows);
+	}
 	if (plan_out && live_out) {
 		*plan_out = plan;
 		*live_out = live;
@@ -1706,15 +2192,17 @@ int bg_policy_attach(const char *pin_path, const struct bg_policy *p,
 	return ret;
 }
 
-int bg_policy_state_setup(const char *pin_path, const struct bg_policy *p)
+int bg_policy_state_setup(const char *pin_path, const struct bg_policy *p, bool *created)
 {
 	char path[256];
 	struct bg_state s;
 	int ret;
 
+	if (created)
+		*created = false;
 	snprintf(path, sizeof(path), "%s/" BG_MAP_ID_CFG, pin_path);
 	if (access(path, F_OK))
-		return bg_state_setup(pin_path, p->max_ids, p->max_pfx, NULL);
+		return bg_state_setup(pin_path, p->max_ids, p->max_pfx, created);
 	ret = bg_state_setup(pin_path, 0, 0, NULL);
 	if (ret || (!p->max_ids && !p->max_pfx))
 		return ret;

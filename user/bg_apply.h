@@ -20,8 +20,19 @@
  * bg_plan_exec() writes it with batch map operations, in an order that never
  * touches an unchanged identity (its slot, buckets, counters and prefixes
  * stay as they are, so none of its packets is dropped or misclassified) and
- * gives a moved prefix no gap: new identities first, then prefix updates,
- * then removals. Changed identities keep their buckets' TATs and counters.
+ * gives a moved prefix or token no gap (a move is one in-place update).
+ * Changed identities keep their buckets' TATs and counters.
+ *
+ * Capacity holds at every step, not only at the end: removed tokens go
+ * before added ones, and a prefix map that could not hold its additions
+ * next to the entries they replace has its removals written first (else the
+ * additions go first, so that an address covered by a removed prefix and an
+ * added one never falls through). The plan checks the peak of every map.
+ * Should a write still fail midway (the kernel out of memory, a map filled
+ * behind the plan's back), bg_plan_exec() undoes what it wrote from the old
+ * values the plan holds (and the buckets and counters of removed identities
+ * whose slots it reused, saved before), and says whether that worked
+ * (plan->result).
  */
 #ifndef BG_APPLY_H
 #define BG_APPLY_H
@@ -87,7 +98,16 @@ struct bg_plan_tok {
 	const char *file; /* additions and moves: the token file ... */
 	__u32 line; /* ... and line that has it */
 	const char *why; /* removals: why */
-	struct bg_token tok; /* additions and moves: the value to write */
+	struct bg_token tok; /* the value to write (removals: the value removed) */
+	struct bg_token old; /* moves: the value replaced (to undo) */
+};
+
+/* What bg_plan_exec() did. */
+enum bg_exec_result {
+	BG_EXEC_NONE = 0, /* not run */
+	BG_EXEC_DONE, /* every step written */
+	BG_EXEC_ROLLED_BACK, /* a step failed; everything written was undone */
+	BG_EXEC_PARTIAL, /* a step failed and undoing failed too: plan->steps_done */
 };
 
 struct bg_plan {
@@ -107,6 +127,8 @@ struct bg_plan {
 	size_t nrec_put;
 	struct bg_rec_key *rec_del;
 	size_t nrec_del;
+	struct bg_rec_entry *rec_old; /* entries removed or replaced, as they were */
+	size_t nrec_old;
 	/* Kept identities whose token_files list changed: what, for the log. */
 	struct bg_plan_files {
 		const char *name;
@@ -118,8 +140,27 @@ struct bg_plan {
 	struct bg_ctl ctl;
 	struct bg_tok_cfg tok_cfg; /* header config (and the stages switched on) */
 	char host_what[400];
+	/* The live values the writes replace, to undo them. */
+	struct bg_global g_old;
+	struct bg_ctl ctl_old;
+	struct bg_tok_cfg tok_cfg_old;
+	/* Slot reuse: the removed identities' buckets and counters, kept by bg_plan_exec(). */
+	struct bg_plan_saved {
+		__u32 slot;
+		struct bg_id_state tat;
+	} * saved;
+	void *saved_stats; /* per slot, the per-CPU bg_id_stats as the map returns them */
+	size_t nsaved;
+	/*
+	 * Prefix maps (trie4, host4, trie6, host6: bit 0..3) whose removals
+	 * are written before their additions: those that could not hold both.
+	 */
+	unsigned int pfx_del_first;
 	/* Filled in by bg_plan_exec(): connections unbound and moved with their token. */
 	size_t flows_removed, flows_moved;
+	enum bg_exec_result result;
+	const char *failed_step; /* the step that failed, when one did */
+	char steps_done[256]; /* BG_EXEC_PARTIAL: the steps that stay written */
 };
 
 int bg_plan_build(const struct bg_policy *p, const struct bg_live *live, struct bg_plan *plan,
@@ -128,12 +169,26 @@ void bg_plan_free(struct bg_plan *plan);
 size_t bg_plan_changes(const struct bg_plan *plan);
 
 /*
- * Write the plan. The state must be open, and the caller must hold the
- * writer lock. On a kernel error midway (out of memory) what was written
- * stays; every step is idempotent, so applying the same policy again
- * completes it.
+ * Write the plan. The state must be open, the caller must hold the writer
+ * lock, and the live state the plan was built from must still be allocated
+ * (the plan points into it). On an error midway every step written is
+ * undone (plan->result BG_EXEC_ROLLED_BACK), except connections already
+ * unbound with their tokens; if undoing fails too, plan->result is
+ * BG_EXEC_PARTIAL and plan->steps_done says what stays. Every step is
+ * idempotent, so applying the same policy again converges.
  */
 int bg_plan_exec(struct bg_state *s, struct bg_plan *plan);
+
+/*
+ * Test hooks, for the tests of bg_plan_exec() alone (nothing else sets
+ * them): with bg_plan_fail_step = k, the k-th step bg_plan_exec() writes
+ * (1-based; failed_step names it) fails with -EIO, before writing or, with
+ * bg_plan_fail_after, after; with bg_plan_fail_undo = k, undoing the k-th
+ * step fails. 0: off.
+ */
+extern int bg_plan_fail_step;
+extern bool bg_plan_fail_after;
+extern int bg_plan_fail_undo;
 
 /*
  * Report each change as one line ("identity agent-7 added: ..."), at most
@@ -155,10 +210,12 @@ int bg_policy_prepare(const struct bg_state *s, struct bg_policy *p, char *err, 
 
 /*
  * Everything `policy apply` and the controller do: lock, read, plan, write
- * identities, prefixes, tokens and host settings, unlock; then attach and
- * detach where the policy says (outside the lock: bg_attach takes it
- * itself). The policy's tokens must have been read (bg_policy_prepare).
- * On success *plan_out (if not NULL) receives the plan (free it).
+ * identities, prefixes, tokens and host settings, unlock. (Attaching is
+ * bg_policy_attach(), outside the lock: bg_attach takes it itself.) The
+ * policy's tokens must have been read (bg_policy_prepare). When a plan was
+ * made, even if writing it failed (plan_out->result says how), *plan_out
+ * and *live_out (if not NULL) receive it and the live state it was built
+ * from: free both. Otherwise they are zeroed.
  */
 int bg_policy_apply(struct bg_state *s, const struct bg_policy *p, struct bg_plan *plan_out,
 		    struct bg_live *live_out, char *err, size_t errlen);
@@ -166,9 +223,10 @@ int bg_policy_apply(struct bg_state *s, const struct bg_policy *p, struct bg_pla
 /*
  * Create the state with the policy's capacities if there is none; if there
  * is one with other capacities, keep it and warn (capacities are fixed at
- * creation).
+ * creation). *created (if not NULL) says whether it was created, for the
+ * caller to remove it again if the apply is refused.
  */
-int bg_policy_state_setup(const char *pin_path, const struct bg_policy *p);
+int bg_policy_state_setup(const char *pin_path, const struct bg_policy *p, bool *created);
 
 /* Attach to the policy's interfaces not yet attached, detach the others. */
 int bg_policy_attach(const char *pin_path, const struct bg_policy *p,

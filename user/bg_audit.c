@@ -69,10 +69,22 @@ int bg_audit_write(const char *log_path, const struct bg_audit_who *who, const c
 		json_object_set_new(o, "policy_mtime_unix", json_integer(st.st_mtime));
 		json_object_set_new(o, "policy_owner_uid", json_integer(st.st_uid));
 	}
-	json_object_set_new(o, "result", json_string(error ? "refused" : "applied"));
+	/*
+	 * refused: nothing written; rolled_back: a write failed midway and
+	 * everything written was undone; partial: the undo failed too.
+	 */
+	json_object_set_new(o, "result",
+			    json_string(!error				      ? "applied" :
+					!plan || plan->result == BG_EXEC_NONE ? "refused" :
+					plan->result == BG_EXEC_PARTIAL	      ? "partial" :
+										"rolled_back"));
 	if (error)
 		json_object_set_new(o, "error", json_string(error));
-	if (plan) {
+	if (error && plan && plan->failed_step)
+		json_object_set_new(o, "failed_step", json_string(plan->failed_step));
+	if (error && plan && plan->result == BG_EXEC_PARTIAL)
+		json_object_set_new(o, "still_written", json_string(plan->steps_done));
+	if (plan && !error) {
 		ch = json_array();
 		bg_plan_describe(plan, AUDIT_MAX_CHANGES, add_change, ch);
 		json_object_set_new(o, "changes_total",

@@ -18,7 +18,11 @@ struct bg_audit_who {
 	pid_t pid; /* 0: unknown */
 };
 
-/* plan may be NULL (refused); error is NULL on success. Returns 0 or -errno. */
+/*
+ * error is NULL on success. On failure, plan is NULL (refused before
+ * anything was written) or the plan whose writing failed (its result says
+ * whether it was undone). Returns 0 or -errno.
+ */
 int bg_audit_write(const char *log_path, const struct bg_audit_who *who, const char *policy_path,
 		   const struct bg_plan *plan, const char *error);
 

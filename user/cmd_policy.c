@@ -225,6 +225,7 @@ static int do_apply(int argc, char **argv)
 	struct bg_live live;
 	struct bg_plan plan;
 	char err[1024];
+	bool created = false;
 	pid_t holder;
 	int ret, lock_fd;
 
@@ -236,7 +237,7 @@ static int do_apply(int argc, char **argv)
 		audit_refused_load(argv[0], err);
 		return ret;
 	}
-	ret = bg_policy_state_setup(opts.pin_path, &p);
+	ret = bg_policy_state_setup(opts.pin_path, &p, &created);
 	if (!ret)
 		ret = bg_state_open(&s, opts.pin_path, BG_OPEN_READ);
 	if (ret)
@@ -258,10 +259,13 @@ static int do_apply(int argc, char **argv)
 	ret = bg_policy_apply(&s, &p, &plan, &live, err, sizeof(err));
 	if (ret) {
 		bg_err("policy apply %s: %s", p.path, err);
-		bg_audit_write(p.audit_log, &who, p.path, NULL, err);
+		bg_audit_write(p.audit_log, &who, p.path, plan.result ? &plan : NULL, err);
+		bg_plan_free(&plan);
+		bg_live_free(&live);
 		bg_state_close(&s);
 		goto out;
 	}
+	created = false; /* applied: the state stays, whatever attaching does */
 	out_begin_object(NULL);
 	out_str("policy", "applied %s:", p.path);
 	out_u64("changes_total", " %llu changes", bg_plan_changes(&plan));
@@ -289,6 +293,10 @@ static int do_apply(int argc, char **argv)
 	out_end_array();
 	out_end_object();
 out:
+	/* A failed apply leaves no state behind, not even the one made for it. */
+	if (created && bg_state_teardown(opts.pin_path))
+		bg_warn("the apply failed, but the state it created at %s could not be removed: remove it with `burstctl teardown`",
+			opts.pin_path);
 	bg_policy_free(&p);
 	return ret;
 }

@@ -432,7 +432,9 @@ static int apply(struct serve *sv, struct bg_policy *p, const struct bg_audit_wh
 	sv->h.last_reload_unix = (__u64)time(NULL);
 	if (ret) {
 		slog(sv, LOG_ERR_, "policy %s not applied: %s", p->path, err);
-		bg_audit_write(p->audit_log, who, p->path, NULL, err);
+		bg_audit_write(p->audit_log, who, p->path, plan.result ? &plan : NULL, err);
+		bg_plan_free(&plan);
+		bg_live_free(&live);
 		return ret;
 	}
 	n = bg_plan_changes(&plan);
@@ -1566,7 +1568,7 @@ int do_serve(int argc, char **argv)
 	sv->have_pol = true;
 
 	/* 2. the state (created with the policy's capacities if absent), one controller */
-	ret = bg_policy_state_setup(opts.pin_path, &sv->pol);
+	ret = bg_policy_state_setup(opts.pin_path, &sv->pol, NULL);
 	if (ret)
 		goto out;
 	ret = bg_lock_take(opts.pin_path, BG_LOCK_SERVE, &sv->lock_fd, &holder);

@@ -37,4 +37,7 @@ void add_pfx(const char *cidr, const char *name);
 /* test_tokens.c */
 void add_token_tests(CU_pSuite s);
 
+/* test_apply.c: a suite of its own, with its own small state */
+void add_apply_tests(void);
+
 #endif /* BG_BPFTEST_H */

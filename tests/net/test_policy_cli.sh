@@ -70,6 +70,26 @@ before=$(b -j identity list)
 fails "apply of a bad file is refused" "burst \"ten\"" b policy apply "$TMPF.bad.yaml"
 check "a refused apply changed nothing" eq "$before" "$(b -j identity list)"
 check "refusal audited" grep -q '"result":"refused"' "$TMPF.audit.jsonl"
+# a refused apply creates no state, not even the one it made for itself
+NEWPIN=/sys/fs/bpf/${P}_new
+cat >"$TMPF.big.yaml" <<YAML
+version: 1
+host: { max_identities: 3 }
+controller: { audit_log: $TMPF.audit.jsonl }
+identities:
+  a: { rate: 1pps }
+  b: { rate: 1pps }
+  c: { rate: 1pps }
+YAML
+fails "apply too large for the state it creates: refused" "holds at most 3" \
+	"$BURSTCTL" -d "$NEWPIN" policy apply "$TMPF.big.yaml"
+check "... and no state is left behind" test ! -e "$NEWPIN"
+sed 's/^  c: .*/  c: { rate: 1pps, token_files: [\/nonexistent\/bg-tokens] }/; s/max_identities: 3/max_identities: 8/' \
+	"$TMPF.big.yaml" >"$TMPF.notok.yaml"
+fails "apply with a missing token file, no state yet: refused" "/nonexistent/bg-tokens" \
+	"$BURSTCTL" -d "$NEWPIN" policy apply "$TMPF.notok.yaml"
+check "... and no state is left behind" test ! -e "$NEWPIN"
+"$BURSTCTL" -d "$NEWPIN" teardown >/dev/null 2>&1
 check "default identity took the policy's limits" eq "$(b -j identity show default | json - "(j['action'], j['rate_pps'])")" "('enforce', 5000)"
 b policy dump >"$TMPF.dump.yaml"
 check "dump is a valid policy" b policy check "$TMPF.dump.yaml"

@@ -114,12 +114,13 @@ struct file_sig {
 	bool ok;
 };
 
-/* A token file's folder and name, watched for changes (-1: watch lost). */
+/* A token file's folder and name, watched for changes (wd -1: watch lost). */
 struct tf_watch {
 	int wd;
-	char name[NAME_MAX + 1];
-	char path[BG_POL_PATH_LEN];
-	struct file_sig sig; /* when it was last read */
+	char dir[PATH_MAX]; /* the folder watched: the file's own, or its real one */
+	char name[NAME_MAX + 1]; /* the name in it */
+	char path[BG_POL_PATH_LEN]; /* the token file, as the policy names it */
+	struct file_sig sig; /* what path led to when last looked at */
 };
 
 struct serve {
@@ -474,6 +475,8 @@ static int load(struct serve *sv, struct bg_policy *p, char *err, size_t errlen)
 		return ret;
 	ret = bg_policy_prepare(&sv->s, p, err, errlen);
 	if (ret) {
+		/* the files in force, and those of the refused policy: no duplicates */
+		watch_token_files(sv, &sv->pol, false);
 		watch_token_files(sv, p, true);
 		bg_policy_free(p);
 	}
@@ -558,23 +561,43 @@ static bool sig_changed(const struct file_sig *a, const struct file_sig *b)
 }
 
 /*
- * Does event e, in the folder of path (whose last component is name), say
- * that path changed? Its own name: yes, unless a regular file was just
- * created (see WATCH_MASK). Another name: if what path leads to changed.
+ * Does event e, in folder dir, say that path changed? The entry it names
+ * is path's own (name): yes, unless a regular file was just created there
+ * (see WATCH_MASK) or it was deleted. Another entry: if what path leads to
+ * is no longer what it was (*last, updated so each change counts once).
  */
-static bool file_event(const struct inotify_event *e, const char *path, const char *name,
-		       const struct file_sig *last)
+static bool file_event(const struct inotify_event *e, const char *dir, const char *path,
+		       const char *name, struct file_sig *last)
 {
+	char entry[PATH_MAX + NAME_MAX + 2];
 	struct file_sig now;
 	struct stat st;
 
 	if (!strcmp(e->name, name)) {
 		if (e->mask & IN_DELETE)
 			return false; /* nothing to read: what is in force stays (on_inotify logs it) */
-		return !(e->mask & IN_CREATE) || (!lstat(path, &st) && S_ISLNK(st.st_mode));
+		if (!(e->mask & IN_CREATE))
+			return true;
+		/* the entry created, not path: path may be a symlink to it */
+		snprintf(entry, sizeof(entry), "%s/%s", dir, e->name);
+		return !lstat(entry, &st) && S_ISLNK(st.st_mode);
 	}
 	now = file_sig(path);
-	return sig_changed(&now, last);
+	if (!sig_changed(&now, last))
+		return false;
+	*last = now;
+	return true;
+}
+
+/* Is wd used by a token file's watch? (wds are per folder: shared) */
+static bool wd_in_use(const struct serve *sv, int wd)
+{
+	size_t i;
+
+	for (i = 0; i < sv->ntfw; i++)
+		if (sv->tfw[i].wd == wd)
+			return true;
+	return false;
 }
 
 /* Before the policy is read: what it is now, and watch its real folder too. */
@@ -587,10 +610,17 @@ static void note_policy(struct serve *sv)
 		return; /* gone: the folder's own watch sees it come back */
 	snprintf(dir, sizeof(dir), "%s", real);
 	snprintf(base, sizeof(base), "%s", real);
-	if (!strcmp(dirname(dir), sv->policy_dir) || !strcmp(dir, sv->target_dir))
-		return;
-	if (sv->target_wd >= 0 && sv->target_wd != sv->policy_wd)
+	if (!strcmp(dirname(dir), sv->target_dir)) {
+		snprintf(sv->target_base, sizeof(sv->target_base), "%s", basename(base));
+		return; /* the same folder (maybe another name in it) */
+	}
+	/* a folder no longer in the way: its events would only cause reloads */
+	if (sv->target_wd >= 0 && sv->target_wd != sv->policy_wd && !wd_in_use(sv, sv->target_wd))
 		inotify_rm_watch(sv->ino_fd, sv->target_wd);
+	sv->target_wd = -1;
+	sv->target_dir[0] = '\0';
+	if (!strcmp(dir, sv->policy_dir))
+		return; /* in the policy's own folder: its watch sees it */
 	snprintf(sv->target_dir, sizeof(sv->target_dir), "%s", dir);
 	snprintf(sv->target_base, sizeof(sv->target_base), "%s", basename(base));
 	sv->target_wd = inotify_add_watch(sv->ino_fd, sv->target_dir, WATCH_MASK);
@@ -638,6 +668,9 @@ static void on_inotify(struct serve *sv, void *arg, __u32 events)
 				}
 				for (i = 0; i < sv->ntfw; i++)
 					if (sv->tfw[i].wd == e->wd) {
+						slog(sv, LOG_WARNING_,
+						     "token file %s: its folder %s is gone; its tokens stay in force, watching for it to come back",
+						     sv->tfw[i].path, sv->tfw[i].dir);
 						sv->tfw[i].wd = -1;
 						sv->tfw_lost = true;
 					}
@@ -657,16 +690,18 @@ static void on_inotify(struct serve *sv, void *arg, __u32 events)
 					     "token file %s was deleted: its tokens stay in force until it is written again or the policy no longer names it",
 					     sv->tfw[i].path);
 			if ((e->wd == sv->policy_wd &&
-			     file_event(e, sv->policy_path, sv->policy_base, &sv->policy_sig)) ||
+			     file_event(e, sv->policy_dir, sv->policy_path, sv->policy_base,
+					&sv->policy_sig)) ||
 			    (e->wd == sv->target_wd &&
-			     file_event(e, sv->policy_path, sv->target_base, &sv->policy_sig))) {
+			     file_event(e, sv->target_dir, sv->policy_path, sv->target_base,
+					&sv->policy_sig))) {
 				hit = true;
 				tok = false;
 				continue;
 			}
 			for (i = 0; i < sv->ntfw; i++) {
 				if (e->wd != sv->tfw[i].wd ||
-				    !file_event(e, sv->tfw[i].path, sv->tfw[i].name,
+				    !file_event(e, sv->tfw[i].dir, sv->tfw[i].path, sv->tfw[i].name,
 						&sv->tfw[i].sig))
 					continue;
 				/* a token file: rotation reloads too */
@@ -696,9 +731,24 @@ static void rewatch(struct serve *sv)
 			arm(sv->reload_fd, RELOAD_DEBOUNCE_MS, false);
 		}
 	}
-	if (sv->tfw_lost && sv->have_pol) {
+	if (sv->tfw_lost) {
+		size_t i;
+
 		sv->tfw_lost = false;
-		watch_token_files(sv, &sv->pol, false);
+		for (i = 0; i < sv->ntfw; i++) {
+			if (sv->tfw[i].wd >= 0)
+				continue;
+			sv->tfw[i].wd = inotify_add_watch(sv->ino_fd, sv->tfw[i].dir, WATCH_MASK);
+			if (sv->tfw[i].wd < 0) {
+				sv->tfw_lost = true; /* still gone: the next tick tries again */
+				continue;
+			}
+			slog(sv, LOG_INFO_, "token file %s: its folder is back: watching it again",
+			     sv->tfw[i].path);
+			snprintf(sv->changed, sizeof(sv->changed), "%s", sv->tfw[i].path);
+			sv->changed_token_file = true;
+			arm(sv->reload_fd, RELOAD_DEBOUNCE_MS, false);
+		}
 	}
 }
 
@@ -1054,18 +1104,17 @@ out_free:
  * replace files by renaming over them): those of the policy applied, after
  * every apply; with add, also those of a policy refused for a token file.
  */
-/* One watch: the folder of path, for name. Returns false if it cannot be made. */
+/* One watch: the folder of path, for its last component. false: not made. */
 static bool watch_one(struct serve *sv, struct tf_watch *w, const char *path)
 {
 	char dir[PATH_MAX], base[PATH_MAX];
 
 	snprintf(dir, sizeof(dir), "%s", path);
 	snprintf(base, sizeof(base), "%s", path);
-	w->wd = inotify_add_watch(sv->ino_fd, dirname(dir), WATCH_MASK);
-	if (w->wd < 0)
-		return false;
+	snprintf(w->dir, sizeof(w->dir), "%s", dirname(dir));
 	snprintf(w->name, sizeof(w->name), "%s", basename(base));
-	return true;
+	w->wd = inotify_add_watch(sv->ino_fd, w->dir, WATCH_MASK);
+	return w->wd >= 0;
 }
 
 static void watch_token_files(struct serve *sv, const struct bg_policy *p, bool add)
@@ -1094,12 +1143,12 @@ static void watch_token_files(struct serve *sv, const struct bg_policy *p, bool 
 			v[n].sig = file_sig(path);
 			if (!watch_one(sv, &v[n], path)) {
 				slog(sv, LOG_WARNING_,
-				     "token file %s: cannot watch its folder (%s): reload with SIGHUP after changing it",
+				     "token file %s: cannot watch its folder (%s): trying again every tick; until then reload with SIGHUP after changing it",
 				     path, strerror(errno));
-				continue;
+				sv->tfw_lost = true; /* kept with wd -1: rewatch() retries */
 			}
 			n++;
-			if (!realpath(path, real) || !strcmp(real, path))
+			if (v[n - 1].wd < 0 || !realpath(path, real) || !strcmp(real, path))
 				continue;
 			v[n] = v[n - 1];
 			if (watch_one(sv, &v[n], real) && v[n].wd != v[n - 1].wd)

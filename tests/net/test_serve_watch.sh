@@ -46,6 +46,18 @@ check "... 30 pps" eq "$(rate_of cm)" 30
 pol cm 40pps >"$D/real/p.yaml.new" && mv "$D/real/p.yaml.new" "$D/real/p.yaml"
 check "the real file replaced in its own folder: reloaded" wait_applied 4
 check "... 40 pps" eq "$(rate_of cm)" 40
+# written slowly behind the symlink: deleted, then made again bit by bit
+n=$(applied)
+rm "$D/real/p.yaml"
+exec 3>"$D/real/p.yaml"
+sleep 0.6 # longer than the reload debounce: the empty file must not be read
+printf 'version: 1\n' >&3
+sleep 0.6 # half a policy: valid YAML, no identities yet
+pol cm 45pps | tail -n +2 >&3
+exec 3>&-
+check "rewritten slowly behind the symlink: reloaded once complete" wait_applied $((n + 1))
+check "... 45 pps, and cm never removed meanwhile" eq "$(rate_of cm):$(count_log "$TMPF.log" "identity cm removed")" "45:0"
+check "... no reload refused meanwhile" eq "$(count_log "$TMPF.log" "reload refused")" 0
 
 echo "-- written slowly in place: applied once complete, never half"
 rm "$D/policy.yaml"
@@ -72,6 +84,33 @@ pol back 60pps >"$D/policy.yaml.new" && mv "$D/policy.yaml.new" "$D/policy.yaml"
 check "folder back: watched again" wait_log "$TMPF.log" "the folder is back" 5
 check "... and the policy in it applied" wait_applied $((n + 1))
 check "... 60 pps" eq "$(rate_of back)" 60
+
+echo "-- a token file's folder deleted and made again"
+T=$TMPF.tokdir
+mkdir -p "$T"
+head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/agent.tok"
+echo >>"$T/agent.tok"
+pol tok 70pps >"$D/policy.yaml.new"
+printf '    token_files: [%s]\n' "$T/agent.tok" >>"$D/policy.yaml.new"
+n=$(applied)
+mv "$D/policy.yaml.new" "$D/policy.yaml"
+check "a policy with a token file: applied" wait_applied $((n + 1))
+check "... its token registered" eq "$(bctl -j token list | json - "len(j)")" 1
+rm -rf "$T"
+check "the token folder's loss is logged" wait_log "$TMPF.log" "token file $T/agent.tok: its folder $T is gone" 5
+check "... its token stays in force" eq "$(bctl -j token list | json - "len(j)")" 1
+n=$(applied)
+mkdir -p "$T"
+head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/agent.tok.new"
+echo >>"$T/agent.tok.new"
+mv "$T/agent.tok.new" "$T/agent.tok"
+check "token folder back: watched again" wait_log "$TMPF.log" "token file $T/agent.tok: its folder is back" 5
+check "... and the new token applied (rotated)" wait_log "$TMPF.log" "tokens: 1 added, 1 removed" 5
+# an unrelated file written there later changes nothing (no reload)
+n=$(applied)
+echo x >"$T/unrelated"
+sleep 0.5
+check "an unrelated file in the folder: no reload" eq "$(applied)" "$n"
 serve_stop
-rm -rf "$D"
+rm -rf "$D" "$T"
 finish

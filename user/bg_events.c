@@ -4,6 +4,7 @@
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,14 +179,20 @@ void bg_events_close(struct bg_ev_reader *r)
 	r->lock_fd = -1;
 }
 
-/* "\0burstgate-events:<pin path>"; the length counts, not a terminating NUL */
+/*
+ * "\0burstgate-events:<pin path>", the path made canonical (a trailing
+ * slash or a symlink names the same state); the length counts, not a NUL.
+ */
 static int sub_addr(const char *pin_path, struct sockaddr_un *sa, socklen_t *len)
 {
+	char real[PATH_MAX];
 	int n;
 
+	if (!realpath(pin_path, real))
+		return -errno;
 	memset(sa, 0, sizeof(*sa));
 	sa->sun_family = AF_UNIX;
-	n = snprintf(sa->sun_path + 1, sizeof(sa->sun_path) - 1, "burstgate-events:%s", pin_path);
+	n = snprintf(sa->sun_path + 1, sizeof(sa->sun_path) - 1, "burstgate-events:%s", real);
 	if (n < 0 || (size_t)n >= sizeof(sa->sun_path) - 1)
 		return -ENAMETOOLONG;
 	*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
@@ -212,8 +219,10 @@ int bg_events_sub_listen(const char *pin_path)
 	return fd;
 }
 
-int bg_events_sub_connect(const char *pin_path)
+int bg_events_sub_connect(const char *pin_path, pid_t reader)
 {
+	struct ucred cred = { .pid = 0, .uid = (uid_t)-1 };
+	socklen_t clen = sizeof(cred);
 	struct sockaddr_un sa;
 	socklen_t len;
 	int fd, err;
@@ -228,6 +237,15 @@ int bg_events_sub_connect(const char *pin_path)
 		err = -errno;
 		close(fd);
 		return err;
+	}
+	/*
+	 * An abstract name is anyone's to bind: believe only the process that
+	 * holds the ring (by pid when /proc/locks names it) and is root or us.
+	 */
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) ||
+	    (cred.uid != 0 && cred.uid != geteuid()) || (reader && cred.pid != reader)) {
+		close(fd);
+		return -EPERM;
 	}
 	return fd;
 }

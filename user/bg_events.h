@@ -66,6 +66,10 @@ struct bg_ev_msg {
 };
 
 int bg_events_sub_listen(const char *pin_path); /* fd, or -errno */
-int bg_events_sub_connect(const char *pin_path); /* fd, or -errno (-ECONNREFUSED: none) */
+/*
+ * fd, or -errno (-ECONNREFUSED: no feed; -EPERM: the socket is not the
+ * ring reader's: not root or our user, or not pid reader when that is known).
+ */
+int bg_events_sub_connect(const char *pin_path, pid_t reader);
 
 #endif /* BG_EVENTS_H */

@@ -184,7 +184,7 @@ int do_events(int argc, char **argv)
 		end = clock_ns(CLOCK_MONOTONIC) + (__u64)(duration * 1e9);
 	ret = bg_events_open(&r, &s, print_event, &c, &holder);
 	if (ret == -EBUSY) {
-		int fd = bg_events_sub_connect(opts.pin_path);
+		int fd = bg_events_sub_connect(opts.pin_path, holder);
 
 		if (fd >= 0) {
 			bg_dbg("the ring is read by process %d: following its feed", (int)holder);
@@ -192,7 +192,10 @@ int do_events(int argc, char **argv)
 			close(fd);
 			goto out;
 		}
-		if (holder)
+		if (fd == -EPERM)
+			bg_err("the event feed for %s is served by a process that does not read the ring (not root, or not pid %d): not followed",
+			       opts.pin_path, (int)holder);
+		else if (holder)
 			bg_err("the event ring of %s is being read by process %d, which passes no events on (a `burstctl events`; or a controller in another network namespace: its log has them); a ring has one reader",
 			       opts.pin_path, (int)holder);
 		else

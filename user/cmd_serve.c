@@ -149,6 +149,8 @@ struct serve {
 	bool ev_on;
 	/* `burstctl events` run meanwhile: what the ring gives, passed on */
 	int evsub_fd;
+	struct loop_src evsub_src;
+	bool evsub_paused; /* out of fds: not accepting until the next tick */
 	int subs[EVENT_SUBS_MAX];
 	size_t nsubs;
 	unsigned int ticks;
@@ -853,17 +855,19 @@ static void prune_subs(struct serve *sv)
 
 static void on_evsub(struct serve *sv, void *arg, __u32 events)
 {
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
 	int fd;
 
 	(void)arg;
 	(void)events;
 	while ((fd = accept4(sv->evsub_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
+		struct ucred cred = { .pid = 0, .uid = (uid_t)-1 };
+		socklen_t len = sizeof(cred);
+
 		/* identity names and their limits: root's, or this controller's user's */
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) ||
 		    (cred.uid != 0 && cred.uid != geteuid())) {
-			slog(sv, LOG_WARNING_, "events: refused a subscriber (uid %d): root only",
+			slog(sv, LOG_WARNING_,
+			     "events: refused a subscriber (uid %d): root or this controller's user only",
 			     (int)cred.uid);
 			close(fd);
 			continue;
@@ -880,13 +884,25 @@ static void on_evsub(struct serve *sv, void *arg, __u32 events)
 		sv->h.event_subscribers = sv->nsubs;
 		slog(sv, LOG_INFO_, "events: pid %d follows the events", (int)cred.pid);
 	}
+	if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+		/*
+		 * The connection stays queued, and epoll would wake us for it
+		 * at once, forever: stop listening until the next tick.
+		 */
+		slog(sv, LOG_WARNING_,
+		     "events: cannot accept a subscriber (%s): paused until the next tick",
+		     strerror(errno));
+		loop_del(sv, sv->evsub_fd);
+		sv->evsub_paused = true;
+	}
 }
 
 /* Once this controller reads the ring: only the reader has events to give. */
 static void evsub_start(struct serve *sv)
 {
 	sv->evsub_fd = bg_events_sub_listen(sv->s.pin_path);
-	if (sv->evsub_fd >= 0 && !loop_add(sv, sv->evsub_fd, on_evsub, NULL))
+	sv->evsub_src = (struct loop_src){ sv->evsub_fd, on_evsub, NULL };
+	if (sv->evsub_fd >= 0 && !loop_add_src(sv, &sv->evsub_src))
 		return;
 	slog(sv, LOG_WARNING_,
 	     "events: `burstctl events` cannot follow them here (%s); they are in this log",
@@ -1418,6 +1434,8 @@ static void on_tick(struct serve *sv, void *arg, __u32 events)
 	drain(sv->tick_fd);
 	sv->ticks++;
 	rewatch(sv);
+	if (sv->evsub_paused && !loop_add_src(sv, &sv->evsub_src))
+		sv->evsub_paused = false;
 	tune(sv);
 	if (sv->ev_on) {
 		bg_events_sweep(&sv->ev);

@@ -68,9 +68,10 @@ nev=$(($(count_log "$TMPF.log1" "event:") + $(count_log "$TMPF.log2" "event:")))
 # events (limited + cleared each), and in any case one per many drops.
 check "events are per episode, not per drop ($nev events for $drops drops)" le "$nev" 6
 check "far fewer events than drops ($nev for $drops)" le $((nev * 20)) "$drops"
-bctl events duration 30 >"$TMPF.ev2" 2>"$TMPF.ev2.err" &
+# (the state named with a trailing slash: the same state, the same feed)
+nsenter --net="/run/netns/$RX" "$BURSTCTL" -d "$PIN/" events duration 30 >"$TMPF.ev2" 2>"$TMPF.ev2.err" &
 EV2=$!
-check "events: a second follower" wait_log "$TMPF.log2" "events: pid [0-9]+ follows the events" 5
+check "events: a second follower (state given as $PIN/)" wait_log "$TMPF.log2" "events: pid [0-9]+ follows the events" 5
 # tearing down under a running controller is refused: nothing removed
 bctl teardown 2>"$TMPF.td" && td=0 || td=$?
 check "teardown refused while serve runs (exit $td)" test "$td" -ne 0

@@ -64,6 +64,7 @@ pid_t bg_lock_holder(int fd)
 
 int bg_lock_take(const char *pin_path, const char *name, int *fdp, pid_t *holder)
 {
+	struct stat have, now;
 	char path[256];
 	int fd, err;
 
@@ -86,6 +87,17 @@ int bg_lock_take(const char *pin_path, const char *name, int *fdp, pid_t *holder
 			*holder = bg_lock_holder(fd);
 		close(fd);
 		return err;
+	}
+	/*
+	 * Locked, but is it still the folder at that path? `burstctl teardown`
+	 * removes it while holding it: a lock on a removed folder locks nothing.
+	 */
+	if (fstat(fd, &have) || stat(path, &now) || have.st_ino != now.st_ino ||
+	    have.st_dev != now.st_dev) {
+		bg_err("%s was removed meanwhile (is `burstctl teardown` running?): try again",
+		       path);
+		close(fd);
+		return -ESTALE;
 	}
 	*fdp = fd;
 	return 0;

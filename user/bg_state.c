@@ -589,7 +589,7 @@ int bg_state_teardown(const char *pin_path)
 	/*
 	 * A running controller or event reader would go on with maps that no
 	 * longer exist (and a controller would re-attach on its next reload):
-	 * refuse, and hold their locks meanwhile so neither starts mid-way.
+	 * refuse, and hold their locks to the end so neither starts mid-way.
 	 */
 	for (i = 0; i < sizeof(lock_dirs) / sizeof(lock_dirs[0]); i++) {
 		pid_t holder;
@@ -611,21 +611,23 @@ int bg_state_teardown(const char *pin_path)
 		}
 	}
 	err = bg_links_detach_all(pin_path);
-	/* The controller's and the event reader's lock folders (user/serve.c). */
-	for (i = 0; i < sizeof(lock_dirs) / sizeof(lock_dirs[0]); i++) {
-		pin_file(path, sizeof(path), pin_path, lock_dirs[i]);
-		if (rmdir(path) && errno != ENOENT) {
-			err = -errno;
-			bg_err("remove %s: %s (is `burstctl serve` or `burstctl events` running?)",
-			       path, strerror(-err));
-		}
-	}
 	for (i = 0; i <= N_MAPS; i++) {
 		pin_file(path, sizeof(path), pin_path,
 			 i < N_MAPS ? map_descs[i].name : rec_desc.name);
 		if (unlink(path) && errno != ENOENT) {
 			err = -errno;
 			bg_err("unpin %s: %s", path, strerror(-err));
+		}
+	}
+	/*
+	 * The lock folders last, still held: a serve or events starting now
+	 * finds its folder gone under its flock and gives up (bg_lock_take).
+	 */
+	for (i = 0; i < sizeof(lock_dirs) / sizeof(lock_dirs[0]); i++) {
+		pin_file(path, sizeof(path), pin_path, lock_dirs[i]);
+		if (rmdir(path) && errno != ENOENT) {
+			err = -errno;
+			bg_err("remove %s: %s", path, strerror(-err));
 		}
 	}
 	if (rmdir(pin_path) && errno != ENOENT) {

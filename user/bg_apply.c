@@ -2121,7 +2121,8 @@ unlock:
 }
 
 int bg_policy_attach(const char *pin_path, const struct bg_policy *p,
-		     void (*fn)(void *arg, const char *line), void *arg)
+		     void (*fn)(void *arg, const char *line),
+		     bool (*skip)(void *arg, const char *ifname), void *arg)
 {
 	struct bg_attach_result res;
 	struct bg_link *links = NULL;
@@ -2141,6 +2142,10 @@ int bg_policy_attach(const char *pin_path, const struct bg_policy *p,
 				have = true;
 		if (have)
 			continue; /* already attached: leave the program as it is */
+		if (skip && skip(arg, p->ifaces[i].name)) {
+			ret = ret ? ret : -EAGAIN; /* still not attached */
+			continue;
+		}
 		r = bg_attach(pin_path, p->ifaces[i].name, p->ifaces[i].mode, &res);
 		if (r) {
 			ret = ret ? ret : r;

@@ -228,8 +228,13 @@ int bg_policy_apply(struct bg_state *s, const struct bg_policy *p, struct bg_pla
  */
 int bg_policy_state_setup(const char *pin_path, const struct bg_policy *p, bool *created);
 
-/* Attach to the policy's interfaces not yet attached, detach the others. */
+/*
+ * Attach to the policy's interfaces not yet attached, detach the others.
+ * skip (may be NULL): an interface for which it returns true is not tried
+ * (the controller's retry leaves out those that failed as they are).
+ */
 int bg_policy_attach(const char *pin_path, const struct bg_policy *p,
-		     void (*fn)(void *arg, const char *line), void *arg);
+		     void (*fn)(void *arg, const char *line),
+		     bool (*skip)(void *arg, const char *ifname), void *arg);
 
 #endif /* BG_APPLY_H */

@@ -286,7 +286,7 @@ static int do_apply(int argc, char **argv)
 	bg_live_free(&live);
 	bg_state_close(&s);
 	out_begin_array("attach");
-	ret = bg_policy_attach(opts.pin_path, &p, print_attach, NULL);
+	ret = bg_policy_attach(opts.pin_path, &p, print_attach, NULL, NULL);
 	out_end_array();
 	out_begin_array("notes");
 	bg_policy_notes(&p, print_note, NULL);

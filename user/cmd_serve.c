@@ -71,7 +71,9 @@
 #define TUNE_LOG_MAX 20 /* tuner lines per step; the rest are summed up */
 #define EVENTS_RETRY_TICKS 10 /* retry taking the event ring this often */
 #define LOOP_SOURCES_MAX 16
-#define EVENT_SUBS_MAX 16 /* `burstctl events` following the controller at once */
+#define EVENT_SUBS_MAX 16
+#define ATTACH_FAILS_MAX \
+	16 /* policy interfaces remembered as failing to attach */ /* `burstctl events` following the controller at once */
 #define DROPPED_UNKNOWN (~0ULL) /* the episode began before this controller */
 #define GC_INTERVAL_MS 1000U /* token and flow gc: at a tick, at most this often */
 #define GC_LOG_MAX 20 /* expired tokens named per gc; the rest are counted */
@@ -139,6 +141,13 @@ struct serve {
 	bool tfw_lost; /* a token file's folder watch went away: re-made at a tick */
 	int link_fd; /* rtnetlink link notifications: interfaces that appear late */
 	bool attach_failed; /* the last attach left a policy interface out */
+	bool link_pending; /* a link event still to act on: the state was locked */
+	/* interfaces that failed to attach, as they were: retried once they change */
+	struct {
+		char name[IF_NAMESIZE];
+		unsigned int ifindex;
+	} attach_fails[ATTACH_FAILS_MAX];
+	size_t nattach_fails;
 	struct tf_watch *tfw;
 	size_t ntfw;
 	bool changed_token_file; /* what the pending reload is for */
@@ -348,62 +357,165 @@ static void bind_update(struct serve *sv, const struct bg_policy *p);
  * is retried when the kernel announces a link change (on_link), not only
  * at the next reload.
  */
-static void attach_policy(struct serve *sv, const struct bg_policy *p)
+static bool iface_attached(const struct bg_link *links, int nlinks, const char *name)
 {
-	if (!bg_policy_attach(sv->s.pin_path, p, log_line, sv)) {
+	int k;
+
+	for (k = 0; k < nlinks; k++)
+		if (links[k].this_netns && links[k].ifindex && !strcmp(links[k].ifname, name))
+			return true;
+	return false;
+}
+
+/* Did name fail to attach as it is now (same ifindex)? */
+static bool attach_failed_as_is(void *arg, const char *name)
+{
+	const struct serve *sv = arg;
+	unsigned int idx = if_nametoindex(name);
+	size_t j;
+
+	for (j = 0; idx && j < sv->nattach_fails; j++)
+		if (sv->attach_fails[j].ifindex == idx && !strcmp(sv->attach_fails[j].name, name))
+			return true;
+	return false;
+}
+
+/*
+ * retry: after a link event, leave out the interfaces that failed as they
+ * are (else every event would log the same failure again); a reload tries
+ * them all.
+ */
+static void attach_policy(struct serve *sv, const struct bg_policy *p, bool retry)
+{
+	struct bg_link *links = NULL;
+	int nlinks = 0;
+	size_t i;
+
+	if (!retry)
+		sv->nattach_fails = 0;
+	if (!bg_policy_attach(sv->s.pin_path, p, log_line, retry ? attach_failed_as_is : NULL,
+			      sv)) {
 		sv->attach_failed = false;
+		sv->nattach_fails = 0;
 		return;
 	}
 	sv->attach_failed = true;
-	slog(sv, LOG_WARNING_,
-	     "not attached everywhere the policy says (see the messages above); %s",
-	     sv->link_fd >= 0 ?
-		     "will retry when an interface appears or changes, and at every reload" :
-		     "will retry at the next reload");
+	if (!retry)
+		slog(sv, LOG_WARNING_,
+		     "not attached everywhere the policy says (see the messages above); %s",
+		     sv->link_fd >= 0 ?
+			     "will retry when an interface appears or is made again, and at every reload" :
+			     "will retry at the next reload");
+	/*
+	 * Those that exist but failed (another XDP program on it, a mode its
+	 * driver refuses) are not retried at every link event, which would
+	 * log the same failure over and over: only once made again.
+	 */
+	bg_links_list(sv->s.pin_path, &links, &nlinks);
+	for (i = 0; i < p->nifaces && sv->nattach_fails < ATTACH_FAILS_MAX; i++) {
+		unsigned int idx = if_nametoindex(p->ifaces[i].name);
+
+		if (!idx || iface_attached(links, nlinks, p->ifaces[i].name) ||
+		    attach_failed_as_is(sv, p->ifaces[i].name))
+			continue;
+		snprintf(sv->attach_fails[sv->nattach_fails].name, IF_NAMESIZE, "%s",
+			 p->ifaces[i].name);
+		sv->attach_fails[sv->nattach_fails++].ifindex = idx;
+	}
+	free(links);
 }
 
-/* A policy interface that exists here but has no live burstgate link. */
+/* A policy interface that exists here, has no live link, and did not just fail as it is. */
 static bool attach_wanted(const struct serve *sv)
 {
 	struct bg_link *links = NULL;
 	bool want = false;
-	int nlinks = 0, k;
+	int nlinks = 0;
 	size_t i;
 
 	if (!sv->pol.has_ifaces)
 		return false;
 	bg_links_list(sv->s.pin_path, &links, &nlinks);
 	for (i = 0; i < sv->pol.nifaces && !want; i++) {
-		bool have = false;
+		const char *name = sv->pol.ifaces[i].name;
 
-		if (!if_nametoindex(sv->pol.ifaces[i].name))
-			continue; /* still absent: nothing to try (and nothing to log) */
-		for (k = 0; k < nlinks; k++)
-			if (links[k].this_netns && links[k].ifindex &&
-			    !strcmp(links[k].ifname, sv->pol.ifaces[i].name))
-				have = true;
-		want = !have;
+		if (!if_nametoindex(name) || iface_attached(links, nlinks, name))
+			continue; /* absent (nothing to try, nothing to log), or done */
+		want = !attach_failed_as_is((void *)sv, name);
 	}
 	free(links);
 	return want;
 }
 
+static bool policy_iface(const struct serve *sv, const char *name)
+{
+	size_t i;
+
+	for (i = 0; sv->have_pol && i < sv->pol.nifaces; i++)
+		if (!strcmp(sv->pol.ifaces[i].name, name))
+			return true;
+	return false;
+}
+
 /*
- * Link added, changed or removed. The messages themselves do not matter:
- * drain them (an overflow, ENOBUFS, only means some were lost) and compare
- * the policy's interfaces with the links. This also re-attaches to an
- * interface that was deleted and made again (its old link died with it).
+ * Attach where a link event says it may now work. Never waits for the
+ * state's writer lock (a long `burstctl batch` may hold it): if it is
+ * taken, the next tick tries again.
+ */
+static void check_links(struct serve *sv)
+{
+	sv->link_pending = false;
+	if (!sv->have_pol || !attach_wanted(sv))
+		return;
+	if (flock(sv->s.dir_fd, LOCK_EX | LOCK_NB)) {
+		sv->link_pending = true;
+		return;
+	}
+	flock(sv->s.dir_fd, LOCK_UN); /* bg_attach takes it itself */
+	attach_policy(sv, &sv->pol, true);
+}
+
+/*
+ * Links added, changed or removed. Only those of the policy's interfaces
+ * matter (a host with containers sees many others); an overflow (ENOBUFS)
+ * means some were lost: look at all. This also re-attaches to an
+ * interface deleted and made again (its old link died with it).
  */
 static void on_link(struct serve *sv, void *arg, __u32 events)
 {
-	char buf[8192];
+	char buf[8192] __attribute__((aligned(__alignof__(struct nlmsghdr))));
+	bool relevant = sv->link_pending;
+	ssize_t n;
 
 	(void)arg;
 	(void)events;
-	while (recv(sv->link_fd, buf, sizeof(buf), MSG_DONTWAIT) > 0 || errno == ENOBUFS)
-		;
-	if (sv->have_pol && attach_wanted(sv))
-		attach_policy(sv, &sv->pol);
+	for (;;) {
+		const struct nlmsghdr *nh;
+		int len;
+
+		n = recv(sv->link_fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n < 0 && errno == ENOBUFS) {
+			relevant = true;
+			continue;
+		}
+		if (n <= 0)
+			break;
+		len = (int)n;
+		for (nh = (const struct nlmsghdr *)buf; NLMSG_OK(nh, len);
+		     nh = NLMSG_NEXT(nh, len)) {
+			const struct ifinfomsg *ifi = NLMSG_DATA(nh);
+			const struct rtattr *a = IFLA_RTA(ifi);
+			int alen = (int)IFLA_PAYLOAD(nh);
+
+			if (nh->nlmsg_type != RTM_NEWLINK)
+				continue;
+			for (; RTA_OK(a, alen); a = RTA_NEXT(a, alen))
+				if (a->rta_type == IFLA_IFNAME && policy_iface(sv, RTA_DATA(a)))
+					relevant = true;
+		}
+	}
+	if (relevant)
+		check_links(sv);
 }
 
 static int link_watch_open(void)
@@ -458,7 +570,7 @@ static int apply(struct serve *sv, struct bg_policy *p, const struct bg_audit_wh
 		     p->audit_log);
 	bg_plan_free(&plan);
 	bg_live_free(&live);
-	attach_policy(sv, p);
+	attach_policy(sv, p, false);
 	bg_policy_notes(p, log_note, sv);
 	refresh_names(sv);
 	watch_token_files(sv, p, false);
@@ -1434,6 +1546,8 @@ static void on_tick(struct serve *sv, void *arg, __u32 events)
 	drain(sv->tick_fd);
 	sv->ticks++;
 	rewatch(sv);
+	if (sv->link_pending)
+		check_links(sv);
 	if (sv->evsub_paused && !loop_add_src(sv, &sv->evsub_src))
 		sv->evsub_paused = false;
 	tune(sv);

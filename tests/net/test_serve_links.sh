@@ -9,11 +9,12 @@
 require_root
 setup_topology 198.18.81 2001:db8:81
 LATE=${P}l0
+BUSY=${P}x0 # has another XDP program: burstgate will not replace it
 POL=$TMPF.policy.yaml
 write_policy "$POL" <<YAML
 version: 1
 host:
-  interfaces: [${P}b, $LATE]
+  interfaces: [${P}b, $LATE, $BUSY]
 controller:
   audit_log: $TMPF.audit.jsonl
 identities:
@@ -22,11 +23,19 @@ identities:
     prefixes: [198.18.81.10]
 YAML
 attached() { bctl -j status | json - "sorted(a['ifname'] for a in j['attached'])"; }
+# another state's program on BUSY: foreign to this one
+OTHER=${PIN}o
+ip -n "$RX" link add "$BUSY" type veth peer name "${P}x1"
+ip -n "$RX" link set "$BUSY" up
+ip -n "$RX" link set "${P}x1" up
+nsenter --net="/run/netns/$RX" "$BURSTCTL" -d "$OTHER" attach "$BUSY" >/dev/null || exit 1
+trap 'rc=$?; nsenter --net="/run/netns/$RX" "$BURSTCTL" -d "$OTHER" teardown >/dev/null 2>&1; (exit $rc); cleanup' EXIT INT TERM
 
 serve_start "$TMPF.log" --policy "$POL" || exit 1
 check "the absent interface is named" grep -q "$LATE" "$TMPF.log"
 check "says it will retry when the interface appears" \
-	grep -q "will retry when an interface appears or changes" "$TMPF.log"
+	grep -q "will retry when an interface appears or is made again" "$TMPF.log"
+check "the busy interface: refused, naming the other program" grep -q "$BUSY already runs XDP program" "$TMPF.log"
 check "attached where it could: ${P}b only" eq "$(attached)" "['${P}b']"
 
 ip -n "$RX" link add "$LATE" type veth peer name "${P}l1"
@@ -44,7 +53,17 @@ for i in $(seq 50); do
 	sleep 0.1
 done
 check "deleted and made again: attached again" eq "$(count_log "$TMPF.log" "attached to $LATE in")" 2
+check "the dead link's removal logged" wait_log "$TMPF.log" "removed link [0-9]*: its interface was deleted" 5
 check "status shows both again (the deleted one's link removed)" eq "$(attached)" "['${P}b', '$LATE']"
-check "the dead link's removal logged" grep -q "removed link [0-9]*: its interface was deleted" "$TMPF.log"
+
+# link events on the busy interface (and others) do not retry it, or log it again
+for i in 1 2 3; do
+	ip -n "$RX" link set "$BUSY" mtu $((1400 + i))
+	ip -n "$RX" link set "$BUSY" down
+	ip -n "$RX" link set "$BUSY" up
+done
+sleep 0.5
+check "a failing interface is not retried at every link event (logged once)" \
+	eq "$(count_log "$TMPF.log" "$BUSY already runs XDP program")" 1
 serve_stop
 finish

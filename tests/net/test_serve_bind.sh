@@ -93,7 +93,8 @@ wait $STALL
 cat "$TMPF.stall"
 t=$(awk '/^closed after .*, no reply$/ { print $3 }' "$TMPF.stall")
 check "the stalled client was closed without a reply, after 5 s (${t:-never})" le 4.9 "${t:-0}"
-check "... and within 7 s" le "${t:-99}" 7
+# (5 s, found by a sweep once a second; slack for a loaded machine)
+check "... and within 9 s" le "${t:-99}" 9
 check "capped agent bound to capped" grep -q '"reply": "OK capped"' "$TMPF.capped"
 check "roomy agent bound to roomy" grep -q '"reply": "OK roomy"' "$TMPF.roomy"
 got_c=$("$PY" -S -E -c "import json,sys; print(sum(json.loads(l)['bytes'] for l in open(sys.argv[1]) if json.loads(l)['identity'] == 'capped'))" "$TMPF.srv")

@@ -61,6 +61,7 @@
 #include "burstctl.h"
 
 #define RELOAD_DEBOUNCE_MS 200 /* editors write a file in several steps */
+#define RELOAD_RETRY_MS 500 /* a reload waiting for the state's writer lock */
 /*
  * A file is complete when it is closed after writing or renamed into place.
  * IN_CREATE counts only for a symlink (created whole): a regular file just
@@ -142,6 +143,7 @@ struct serve {
 	int link_fd; /* rtnetlink link notifications: interfaces that appear late */
 	bool attach_failed; /* the last attach left a policy interface out */
 	bool link_pending; /* a link event still to act on: the state was locked */
+	const char *reload_deferred; /* a reload waiting for the writer lock: its cause */
 	/* interfaces that failed to attach, as they were: retried once they change */
 	struct {
 		char name[IF_NAMESIZE];
@@ -603,10 +605,26 @@ static void reload(struct serve *sv, const struct bg_audit_who *who)
 	char err[1024];
 	int ret;
 
+	/*
+	 * The writer lock without waiting: a long `burstctl batch` must not
+	 * stall the loop (bind socket, metrics). Held from here, it is the
+	 * same lock bg_policy_apply() takes (same open file) and releases.
+	 */
+	if (flock(sv->s.dir_fd, LOCK_EX | LOCK_NB)) {
+		if (!sv->reload_deferred)
+			slog(sv, LOG_INFO_,
+			     "reload deferred: the state is locked by pid %d (a burstctl command); trying again every %d ms",
+			     (int)bg_lock_holder(sv->s.dir_fd), RELOAD_RETRY_MS);
+		sv->reload_deferred = who->via;
+		arm(sv->reload_fd, RELOAD_RETRY_MS, false);
+		return;
+	}
+	sv->reload_deferred = NULL;
 	sd_notify_("RELOADING=1");
 	note_policy(sv);
 	ret = load(sv, &p, err, sizeof(err));
 	if (ret) {
+		flock(sv->s.dir_fd, LOCK_UN);
 		slog(sv, LOG_ERR_, "reload refused, still enforcing the previous policy: %s", err);
 		bg_audit_write(sv->pol.audit_log, who, sv->policy_path, NULL, err);
 		sv->h.reload_errors_total++;
@@ -616,6 +634,7 @@ static void reload(struct serve *sv, const struct bg_audit_who *who)
 		return;
 	}
 	ret = apply(sv, &p, who);
+	flock(sv->s.dir_fd, LOCK_UN); /* apply released it already: in case it did not get so far */
 	sv->h.last_reload_ok = ret == 0;
 	if (ret) {
 		sv->h.reload_errors_total++;
@@ -874,6 +893,11 @@ static void on_reload_timer(struct serve *sv, void *arg, __u32 events)
 	(void)arg;
 	(void)events;
 	drain(sv->reload_fd);
+	if (sv->reload_deferred && strcmp(sv->reload_deferred, "file-change")) {
+		who.via = sv->reload_deferred; /* a SIGHUP that waited for the lock */
+		reload(sv, &who);
+		return;
+	}
 	if (stat(sv->policy_path, &st)) {
 		slog(sv, LOG_WARNING_, "%s is gone: still enforcing the last policy applied",
 		     sv->policy_path);

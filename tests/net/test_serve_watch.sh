@@ -111,6 +111,20 @@ n=$(applied)
 echo x >"$T/unrelated"
 sleep 0.5
 check "an unrelated file in the folder: no reload" eq "$(applied)" "$n"
+
+echo "-- a reload while a burstctl command holds the state's lock: deferred, not blocking"
+flock -o "$PIN" sleep 4 &
+LOCKER=$!
+sleep 0.2
+n=$(applied)
+pol late 80pps >"$D/policy.yaml.new" && mv "$D/policy.yaml.new" "$D/policy.yaml"
+check "deferred while the lock is held, saying by whom" wait_log "$TMPF.log" "reload deferred: the state is locked by pid [0-9]+" 3
+check "... the controller still answers meanwhile (events feed)" \
+	sh -c "timeout 2 nsenter --net=/run/netns/$RX '$BURSTCTL' -d '$PIN' events duration 1"
+check "... nothing applied yet" eq "$(applied)" "$n"
+wait "$LOCKER"
+check "applied once the lock is free" wait_applied $((n + 1))
+check "... 80 pps" eq "$(rate_of late)" 80
 serve_stop
 rm -rf "$D" "$T"
 finish

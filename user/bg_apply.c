@@ -2143,12 +2143,13 @@ int bg_policy_attach(const char *pin_path, const struct bg_policy *p,
 		if (have)
 			continue; /* already attached: leave the program as it is */
 		if (skip && skip(arg, p->ifaces[i].name)) {
-			ret = ret ? ret : -EAGAIN; /* still not attached */
+			ret = ret ? ret : -ECANCELED; /* still not attached */
 			continue;
 		}
 		r = bg_attach(pin_path, p->ifaces[i].name, p->ifaces[i].mode, &res);
 		if (r) {
-			ret = ret ? ret : r;
+			/* the lock taken (bg_lock_nowait) says most: try it all again */
+			ret = r == -EWOULDBLOCK || !ret ? r : ret;
 			continue;
 		}
 		snprintf(line, sizeof(line), "attached to %s in %s mode (program %u)",
@@ -2186,7 +2187,7 @@ int bg_policy_attach(const char *pin_path, const struct bg_policy *p,
 			continue;
 		r = bg_detach(pin_path, links[k].ifname);
 		if (r) {
-			ret = ret ? ret : r;
+			ret = r == -EWOULDBLOCK || !ret ? r : ret;
 			continue;
 		}
 		snprintf(line, sizeof(line), "detached from %s (not in the policy)",

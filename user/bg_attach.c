@@ -87,7 +87,7 @@ static int lock_state(const char *pin_path)
 
 	if (fd < 0)
 		return -errno;
-	if (flock(fd, LOCK_EX)) {
+	if (flock(fd, bg_lock_nowait ? LOCK_EX | LOCK_NB : LOCK_EX)) {
 		int err = -errno;
 
 		close(fd);
@@ -177,7 +177,8 @@ int bg_attach(const char *pin_path, const char *ifname, enum bg_mode mode,
 	}
 	lock_fd = lock_state(pin_path);
 	if (lock_fd < 0) {
-		bg_err("lock %s: %s", pin_path, strerror(-lock_fd));
+		if (lock_fd != -EWOULDBLOCK) /* bg_lock_nowait: the caller tries again */
+			bg_err("lock %s: %s", pin_path, strerror(-lock_fd));
 		return lock_fd;
 	}
 
@@ -278,7 +279,8 @@ int bg_detach(const char *pin_path, const char *ifname)
 		return -ENOENT;
 	}
 	if (lock_fd < 0) {
-		bg_err("lock %s: %s", pin_path, strerror(-lock_fd));
+		if (lock_fd != -EWOULDBLOCK) /* bg_lock_nowait: the caller tries again */
+			bg_err("lock %s: %s", pin_path, strerror(-lock_fd));
 		return lock_fd;
 	}
 	link_pin(pin, sizeof(pin), pin_path, netns_ino(), ifindex);

@@ -157,6 +157,8 @@ int bg_bpffs_ensure(const char *pin_path)
 
 static int check_owner(int dir_fd, const char *pin_path);
 
+int bg_lock_nowait;
+
 /* Open the pin folder, optionally locked for writing. */
 static int open_dir(const char *pin_path, bool lock)
 {
@@ -165,7 +167,7 @@ static int open_dir(const char *pin_path, bool lock)
 
 	if (fd < 0)
 		return -errno;
-	if (lock && flock(fd, LOCK_EX)) {
+	if (lock && flock(fd, bg_lock_nowait ? LOCK_EX | LOCK_NB : LOCK_EX)) {
 		int err = -errno;
 
 		close(fd);
@@ -526,7 +528,8 @@ int bg_state_setup(const char *pin_path, __u32 max_ids, __u32 max_pfx, bool *cre
 	}
 	dir_fd = open_dir(pin_path, true);
 	if (dir_fd < 0) {
-		bg_err("lock %s: %s", pin_path, strerror(-dir_fd));
+		if (dir_fd != -EWOULDBLOCK) /* bg_lock_nowait: the caller tries again */
+			bg_err("lock %s: %s", pin_path, strerror(-dir_fd));
 		return dir_fd;
 	}
 	err = check_owner(dir_fd, pin_path);

@@ -21,6 +21,13 @@ struct bg_xdp; /* the generated skeleton */
 #define BG_LOCK_SERVE "serve"
 #define BG_LOCK_EVENTS "events"
 
+/*
+ * Set by the controller once it runs its loop: the state's writer lock is
+ * tried, never waited for; a caller finding it taken gets -EWOULDBLOCK
+ * (and nothing printed) and tries again later. Commands wait, as usual.
+ */
+extern int bg_lock_nowait;
+
 struct bg_state {
 	char pin_path[200];
 	int dir_fd; /* the pin folder; flock()ed while writing */

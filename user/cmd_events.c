@@ -103,6 +103,21 @@ static void print_event(void *arg, const struct bg_event *e, bool swept)
 }
 
 /*
+ * /proc/locks names pids as this /proc's pid namespace sees them, and
+ * SO_PEERCRED as ours does: compare them only when the two are the same.
+ */
+static bool proc_is_ours(void)
+{
+	char buf[32];
+	ssize_t n = readlink("/proc/self", buf, sizeof(buf) - 1);
+
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	return strtol(buf, NULL, 10) == (long)getpid();
+}
+
+/*
  * The controller reads the ring: follow its feed until count, duration, a
  * signal, or the controller stopping (an error: the events end there).
  */
@@ -184,7 +199,7 @@ int do_events(int argc, char **argv)
 		end = clock_ns(CLOCK_MONOTONIC) + (__u64)(duration * 1e9);
 	ret = bg_events_open(&r, &s, print_event, &c, &holder);
 	if (ret == -EBUSY) {
-		int fd = bg_events_sub_connect(opts.pin_path, holder);
+		int fd = bg_events_sub_connect(opts.pin_path, proc_is_ours() ? holder : 0);
 
 		if (fd >= 0) {
 			bg_dbg("the ring is read by process %d: following its feed", (int)holder);

@@ -72,9 +72,8 @@
 #define TUNE_LOG_MAX 20 /* tuner lines per step; the rest are summed up */
 #define EVENTS_RETRY_TICKS 10 /* retry taking the event ring this often */
 #define LOOP_SOURCES_MAX 16
-#define EVENT_SUBS_MAX 16
-#define ATTACH_FAILS_MAX \
-	16 /* policy interfaces remembered as failing to attach */ /* `burstctl events` following the controller at once */
+#define EVENT_SUBS_MAX 16 /* `burstctl events` following the controller at once */
+#define ATTACH_FAILS_MAX 16 /* policy interfaces remembered as failing to attach */
 #define DROPPED_UNKNOWN (~0ULL) /* the episode began before this controller */
 #define GC_INTERVAL_MS 1000U /* token and flow gc: at a tick, at most this often */
 #define GC_LOG_MAX 20 /* expired tokens named per gc; the rest are counted */
@@ -124,6 +123,7 @@ struct tf_watch {
 	char name[NAME_MAX + 1]; /* the name in it */
 	char path[BG_POL_PATH_LEN]; /* the token file, as the policy names it */
 	struct file_sig sig; /* what path led to when last looked at */
+	bool real; /* the folder a symlink led to (made again at every apply) */
 };
 
 struct serve {
@@ -140,10 +140,12 @@ struct serve {
 	char target_base[NAME_MAX + 1];
 	struct file_sig policy_sig; /* when the policy was last read */
 	bool tfw_lost; /* a token file's folder watch went away: re-made at a tick */
+	bool tfw_rebuild; /* a symlink's real folder went away: resolve them again */
 	int link_fd; /* rtnetlink link notifications: interfaces that appear late */
 	bool attach_failed; /* the last attach left a policy interface out */
 	bool link_pending; /* a link event still to act on: the state was locked */
-	const char *reload_deferred; /* a reload waiting for the writer lock: its cause */
+	bool reload_deferred; /* a reload waiting for the writer lock ... */
+	struct bg_audit_who deferred_who; /* ... and its cause, for the audit */
 	/* interfaces that failed to attach, as they were: retried once they change */
 	struct {
 		char name[IF_NAMESIZE];
@@ -390,15 +392,20 @@ static bool attach_failed_as_is(void *arg, const char *name)
 static void attach_policy(struct serve *sv, const struct bg_policy *p, bool retry)
 {
 	struct bg_link *links = NULL;
-	int nlinks = 0;
-	size_t i;
+	int nlinks = 0, ret;
+	size_t i, j;
 
 	if (!retry)
 		sv->nattach_fails = 0;
-	if (!bg_policy_attach(sv->s.pin_path, p, log_line, retry ? attach_failed_as_is : NULL,
-			      sv)) {
+	ret = bg_policy_attach(sv->s.pin_path, p, log_line, retry ? attach_failed_as_is : NULL, sv);
+	if (!ret) {
 		sv->attach_failed = false;
 		sv->nattach_fails = 0;
+		return;
+	}
+	if (ret == -EWOULDBLOCK) {
+		/* a burstctl command holds the writer lock: the next tick tries again */
+		sv->link_pending = true;
 		return;
 	}
 	sv->attach_failed = true;
@@ -414,6 +421,13 @@ static void attach_policy(struct serve *sv, const struct bg_policy *p, bool retr
 	 * log the same failure over and over: only once made again.
 	 */
 	bg_links_list(sv->s.pin_path, &links, &nlinks);
+	/* one entry per name, as the interface is now; gone ones forgotten */
+	for (j = 0; j < sv->nattach_fails;) {
+		if (if_nametoindex(sv->attach_fails[j].name) != sv->attach_fails[j].ifindex)
+			sv->attach_fails[j] = sv->attach_fails[--sv->nattach_fails];
+		else
+			j++;
+	}
 	for (i = 0; i < p->nifaces && sv->nattach_fails < ATTACH_FAILS_MAX; i++) {
 		unsigned int idx = if_nametoindex(p->ifaces[i].name);
 
@@ -461,20 +475,15 @@ static bool policy_iface(const struct serve *sv, const char *name)
 
 /*
  * Attach where a link event says it may now work. Never waits for the
- * state's writer lock (a long `burstctl batch` may hold it): if it is
- * taken, the next tick tries again.
+ * state's writer lock (bg_lock_nowait: a long `burstctl batch` may hold
+ * it): if it is taken, the next tick tries again.
  */
 static void check_links(struct serve *sv)
 {
 	sv->link_pending = false;
 	if (!sv->have_pol || !attach_wanted(sv))
 		return;
-	if (flock(sv->s.dir_fd, LOCK_EX | LOCK_NB)) {
-		sv->link_pending = true;
-		return;
-	}
-	flock(sv->s.dir_fd, LOCK_UN); /* bg_attach takes it itself */
-	attach_policy(sv, &sv->pol, true);
+	attach_policy(sv, &sv->pol, true); /* lock taken: link_pending again */
 }
 
 /*
@@ -492,16 +501,25 @@ static void on_link(struct serve *sv, void *arg, __u32 events)
 	(void)arg;
 	(void)events;
 	for (;;) {
+		struct sockaddr_nl from;
+		socklen_t flen = sizeof(from);
 		const struct nlmsghdr *nh;
 		int len;
 
-		n = recv(sv->link_fd, buf, sizeof(buf), MSG_DONTWAIT);
+		n = recvfrom(sv->link_fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC,
+			     (struct sockaddr *)&from, &flen);
 		if (n < 0 && errno == ENOBUFS) {
 			relevant = true;
 			continue;
 		}
 		if (n <= 0)
 			break;
+		if (from.nl_pid != 0)
+			continue; /* not from the kernel */
+		if ((size_t)n > sizeof(buf)) {
+			relevant = true; /* cut short: look at all */
+			continue;
+		}
 		len = (int)n;
 		for (nh = (const struct nlmsghdr *)buf; NLMSG_OK(nh, len);
 		     nh = NLMSG_NEXT(nh, len)) {
@@ -512,7 +530,9 @@ static void on_link(struct serve *sv, void *arg, __u32 events)
 			if (nh->nlmsg_type != RTM_NEWLINK)
 				continue;
 			for (; RTA_OK(a, alen); a = RTA_NEXT(a, alen))
-				if (a->rta_type == IFLA_IFNAME && policy_iface(sv, RTA_DATA(a)))
+				if (a->rta_type == IFLA_IFNAME &&
+				    memchr(RTA_DATA(a), '\0', RTA_PAYLOAD(a)) &&
+				    policy_iface(sv, RTA_DATA(a)))
 					relevant = true;
 		}
 	}
@@ -615,11 +635,12 @@ static void reload(struct serve *sv, const struct bg_audit_who *who)
 			slog(sv, LOG_INFO_,
 			     "reload deferred: the state is locked by pid %d (a burstctl command); trying again every %d ms",
 			     (int)bg_lock_holder(sv->s.dir_fd), RELOAD_RETRY_MS);
-		sv->reload_deferred = who->via;
+		sv->reload_deferred = true;
+		sv->deferred_who = *who;
 		arm(sv->reload_fd, RELOAD_RETRY_MS, false);
 		return;
 	}
-	sv->reload_deferred = NULL;
+	sv->reload_deferred = false;
 	sd_notify_("RELOADING=1");
 	note_policy(sv);
 	ret = load(sv, &p, err, sizeof(err));
@@ -800,7 +821,11 @@ static void on_inotify(struct serve *sv, void *arg, __u32 events)
 					sv->target_dir[0] = '\0';
 				}
 				for (i = 0; i < sv->ntfw; i++)
-					if (sv->tfw[i].wd == e->wd) {
+					if (sv->tfw[i].wd == e->wd && sv->tfw[i].real) {
+						/* kubelet removes the old ..2026_* folder after a swap */
+						sv->tfw[i].wd = -1;
+						sv->tfw_rebuild = true;
+					} else if (sv->tfw[i].wd == e->wd) {
 						slog(sv, LOG_WARNING_,
 						     "token file %s: its folder %s is gone; its tokens stay in force, watching for it to come back",
 						     sv->tfw[i].path, sv->tfw[i].dir);
@@ -864,12 +889,16 @@ static void rewatch(struct serve *sv)
 			arm(sv->reload_fd, RELOAD_DEBOUNCE_MS, false);
 		}
 	}
+	if (sv->tfw_rebuild && sv->have_pol) {
+		sv->tfw_rebuild = false;
+		watch_token_files(sv, &sv->pol, false); /* every realpath() again */
+	}
 	if (sv->tfw_lost) {
 		size_t i;
 
 		sv->tfw_lost = false;
 		for (i = 0; i < sv->ntfw; i++) {
-			if (sv->tfw[i].wd >= 0)
+			if (sv->tfw[i].wd >= 0 || sv->tfw[i].real)
 				continue;
 			sv->tfw[i].wd = inotify_add_watch(sv->ino_fd, sv->tfw[i].dir, WATCH_MASK);
 			if (sv->tfw[i].wd < 0) {
@@ -893,8 +922,9 @@ static void on_reload_timer(struct serve *sv, void *arg, __u32 events)
 	(void)arg;
 	(void)events;
 	drain(sv->reload_fd);
-	if (sv->reload_deferred && strcmp(sv->reload_deferred, "file-change")) {
-		who.via = sv->reload_deferred; /* a SIGHUP that waited for the lock */
+	if (sv->reload_deferred) {
+		/* waiting for the lock: try again, as what it was (a SIGHUP keeps its sender) */
+		who = sv->deferred_who;
 		reload(sv, &who);
 		return;
 	}
@@ -1293,6 +1323,7 @@ static void watch_token_files(struct serve *sv, const struct bg_policy *p, bool 
 
 			snprintf(v[n].path, sizeof(v[0].path), "%s", path);
 			v[n].sig = file_sig(path);
+			v[n].real = false;
 			if (!watch_one(sv, &v[n], path)) {
 				slog(sv, LOG_WARNING_,
 				     "token file %s: cannot watch its folder (%s): trying again every tick; until then reload with SIGHUP after changing it",
@@ -1303,6 +1334,7 @@ static void watch_token_files(struct serve *sv, const struct bg_policy *p, bool 
 			if (v[n - 1].wd < 0 || !realpath(path, real) || !strcmp(real, path))
 				continue;
 			v[n] = v[n - 1];
+			v[n].real = true;
 			if (watch_one(sv, &v[n], real) && v[n].wd != v[n - 1].wd)
 				n++; /* events there under the real name, for the same path */
 		}
@@ -1878,7 +1910,13 @@ int do_serve(int argc, char **argv)
 	     sv->ev_on ? "read here" : "not read (busy)");
 	sd_notify_("READY=1");
 
-	/* 6. the loop */
+	/*
+	 * 6. the loop. From here nothing waits for the state's writer lock:
+	 * a command may hold it for long (a `batch` of 100k lines), and the
+	 * bind socket, metrics and events must go on; what needs it retries.
+	 */
+	bg_lock_nowait = 1;
+
 	while (!sv->stop) {
 		struct epoll_event evs[16];
 		int timeout = sv->ms ? bg_metrics_timeout_ms(sv->ms) : -1, n, i;

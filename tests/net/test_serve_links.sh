@@ -9,12 +9,13 @@
 require_root
 setup_topology 198.18.81 2001:db8:81
 LATE=${P}l0
+LATE2=${P}m0 # appears while a command holds the state's lock
 BUSY=${P}x0 # has another XDP program: burstgate will not replace it
 POL=$TMPF.policy.yaml
 write_policy "$POL" <<YAML
 version: 1
 host:
-  interfaces: [${P}b, $LATE, $BUSY]
+  interfaces: [${P}b, $LATE, $BUSY, $LATE2]
 controller:
   audit_log: $TMPF.audit.jsonl
 identities:
@@ -31,7 +32,8 @@ ip -n "$RX" link set "${P}x1" up
 nsenter --net="/run/netns/$RX" "$BURSTCTL" -d "$OTHER" attach "$BUSY" >/dev/null || exit 1
 trap 'rc=$?; nsenter --net="/run/netns/$RX" "$BURSTCTL" -d "$OTHER" teardown >/dev/null 2>&1; (exit $rc); cleanup' EXIT INT TERM
 
-serve_start "$TMPF.log" --policy "$POL" || exit 1
+PORT=$((20000 + ($$ + 29) % 20000)) # in the test's own namespace
+serve_start "$TMPF.log" --policy "$POL" --metrics "127.0.0.1:$PORT" || exit 1
 check "the absent interface is named" grep -q "$LATE" "$TMPF.log"
 check "says it will retry when the interface appears" \
 	grep -q "will retry when an interface appears or is made again" "$TMPF.log"
@@ -65,5 +67,19 @@ done
 sleep 0.5
 check "a failing interface is not retried at every link event (logged once)" \
 	eq "$(count_log "$TMPF.log" "$BUSY already runs XDP program")" 1
+
+# an interface appearing while a command holds the writer lock: the loop
+# does not wait for it (metrics answer); attached once the lock is free
+flock -o "$PIN" sh -c "touch '$TMPF.locked'; sleep 3" &
+LOCKER=$!
+for i in $(seq 50); do [ -e "$TMPF.locked" ] && break; sleep 0.1; done
+ip -n "$RX" link add "$LATE2" type veth peer name "${P}m1"
+ip -n "$RX" link set "$LATE2" up
+sleep 0.5
+check "lock held: the loop still answers (a metrics scrape)" \
+	ip netns exec "$RX" curl -sS --max-time 2 -o /dev/null "http://127.0.0.1:$PORT/metrics"
+check "lock held: not attached yet" sh -c "! grep -q 'attached to $LATE2 in' '$TMPF.log'"
+wait "$LOCKER"
+check "lock free: attached at a tick, without a reload" wait_log "$TMPF.log" "attached to $LATE2 in" 5
 serve_stop
 finish

@@ -30,7 +30,8 @@ mkdir -p "$D/..v1" "$D/..v2"
 pol cm 10pps >"$D/..v1/policy.yaml"
 ln -s ..v1 "$D/..data"
 ln -s ..data/policy.yaml "$D/policy.yaml"
-serve_start "$TMPF.log" --policy "$D/policy.yaml" || exit 1
+PORT=$((20000 + ($$ + 23) % 20000)) # in the test's own namespace
+serve_start "$TMPF.log" --policy "$D/policy.yaml" --metrics "127.0.0.1:$PORT" || exit 1
 check "started with v1 (10 pps)" eq "$(rate_of cm)" 10
 pol cm 20pps >"$D/..v2/policy.yaml"
 ln -s ..v2 "$D/..data.tmp" && mv -T "$D/..data.tmp" "$D/..data"
@@ -113,18 +114,22 @@ sleep 0.5
 check "an unrelated file in the folder: no reload" eq "$(applied)" "$n"
 
 echo "-- a reload while a burstctl command holds the state's lock: deferred, not blocking"
-flock -o "$PIN" sleep 4 &
+flock -o "$PIN" sh -c "touch '$TMPF.locked'; sleep 4" &
 LOCKER=$!
-sleep 0.2
+for i in $(seq 50); do [ -e "$TMPF.locked" ] && break; sleep 0.1; done
 n=$(applied)
+c0=$(count_log "$TMPF.log" "changed: reloading")
 pol late 80pps >"$D/policy.yaml.new" && mv "$D/policy.yaml.new" "$D/policy.yaml"
 check "deferred while the lock is held, saying by whom" wait_log "$TMPF.log" "reload deferred: the state is locked by pid [0-9]+" 3
-check "... the controller still answers meanwhile (events feed)" \
-	sh -c "timeout 2 nsenter --net=/run/netns/$RX '$BURSTCTL' -d '$PIN' events duration 1"
+# the loop must answer: a metrics scrape is served by the loop itself
+check "... the controller still answers meanwhile (a metrics scrape)" \
+	ip netns exec "$RX" curl -sS --max-time 2 -o /dev/null "http://127.0.0.1:$PORT/metrics"
 check "... nothing applied yet" eq "$(applied)" "$n"
 wait "$LOCKER"
 check "applied once the lock is free" wait_applied $((n + 1))
 check "... 80 pps" eq "$(rate_of late)" 80
+check "... the deferral logged once, not at every retry" eq "$(count_log "$TMPF.log" "reload deferred")" 1
+check "... and one 'changed: reloading' line, not one per retry" eq $(($(count_log "$TMPF.log" "changed: reloading") - c0)) 1
 serve_stop
 rm -rf "$D" "$T"
 finish

@@ -480,8 +480,11 @@ static bool policy_iface(const struct serve *sv, const char *name)
  */
 static void check_links(struct serve *sv)
 {
+	/* pending after a taken lock: maybe a detach too, which attach_wanted() does not see */
+	bool forced = sv->link_pending;
+
 	sv->link_pending = false;
-	if (!sv->have_pol || !attach_wanted(sv))
+	if (!sv->have_pol || (!forced && !attach_wanted(sv)))
 		return;
 	attach_policy(sv, &sv->pol, true); /* lock taken: link_pending again */
 }

@@ -2134,13 +2134,7 @@ int bg_policy_attach(const char *pin_path, const struct bg_policy *p,
 		return 0;
 	bg_links_list(pin_path, &links, &nlinks);
 	for (i = 0; i < p->nifaces; i++) {
-		bool have = false;
-
-		for (k = 0; k < nlinks; k++)
-			if (links[k].this_netns && links[k].ifindex &&
-			    !strcmp(links[k].ifname, p->ifaces[i].name))
-				have = true;
-		if (have)
+		if (bg_link_live(links, nlinks, p->ifaces[i].name))
 			continue; /* already attached: leave the program as it is */
 		if (skip && skip(arg, p->ifaces[i].name)) {
 			ret = ret ? ret : -ECANCELED; /* still not attached */

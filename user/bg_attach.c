@@ -369,6 +369,16 @@ int bg_links_list(const char *pin_path, struct bg_link **out, int *n)
 	return 0;
 }
 
+bool bg_link_live(const struct bg_link *links, int n, const char *ifname)
+{
+	int k;
+
+	for (k = 0; k < n; k++)
+		if (links[k].this_netns && links[k].ifindex && !strcmp(links[k].ifname, ifname))
+			return true;
+	return false;
+}
+
 int bg_links_detach_all(const char *pin_path)
 {
 	struct bg_link *links;

@@ -142,7 +142,6 @@ struct serve {
 	bool tfw_lost; /* a token file's folder watch went away: re-made at a tick */
 	bool tfw_rebuild; /* a symlink's real folder went away: resolve them again */
 	int link_fd; /* rtnetlink link notifications: interfaces that appear late */
-	bool attach_failed; /* the last attach left a policy interface out */
 	bool link_pending; /* a link event still to act on: the state was locked */
 	bool reload_deferred; /* a reload waiting for the writer lock ... */
 	struct bg_audit_who deferred_who; /* ... and its cause, for the audit */
@@ -355,22 +354,6 @@ static void feed_event(struct serve *sv, const struct bg_event *e, bool swept);
 static void note_policy(struct serve *sv);
 static void bind_update(struct serve *sv, const struct bg_policy *p);
 
-/*
- * Attach where the policy says. An interface it names that is absent now
- * (a NIC whose driver loads late, a VLAN or bond made after boot) or fails
- * is retried when the kernel announces a link change (on_link), not only
- * at the next reload.
- */
-static bool iface_attached(const struct bg_link *links, int nlinks, const char *name)
-{
-	int k;
-
-	for (k = 0; k < nlinks; k++)
-		if (links[k].this_netns && links[k].ifindex && !strcmp(links[k].ifname, name))
-			return true;
-	return false;
-}
-
 /* Did name fail to attach as it is now (same ifindex)? */
 static bool attach_failed_as_is(void *arg, const char *name)
 {
@@ -385,9 +368,12 @@ static bool attach_failed_as_is(void *arg, const char *name)
 }
 
 /*
- * retry: after a link event, leave out the interfaces that failed as they
- * are (else every event would log the same failure again); a reload tries
- * them all.
+ * Attach where the policy says. An interface it names that is absent now
+ * (a NIC whose driver loads late, a VLAN or bond made after boot) or fails
+ * is retried when the kernel announces a link change (on_link), not only
+ * at the next reload. retry: after a link event, leave out the interfaces
+ * that failed as they are (else every event would log the same failure
+ * again); a reload tries them all.
  */
 static void attach_policy(struct serve *sv, const struct bg_policy *p, bool retry)
 {
@@ -399,7 +385,6 @@ static void attach_policy(struct serve *sv, const struct bg_policy *p, bool retr
 		sv->nattach_fails = 0;
 	ret = bg_policy_attach(sv->s.pin_path, p, log_line, retry ? attach_failed_as_is : NULL, sv);
 	if (!ret) {
-		sv->attach_failed = false;
 		sv->nattach_fails = 0;
 		return;
 	}
@@ -408,7 +393,6 @@ static void attach_policy(struct serve *sv, const struct bg_policy *p, bool retr
 		sv->link_pending = true;
 		return;
 	}
-	sv->attach_failed = true;
 	if (!retry)
 		slog(sv, LOG_WARNING_,
 		     "not attached everywhere the policy says (see the messages above); %s",
@@ -431,7 +415,7 @@ static void attach_policy(struct serve *sv, const struct bg_policy *p, bool retr
 	for (i = 0; i < p->nifaces && sv->nattach_fails < ATTACH_FAILS_MAX; i++) {
 		unsigned int idx = if_nametoindex(p->ifaces[i].name);
 
-		if (!idx || iface_attached(links, nlinks, p->ifaces[i].name) ||
+		if (!idx || bg_link_live(links, nlinks, p->ifaces[i].name) ||
 		    attach_failed_as_is(sv, p->ifaces[i].name))
 			continue;
 		snprintf(sv->attach_fails[sv->nattach_fails].name, IF_NAMESIZE, "%s",
@@ -455,7 +439,7 @@ static bool attach_wanted(const struct serve *sv)
 	for (i = 0; i < sv->pol.nifaces && !want; i++) {
 		const char *name = sv->pol.ifaces[i].name;
 
-		if (!if_nametoindex(name) || iface_attached(links, nlinks, name))
+		if (!if_nametoindex(name) || bg_link_live(links, nlinks, name))
 			continue; /* absent (nothing to try, nothing to log), or done */
 		want = !attach_failed_as_is((void *)sv, name);
 	}

@@ -211,7 +211,8 @@ static int sub_addr(const char *pin_path, struct sockaddr_un *sa, socklen_t *len
 	return 0;
 }
 
-int bg_events_sub_listen(const char *pin_path)
+/* The feed's socket: listening (the controller's) or connected to it. */
+static int sub_socket(const char *pin_path, bool listening)
 {
 	struct sockaddr_un sa;
 	socklen_t len;
@@ -220,10 +221,11 @@ int bg_events_sub_listen(const char *pin_path)
 	err = sub_addr(pin_path, &sa, &len);
 	if (err)
 		return err;
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | (listening ? SOCK_NONBLOCK : 0), 0);
 	if (fd < 0)
 		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, len) || listen(fd, 8)) {
+	if (listening ? bind(fd, (struct sockaddr *)&sa, len) || listen(fd, 8) :
+			connect(fd, (struct sockaddr *)&sa, len)) {
 		err = -errno;
 		close(fd);
 		return err;
@@ -231,25 +233,19 @@ int bg_events_sub_listen(const char *pin_path)
 	return fd;
 }
 
+int bg_events_sub_listen(const char *pin_path)
+{
+	return sub_socket(pin_path, true);
+}
+
 int bg_events_sub_connect(const char *pin_path, pid_t reader)
 {
 	struct ucred cred = { .pid = 0, .uid = (uid_t)-1 };
 	socklen_t clen = sizeof(cred);
-	struct sockaddr_un sa;
-	socklen_t len;
-	int fd, err;
+	int fd = sub_socket(pin_path, false);
 
-	err = sub_addr(pin_path, &sa, &len);
-	if (err)
-		return err;
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, len)) {
-		err = -errno;
-		close(fd);
-		return err;
-	}
+		return fd;
 	/*
 	 * An abstract name is anyone's to bind: believe only the process that
 	 * holds the ring (by pid when /proc/locks names it) and is root or us.

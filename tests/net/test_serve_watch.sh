@@ -24,6 +24,17 @@ wait_applied() {
 	done
 	return 1
 }
+# write_slowly FILE NAME RATE: the policy `pol NAME RATE` written into FILE
+# (made anew) the way a slow writer does: empty, then half, then whole,
+# each stage held longer than the reload debounce
+write_slowly() {
+	exec 3>"$1"
+	sleep 0.6 # the empty file must not be read
+	printf 'version: 1\n' >&3
+	sleep 0.6 # half a policy: valid YAML, no identities yet
+	pol "$2" "$3" | tail -n +2 >&3
+	exec 3>&-
+}
 
 echo "-- a ConfigMap: policy.yaml -> ..data/policy.yaml, ..data -> ..v1"
 mkdir -p "$D/..v1" "$D/..v2"
@@ -50,12 +61,7 @@ check "... 40 pps" eq "$(rate_of cm)" 40
 # written slowly behind the symlink: deleted, then made again bit by bit
 n=$(applied)
 rm "$D/real/p.yaml"
-exec 3>"$D/real/p.yaml"
-sleep 0.6 # longer than the reload debounce: the empty file must not be read
-printf 'version: 1\n' >&3
-sleep 0.6 # half a policy: valid YAML, no identities yet
-pol cm 45pps | tail -n +2 >&3
-exec 3>&-
+write_slowly "$D/real/p.yaml" cm 45pps
 check "rewritten slowly behind the symlink: reloaded once complete" wait_applied $((n + 1))
 check "... 45 pps, and cm never removed meanwhile" eq "$(rate_of cm):$(count_log "$TMPF.log" "identity cm removed")" "45:0"
 check "... no reload refused meanwhile" eq "$(count_log "$TMPF.log" "reload refused")" 0
@@ -63,12 +69,7 @@ check "... no reload refused meanwhile" eq "$(count_log "$TMPF.log" "reload refu
 echo "-- written slowly in place: applied once complete, never half"
 rm "$D/policy.yaml"
 n=$(applied)
-exec 3>"$D/policy.yaml"
-sleep 0.6 # longer than the reload debounce: an empty file must not be read
-printf 'version: 1\n' >&3
-sleep 0.6 # half a policy: valid YAML, no identities yet
-pol slow 50pps | tail -n +2 >&3
-exec 3>&-
+write_slowly "$D/policy.yaml" slow 50pps
 check "complete: reloaded" wait_applied $((n + 1))
 check "... with the whole policy (slow at 50 pps)" eq "$(rate_of slow)" 50
 check "never applied while half-written (cm removed once, by the whole file)" \

@@ -59,7 +59,7 @@ BPF_HDRS := $(wildcard bpf/*.h) $(wildcard include/*.h)
 # The library: everything of the control plane but the CLI front end.
 LIB_SRCS := user/bg_state.c user/bg_attach.c user/bg_identity.c \
 	user/bg_prefix.c user/bg_units.c user/bg_log.c user/bg_out.c \
-	user/bg_probe_veth.c
+	user/bg_probe_veth.c user/bg_setup.c
 # The controller (issue 4): policy, apply, tuner, metrics, events.
 LIB_SRCS += user/bg_policy.c user/bg_apply.c user/bg_tuner.c user/bg_metrics.c \
 	user/bg_events.c user/bg_audit.c
@@ -70,6 +70,12 @@ CLI_SRCS := user/burstctl.c user/cmd_attach.c user/cmd_identity.c \
 CLI_SRCS += user/cmd_policy.c user/cmd_serve.c user/cmd_top.c user/cmd_events.c
 CLI_SRCS += user/cmd_token.c user/cmd_bind.c
 CLI_SRCS += user/cmd_batch.c
+# The controller (`burstctl serve`): cmd_serve.c wires up the rooms of serve/
+# (user/serve/serve.h says which file holds what).
+SERVE_SRCS := user/serve/loop.c user/serve/log.c user/serve/policy.c user/serve/files.c \
+	user/serve/links.c user/serve/events.c user/serve/bind.c user/serve/tuner.c \
+	user/serve/metrics.c user/serve/gc.c
+CLI_SRCS += $(SERVE_SRCS)
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(LIB_SRCS))
 CLI_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(CLI_SRCS))
 LIB := $(OUTPUT)/libburstgate.a
@@ -103,8 +109,9 @@ $(SKEL): $(BPF_OBJ)
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name bg_xdp > $@.tmp && mv $@.tmp $@
 
-$(OUTPUT)/user/%.o: user/%.c $(SKEL) $(wildcard user/*.h client/*.h) $(BPF_HDRS) | $(OUTPUT)/user
+$(OUTPUT)/user/%.o: user/%.c $(SKEL) $(wildcard user/*.h user/serve/*.h client/*.h) $(BPF_HDRS) | $(OUTPUT)/user
 	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(USER_CFLAGS) $(CFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJS)
@@ -202,7 +209,7 @@ demo: deps
 	$(Q)$(MAKE) --no-print-directory $(BURSTCTL) $(TRAFFIC)
 	$(Q)scripts/demo.sh
 
-FORMAT_SRCS := $(wildcard bpf/*.c bpf/*.h include/*.h user/*.c user/*.h \
+FORMAT_SRCS := $(wildcard bpf/*.c bpf/*.h include/*.h user/*.c user/*.h user/serve/*.c user/serve/*.h \
 	tests/unit/*.c tests/unit/*.h tests/bpf/*.c tests/bpf/*.h tests/tools/*.c \
 	client/*.c client/*.h examples/*.c bench/*.c)
 

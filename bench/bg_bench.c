@@ -44,11 +44,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bg_attach.h"
 #include "bg_bench.skel.h"
 #include "bg_flow.h"
 #include "bg_identity.h"
 #include "bg_log.h"
 #include "bg_prefix.h"
+#include "bg_setup.h"
 #include "bg_state.h"
 #include "bg_token_reg.h"
 #include "pkt.h"

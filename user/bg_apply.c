@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "bg_attach.h"
+#include "bg_setup.h"
 #include "bg_flow.h"
 #include "bg_log.h"
 #include "bg_units.h"

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "bg_log.h"
-#include "bg_state.h"
+#include "bg_setup.h"
 
 #define LINKS_DIR "links"
 
@@ -407,4 +407,9 @@ int bg_links_detach_all(const char *pin_path)
 		bg_err("remove %s: %s", dir, strerror(-err));
 	}
 	return err;
+}
+
+int bg_state_teardown(const char *pin_path)
+{
+	return bg_state_remove(pin_path, bg_links_detach_all);
 }

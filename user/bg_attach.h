@@ -49,6 +49,8 @@ int bg_attach(const char *pin_path, const char *ifname, enum bg_mode mode,
 int bg_detach(const char *pin_path, const char *ifname);
 int bg_links_list(const char *pin_path, struct bg_link **links, int *n);
 int bg_links_detach_all(const char *pin_path);
+/* Detach every interface attached through this state and unpin it all. */
+int bg_state_teardown(const char *pin_path);
 /* Is ifname, in this network namespace, among links[0..n) with a live link? */
 bool bg_link_live(const struct bg_link *links, int n, const char *ifname);
 

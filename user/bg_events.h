@@ -32,16 +32,6 @@ struct bg_ev_reader {
 };
 
 /*
- * Take an exclusive flock on the folder <pin>/name (created if absent),
- * without waiting. -EBUSY if another process holds it; *holder is then its
- * pid when /proc/locks tells (else 0).
- */
-int bg_lock_take(const char *pin_path, const char *name, int *fd, pid_t *holder);
-
-/* The pid holding an flock on fd's inode, from /proc/locks; 0 if unknown. */
-pid_t bg_lock_holder(int fd);
-
-/*
  * Become the ring's reader. -EBUSY (nothing printed) if another process
  * is: *holder (may be NULL) is then its pid when /proc/locks tells, else 0.
  */

@@ -22,15 +22,13 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "bg_attach.h"
-#include "bg_events.h"
 #include "bg_log.h"
-#include "bg_prefix.h"
-#include "bg_token_reg.h"
+#include "bg_token.h"
 #include "bg_xdp.skel.h"
 
 #define BPFFS_ROOT "/sys/fs/bpf"
@@ -97,6 +95,78 @@ const char *bg_default_pin_path(void)
 	const char *p = getenv("BURSTGATE_PIN_PATH");
 
 	return p && *p ? p : BG_PIN_PATH_DEFAULT;
+}
+
+/* Who holds an flock on this inode: /proc/locks "1: FLOCK ADVISORY WRITE PID MAJ:MIN:INO ..." */
+pid_t bg_lock_holder(int fd)
+{
+	char line[256], type[16];
+	unsigned int maj, min;
+	unsigned long ino;
+	struct stat st;
+	pid_t pid = 0;
+	int p;
+	FILE *f;
+
+	if (fstat(fd, &st))
+		return 0;
+	f = fopen("/proc/locks", "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (strstr(line, "->"))
+			continue; /* a waiter, not the holder */
+		if (sscanf(line, "%*d: %15s %*s %*s %d %x:%x:%lu", type, &p, &maj, &min, &ino) != 5)
+			continue;
+		if (!strcmp(type, "FLOCK") && ino == st.st_ino && maj == major(st.st_dev) &&
+		    min == minor(st.st_dev)) {
+			pid = p;
+			break;
+		}
+	}
+	fclose(f);
+	return pid;
+}
+
+int bg_lock_take(const char *pin_path, const char *name, int *fdp, pid_t *holder)
+{
+	struct stat have, now;
+	char path[256];
+	int fd, err;
+
+	*holder = 0;
+	snprintf(path, sizeof(path), "%s/%s", pin_path, name);
+	if (mkdir(path, 0700) && errno != EEXIST) {
+		err = -errno;
+		bg_err("create %s: %s", path, strerror(-err));
+		return err;
+	}
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		bg_err("open %s: %s", path, strerror(-err));
+		return err;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		err = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		if (err == -EBUSY)
+			*holder = bg_lock_holder(fd);
+		close(fd);
+		return err;
+	}
+	/*
+	 * Locked, but is it still the folder at that path? `burstctl teardown`
+	 * removes it while holding it: a lock on a removed folder locks nothing.
+	 */
+	if (fstat(fd, &have) || stat(path, &now) || have.st_ino != now.st_ino ||
+	    have.st_dev != now.st_dev) {
+		bg_err("%s was removed meanwhile (is `burstctl teardown` running?): try again",
+		       path);
+		close(fd);
+		return -ESTALE;
+	}
+	*fdp = fd;
+	return 0;
 }
 
 static int *desc_fd(struct bg_state *s, const struct map_desc *d)
@@ -253,12 +323,6 @@ int bg_state_open(struct bg_state *s, const char *pin_path, int flags)
 		return -ENAMETOOLONG;
 	}
 	snprintf(s->pin_path, sizeof(s->pin_path), "%s", pin_path);
-
-	if (flags & BG_OPEN_CREATE) {
-		err = bg_state_setup(pin_path, 0, 0, NULL);
-		if (err)
-			return err;
-	}
 
 	s->dir_fd = open_dir(pin_path, flags & BG_OPEN_WRITE);
 	if (s->dir_fd < 0) {
@@ -438,7 +502,13 @@ static int create_rec(const struct bg_state *s)
 	return err;
 }
 
-static int init_contents(const char *pin_path)
+/*
+ * What the state itself needs in its maps: burstctl's record map, the
+ * global switches and the default identity. What the layers above keep in
+ * them (the token secret, the prefix-map bits) is theirs: init, under the
+ * same lock (bg_setup.c passes it).
+ */
+static int init_contents(const char *pin_path, bg_state_init_fn init)
 {
 	struct bg_state s;
 	struct bg_global g = {};
@@ -452,15 +522,13 @@ static int init_contents(const char *pin_path)
 	err = bg_state_open(&s, pin_path, BG_OPEN_READ);
 	if (err)
 		return err;
-	err = bg_token_state_init(&s); /* the secret, the header config */
-	if (!err && s.rec_fd < 0)
+	if (s.rec_fd < 0)
 		err = create_rec(&s);
-	if (err)
-		goto out;
-	err = bg_global_get(&s, &g);
+	if (!err)
+		err = bg_global_get(&s, &g);
 	if (!err && g.max_ids) {
-		/* already initialised: only re-derive which prefix maps hold entries */
-		err = bg_prefix_flags_sync(&s);
+		/* already initialised: only what the layers above re-derive */
+		err = init ? init(&s, false) : 0;
 		goto out;
 	}
 	if (err)
@@ -474,6 +542,8 @@ static int init_contents(const char *pin_path)
 		err = -errno;
 		bg_err("initialise state in %s: %s", pin_path, strerror(-err));
 	}
+	if (!err && init)
+		err = init(&s, true);
 out:
 	bg_state_close(&s);
 	return err;
@@ -501,7 +571,8 @@ static int check_owner(int dir_fd, const char *pin_path)
 
 static int probe_mmapable(void);
 
-int bg_state_setup(const char *pin_path, __u32 max_ids, __u32 max_pfx, bool *created)
+int bg_state_create(const char *pin_path, __u32 max_ids, __u32 max_pfx, bg_state_init_fn init,
+		    bool *created)
 {
 	struct bpf_map_info info;
 	int dir_fd, err = 0, n_present = 0;
@@ -567,13 +638,13 @@ int bg_state_setup(const char *pin_path, __u32 max_ids, __u32 max_pfx, bool *cre
 		if (created)
 			*created = n_present == 0;
 	}
-	err = init_contents(pin_path);
+	err = init_contents(pin_path, init);
 out:
 	close(dir_fd);
 	return err;
 }
 
-int bg_state_teardown(const char *pin_path)
+int bg_state_remove(const char *pin_path, int (*detach)(const char *pin_path))
 {
 	int lock_fds[sizeof(lock_dirs) / sizeof(lock_dirs[0])] = { -1, -1 };
 	char path[256];
@@ -613,7 +684,7 @@ int bg_state_teardown(const char *pin_path)
 			goto out;
 		}
 	}
-	err = bg_links_detach_all(pin_path);
+	err = detach ? detach(pin_path) : 0;
 	for (i = 0; i <= N_MAPS; i++) {
 		pin_file(path, sizeof(path), pin_path,
 			 i < N_MAPS ? map_descs[i].name : rec_desc.name);

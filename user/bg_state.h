@@ -8,6 +8,7 @@
 #define BG_STATE_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 #include <linux/types.h>
 
 #include "bg_common.h"
@@ -27,6 +28,16 @@ struct bg_xdp; /* the generated skeleton */
  * (and nothing printed) and tries again later. Commands wait, as usual.
  */
 extern int bg_lock_nowait;
+
+/*
+ * Take an exclusive flock on the folder <pin>/name (created if absent),
+ * without waiting. -EBUSY if another process holds it; *holder is then its
+ * pid when /proc/locks tells (else 0).
+ */
+int bg_lock_take(const char *pin_path, const char *name, int *fd, pid_t *holder);
+
+/* The pid holding an flock on fd's inode, from /proc/locks; 0 if unknown. */
+pid_t bg_lock_holder(int fd);
 
 struct bg_state {
 	char pin_path[200];
@@ -85,7 +96,7 @@ struct bg_rec_val {
 enum {
 	BG_OPEN_READ = 0, /* the state must exist */
 	BG_OPEN_WRITE = 1 << 0, /* hold the writer lock until close */
-	BG_OPEN_CREATE = 1 << 1, /* create with default sizes if absent */
+	/* 1 << 1: BG_OPEN_CREATE, bg_state_open_setup() (bg_setup.h) */
 };
 
 /* The pin path: $BURSTGATE_PIN_PATH, else BG_PIN_PATH_DEFAULT. */
@@ -95,13 +106,28 @@ int bg_state_open(struct bg_state *s, const char *pin_path, int flags);
 void bg_state_close(struct bg_state *s);
 
 /*
+ * This file is the bottom layer: it calls nothing of burstgate's but the
+ * log. What the layers above keep in the state is theirs to make and
+ * remove, through these hooks; bg_state_setup() (bg_setup.h) and
+ * bg_state_teardown() (bg_attach.h) are what commands call.
+ *
+ * init: called under the writer lock once the state's own contents are
+ * there; fresh: they were just made (else: an existing state, adopted).
+ */
+typedef int (*bg_state_init_fn)(const struct bg_state *s, bool fresh);
+
+/*
  * Create the state if absent, with the given capacities (0: default).
  * If it exists with other capacities, -EEXIST. *created tells which.
  */
-int bg_state_setup(const char *pin_path, __u32 max_ids, __u32 max_pfx, bool *created);
+int bg_state_create(const char *pin_path, __u32 max_ids, __u32 max_pfx, bg_state_init_fn init,
+		    bool *created);
 
-/* Detach every interface attached through this state and unpin it all. */
-int bg_state_teardown(const char *pin_path);
+/*
+ * Unpin it all, holding the serve and events locks (refused while either
+ * runs). detach (may be NULL) runs first, with the locks held.
+ */
+int bg_state_remove(const char *pin_path, int (*detach)(const char *pin_path));
 
 /*
  * Open and load the XDP program with every map reused from the pins.

@@ -16,6 +16,7 @@
 #include "bg_log.h"
 #include "bg_out.h"
 #include "bg_prefix.h"
+#include "bg_setup.h"
 #include "bg_state.h"
 #include "bg_units.h"
 #include "burstctl.h"

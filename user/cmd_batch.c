@@ -22,6 +22,7 @@
 #include "bg_log.h"
 #include "bg_out.h"
 #include "bg_prefix.h"
+#include "bg_setup.h"
 #include "bg_state.h"
 #include "burstctl.h"
 
@@ -182,7 +183,7 @@ int do_batch(int argc, char **argv)
 		bg_err("batch: open %s: %s", file, strerror(-err));
 		return err;
 	}
-	err = bg_state_open(&s, opts.pin_path, BG_OPEN_WRITE | BG_OPEN_CREATE);
+	err = bg_state_open_setup(&s, opts.pin_path, BG_OPEN_WRITE | BG_OPEN_CREATE);
 	if (err)
 		goto out_file;
 

@@ -6,6 +6,7 @@
 
 #include "bg_log.h"
 #include "bg_out.h"
+#include "bg_setup.h"
 #include "bg_state.h"
 #include "burstctl.h"
 
@@ -86,7 +87,7 @@ static int do_set(int argc, char **argv)
 			malformed = !strcmp(v, "drop") ? BG_MALFORMED_DROP : BG_MALFORMED_PASS;
 		}
 	}
-	err = bg_state_open(&s, opts.pin_path, BG_OPEN_WRITE | BG_OPEN_CREATE);
+	err = bg_state_open_setup(&s, opts.pin_path, BG_OPEN_WRITE | BG_OPEN_CREATE);
 	if (err)
 		return err;
 	err = bg_global_get(&s, &g);

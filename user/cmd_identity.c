@@ -11,6 +11,7 @@
 #include "bg_log.h"
 #include "bg_out.h"
 #include "bg_prefix.h"
+#include "bg_setup.h"
 #include "bg_state.h"
 #include "bg_units.h"
 #include "burstctl.h"
@@ -219,7 +220,7 @@ static int add_or_set(int argc, char **argv, bool add)
 			OBJ,
 			"set %s: nothing to change (give rate, burst, bytes-rate, bytes-burst or action)",
 			name);
-	err = bg_state_open(&s, opts.pin_path, BG_OPEN_WRITE | BG_OPEN_CREATE);
+	err = bg_state_open_setup(&s, opts.pin_path, BG_OPEN_WRITE | BG_OPEN_CREATE);
 	if (err)
 		return err;
 	err = add ? bg_identity_add(&s, name, &l, mask, NULL) :

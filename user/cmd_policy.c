@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "bg_apply.h"
+#include "bg_attach.h"
 #include "bg_audit.h"
 #include "bg_events.h"
 #include "bg_log.h"

@@ -9,6 +9,7 @@
 #include "bg_log.h"
 #include "bg_out.h"
 #include "bg_prefix.h"
+#include "bg_setup.h"
 #include "bg_state.h"
 #include "burstctl.h"
 
@@ -81,7 +82,7 @@ static int do_add(int argc, char **argv)
 	err = parse_args("add", argc, argv, true, &p, &name);
 	if (err)
 		return err;
-	err = bg_state_open(&s, opts.pin_path, BG_OPEN_WRITE | BG_OPEN_CREATE);
+	err = bg_state_open_setup(&s, opts.pin_path, BG_OPEN_WRITE | BG_OPEN_CREATE);
 	if (err)
 		return err;
 	err = lookup_identity(&s, name, &id);

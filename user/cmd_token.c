@@ -11,6 +11,7 @@
 #include "bg_identity.h"
 #include "bg_log.h"
 #include "bg_out.h"
+#include "bg_setup.h"
 #include "bg_state.h"
 #include "bg_time.h"
 #include "bg_token_reg.h"
@@ -539,10 +540,10 @@ static int do_tok_config(int argc, char **argv)
 			return ret;
 		}
 	}
-	ret = bg_state_open(&s, opts.pin_path,
-			    hdr || sch || http >= 0 || http_idle || bind_idle ?
-				    BG_OPEN_WRITE | BG_OPEN_CREATE :
-				    BG_OPEN_READ);
+	ret = bg_state_open_setup(&s, opts.pin_path,
+				  hdr || sch || http >= 0 || http_idle || bind_idle ?
+					  BG_OPEN_WRITE | BG_OPEN_CREATE :
+					  BG_OPEN_READ);
 	if (ret)
 		return ret;
 	ret = bg_tok_cfg_get(&s, &c);

@@ -17,10 +17,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bg_attach.h"
 #include "bg_apply.h"
 #include "bg_audit.h"
 #include "bg_identity.h"
 #include "bg_policy.h"
+#include "bg_setup.h"
 #include "bg_state.h"
 #include "bpftest.h"
 

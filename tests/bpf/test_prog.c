@@ -20,11 +20,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bg_attach.h"
 #include "bg_events.h"
 #include "bg_identity.h"
 #include "bg_log.h"
 #include "bg_parse.h"
 #include "bg_prefix.h"
+#include "bg_setup.h"
 #include "bg_state.h"
 #include "bpftest.h"
 #include "pkt.h"

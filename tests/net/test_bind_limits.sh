@@ -14,7 +14,7 @@ setup_topology 198.18.49 2001:db8:49
 POL=$TMPF.policy.yaml
 SOCK=$TMPF.sock
 PORT=$((20000 + ($$ + 17) % 20000))
-LIMIT=256 # BIND_CONNS_MAX in user/cmd_serve.c
+LIMIT=256 # BIND_CONNS_MAX in user/serve/bind.c
 
 newtok() { head -c 24 /dev/urandom | base64 | tr '+/' '-_' | tr -d '='; }
 umask 077

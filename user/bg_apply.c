@@ -2181,6 +2181,8 @@ int bg_policy_attach(const char *pin_path, const struct bg_policy *p,
 		if (want)
 			continue;
 		r = bg_detach(pin_path, links[k].ifname);
+		if (r == -ENOENT) /* detached meanwhile: done */
+			continue;
 		if (r) {
 			ret = r == -EWOULDBLOCK || !ret ? r : ret;
 			continue;

@@ -274,10 +274,8 @@ int bg_detach(const char *pin_path, const char *ifname)
 	if (err)
 		return err;
 	lock_fd = lock_state(pin_path);
-	if (lock_fd == -ENOENT) {
-		bg_err("burstgate is not attached to %s (no state at %s)", ifname, pin_path);
+	if (lock_fd == -ENOENT) /* no state: attached nowhere */
 		return -ENOENT;
-	}
 	if (lock_fd < 0) {
 		if (lock_fd != -EWOULDBLOCK) /* bg_lock_nowait: the caller tries again */
 			bg_err("lock %s: %s", pin_path, strerror(-lock_fd));
@@ -287,8 +285,6 @@ int bg_detach(const char *pin_path, const char *ifname)
 	fd = bpf_obj_get(pin);
 	if (fd < 0) {
 		err = -ENOENT;
-		bg_err("burstgate is not attached to %s (`burstctl status` lists where it is)",
-		       ifname);
 		goto out;
 	}
 	if (bpf_link_detach(fd)) {

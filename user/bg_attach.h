@@ -46,10 +46,17 @@ struct bg_attach_result {
 
 int bg_attach(const char *pin_path, const char *ifname, enum bg_mode mode,
 	      struct bg_attach_result *res);
+/*
+ * Detach from ifname: 0, or -ENOENT without a message when burstgate is not
+ * attached there (or there is no state): the caller says what that means.
+ */
 int bg_detach(const char *pin_path, const char *ifname);
 int bg_links_list(const char *pin_path, struct bg_link **links, int *n);
 int bg_links_detach_all(const char *pin_path);
-/* Detach every interface attached through this state and unpin it all. */
+/*
+ * Detach every interface attached through this state and unpin it all.
+ * -ENOENT, without a message, when there is no state.
+ */
 int bg_state_teardown(const char *pin_path);
 /* Is ifname, in this network namespace, among links[0..n) with a live link? */
 bool bg_link_live(const struct bg_link *links, int n, const char *ifname);

@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bg_time.h"
+
 #define AUDIT_MAX_CHANGES 1000 /* per line; the rest are counted */
 
 static void add_change(void *arg, const char *kind, const char *name, const char *line)
@@ -47,15 +49,13 @@ int bg_audit_write(const char *log_path, const struct bg_audit_who *who, const c
 	char when[40], *line = NULL;
 	struct timespec ts;
 	struct stat st;
-	struct tm tm;
 	int fd, err = 0;
 	size_t len;
 
+	/* docs/json.md: the record's own time has milliseconds; other times are _at */
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	bg_fmt_rfc3339_ms((__u64)ts.tv_sec * BG_NS_PER_SEC + (__u64)ts.tv_nsec, when, sizeof(when));
 	json_object_set_new(o, "time", json_string(when));
-	json_object_set_new(o, "time_unix", json_real((double)ts.tv_sec + ts.tv_nsec / 1e9));
 	json_object_set_new(w, "via", json_string(who->via));
 	json_object_set_new(w, "uid", json_integer(who->uid));
 	json_object_set_new(w, "user", pw ? json_string(pw->pw_name) : json_null());
@@ -65,8 +65,9 @@ int bg_audit_write(const char *log_path, const struct bg_audit_who *who, const c
 	json_object_set_new(o, "who", w);
 	json_object_set_new(o, "policy", json_string(policy_path));
 	if (stat(policy_path, &st) == 0) {
-		json_object_set_new(o, "policy_size", json_integer(st.st_size));
-		json_object_set_new(o, "policy_mtime_unix", json_integer(st.st_mtime));
+		json_object_set_new(o, "policy_size_bytes", json_integer(st.st_size));
+		json_object_set_new(o, "policy_modified_at",
+				    json_string(bg_fmt_rfc3339(st.st_mtime, when, sizeof(when))));
 		json_object_set_new(o, "policy_owner_uid", json_integer(st.st_uid));
 	}
 	/*
@@ -87,9 +88,9 @@ int bg_audit_write(const char *log_path, const struct bg_audit_who *who, const c
 	if (plan && !error) {
 		ch = json_array();
 		bg_plan_describe(plan, AUDIT_MAX_CHANGES, add_change, ch);
-		json_object_set_new(o, "changes_total",
+		json_object_set_new(o, "change_count",
 				    json_integer((json_int_t)bg_plan_changes(plan)));
-		json_object_set_new(o, "unchanged_identities",
+		json_object_set_new(o, "identities_unchanged",
 				    json_integer((json_int_t)plan->nsame));
 		json_object_set_new(o, "changes", ch);
 	}

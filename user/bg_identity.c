@@ -52,6 +52,11 @@ int bg_name_check(const char *name, char *err, size_t errlen)
 			 BG_NAME_LEN - 1);
 		return -EINVAL;
 	}
+	/* `identity show help` asks for help */
+	if (!strcmp(name, "help")) {
+		snprintf(err, errlen, "identity name \"help\": reserved (it asks for help)");
+		return -EINVAL;
+	}
 	if (name[0] == '-') {
 		snprintf(err, errlen, "identity name \"%s\": must not start with '-'", name);
 		return -EINVAL;

@@ -4,10 +4,14 @@
 #include <bpf/libbpf.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 int bg_verbose;
 const char *bg_prog_name = "burstctl";
 int bg_log_journal;
+int bg_log_capture;
+static char *captured; /* errors kept under bg_log_capture, "; " between them */
 
 /* prio: the syslog priority, for journald (bg_log_journal) */
 static void vmsg(int prio, const char *tag, const char *fmt, va_list ap)
@@ -20,13 +24,44 @@ static void vmsg(int prio, const char *tag, const char *fmt, va_list ap)
 	fputc('\n', stderr);
 }
 
+static void capture(const char *fmt, va_list ap)
+{
+	size_t old = captured ? strlen(captured) : 0;
+	char *line = NULL, *all;
+
+	if (vasprintf(&line, fmt, ap) < 0)
+		return;
+	all = realloc(captured, old + strlen(line) + 3);
+	if (all) {
+		snprintf(all + old, strlen(line) + 3, "%s%s", old ? "; " : "", line);
+		captured = all;
+	}
+	free(line);
+}
+
 void bg_err(const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vmsg(3, "", fmt, ap);
+	if (bg_log_capture)
+		capture(fmt, ap);
+	else
+		vmsg(3, "", fmt, ap);
 	va_end(ap);
+}
+
+const char *bg_log_captured(void)
+{
+	return captured;
+}
+
+void bg_log_flush_captured(int print)
+{
+	if (captured && print)
+		fprintf(stderr, "%s: %s\n", bg_prog_name, captured);
+	free(captured);
+	captured = NULL;
 }
 
 void bg_warn(const char *fmt, ...)

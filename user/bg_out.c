@@ -5,6 +5,11 @@
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bg_log.h"
+#include "bg_time.h"
 
 #define OUT_DEPTH_MAX 16
 
@@ -13,6 +18,7 @@ static bool json_pretty;
 static json_t *root;
 static json_t *stack[OUT_DEPTH_MAX];
 static int depth; /* number of open containers */
+static char *help_text; /* out_help() under -j */
 
 void out_init(bool json, bool pretty)
 {
@@ -136,6 +142,21 @@ void out_null(const char *key, const char *text)
 		printf("%s", text);
 }
 
+void out_time(const char *key, const char *text, int64_t unix_s)
+{
+	char buf[40];
+
+	out_str(key, text, bg_fmt_rfc3339(unix_s, buf, sizeof(buf)));
+}
+
+void out_json(const char *key, json_t *v)
+{
+	if (json_mode)
+		attach(key, v);
+	else
+		json_decref(v);
+}
+
 void out_text(const char *fmt, ...)
 {
 	va_list ap;
@@ -147,6 +168,31 @@ void out_text(const char *fmt, ...)
 	va_end(ap);
 }
 
+void out_help(const char *fmt, ...)
+{
+	char *more = NULL, *all;
+	size_t old = help_text ? strlen(help_text) : 0;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (!json_mode) {
+		vprintf(fmt, ap);
+		va_end(ap);
+		return;
+	}
+	if (vasprintf(&more, fmt, ap) < 0)
+		more = NULL;
+	va_end(ap);
+	if (!more)
+		return;
+	all = realloc(help_text, old + strlen(more) + 1);
+	if (all) {
+		memcpy(all + old, more, strlen(more) + 1);
+		help_text = all;
+	}
+	free(more);
+}
+
 #pragma GCC diagnostic pop
 
 int out_finish(void)
@@ -155,6 +201,12 @@ int out_finish(void)
 
 	while (depth)
 		pop();
+	if (json_mode && help_text && !root) {
+		root = json_object();
+		json_object_set_new(root, "help", json_string(help_text));
+	}
+	free(help_text);
+	help_text = NULL;
 	if (json_mode && root) {
 		size_t flags = JSON_PRESERVE_ORDER | (json_pretty ? JSON_INDENT(2) : JSON_COMPACT);
 
@@ -167,4 +219,21 @@ int out_finish(void)
 	if (fflush(stdout) != 0)
 		err = -EIO;
 	return err;
+}
+
+int out_finish_status(int err)
+{
+	const char *msg = bg_log_captured();
+
+	if (!err || !json_mode) {
+		bg_log_flush_captured(1); /* a success after all: say them */
+		return out_finish();
+	}
+	while (depth)
+		pop();
+	json_decref(root);
+	root = json_object();
+	json_object_set_new(root, "error", json_string(msg ? msg : strerror(err < 0 ? -err : err)));
+	bg_log_flush_captured(0); /* said on stdout */
+	return out_finish();
 }

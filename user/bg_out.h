@@ -26,11 +26,33 @@ void out_i64(const char *key, const char *text, int64_t val);
 void out_double(const char *key, const char *text, double val);
 void out_bool(const char *key, const char *text, bool val);
 void out_null(const char *key, const char *text);
+/*
+ * A point in time (seconds since the epoch): RFC 3339 in UTC in both forms
+ * ("2026-11-27T04:57:55Z"), the one time format of burstctl's JSON.
+ */
+void out_time(const char *key, const char *text, int64_t unix_s);
+
+/* A ready JSON value (reference taken); nothing in text mode. */
+struct json_t;
+void out_json(const char *key, struct json_t *v);
 
 /* Text-only decoration (headers, newlines); ignored in JSON mode. */
 void out_text(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/*
+ * Help text: printed as is, or under -j the document {"help": "TEXT"}, so
+ * that stdout under -j is always JSON.
+ */
+void out_help(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Print the JSON document, if any; returns 0 or -EIO. */
 int out_finish(void);
+
+/*
+ * End a command that returned err (0 or -errno). Under -j a failure prints
+ * {"error": "MESSAGE"} instead of whatever the command had built (the
+ * errors bg_err() kept, or strerror when there were none). Returns 0 or -EIO.
+ */
+int out_finish_status(int err);
 
 #endif /* BG_OUT_H */

@@ -653,10 +653,8 @@ int bg_state_remove(const char *pin_path, int (*detach)(const char *pin_path))
 
 	dir_fd = open_dir(pin_path, true);
 	if (dir_fd < 0) {
-		if (dir_fd == -ENOENT) {
-			bg_err("no burstgate state at %s: nothing to remove", pin_path);
+		if (dir_fd == -ENOENT) /* the caller says what that means */
 			return -ENOENT;
-		}
 		bg_err("open %s: %s", pin_path, strerror(-dir_fd));
 		return dir_fd;
 	}

@@ -125,7 +125,7 @@ int bg_state_create(const char *pin_path, __u32 max_ids, __u32 max_pfx, bg_state
 
 /*
  * Unpin it all, holding the serve and events locks (refused while either
- * runs). detach (may be NULL) runs first, with the locks held.
+ * runs); -ENOENT, without a message, when there is no state. detach (may be NULL) runs first, with the locks held.
  */
 int bg_state_remove(const char *pin_path, int (*detach)(const char *pin_path));
 

@@ -171,6 +171,19 @@ const char *bg_fmt_rfc3339(__s64 unix_s, char *buf, size_t len)
 	return buf;
 }
 
+const char *bg_fmt_rfc3339_ms(__u64 unix_ns, char *buf, size_t len)
+{
+	time_t t = (time_t)(unix_ns / BG_NS_PER_SEC);
+	struct tm tm;
+
+	if (!gmtime_r(&t, &tm) || !strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm))
+		snprintf(buf, len, "@%llu", (unsigned long long)unix_ns);
+	else
+		snprintf(buf + strlen(buf), len - strlen(buf), ".%03lluZ",
+			 (unsigned long long)(unix_ns % BG_NS_PER_SEC / 1000000));
+	return buf;
+}
+
 void bg_expiry_from_ttl(const struct bg_clock *now, __u64 ttl_ns, __u64 *deadline_ns,
 			__u64 *expires_unix)
 {

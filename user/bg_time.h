@@ -39,6 +39,8 @@ const char *bg_fmt_duration(__u64 ns, char *buf, size_t len);
 int bg_parse_rfc3339(const char *s, __s64 *unix_s, char *err, size_t errlen);
 /* UTC, "2026-12-01T10:00:00Z". */
 const char *bg_fmt_rfc3339(__s64 unix_s, char *buf, size_t len);
+/* With milliseconds, for records (events, log lines): "2026-12-01T10:00:00.123Z". */
+const char *bg_fmt_rfc3339_ms(__u64 unix_ns, char *buf, size_t len);
 
 /*
  * A token living ttl_ns from now: its deadline on the boot clock and, for

@@ -21,20 +21,65 @@
 
 struct bg_opts opts;
 
+int bg_exit_code(int err)
+{
+	switch (err < 0 ? -err : err) {
+	case 0:
+		return BG_EXIT_OK;
+	case ENOENT:
+	case ENODEV:
+	case ENXIO:
+	case ESRCH:
+		return BG_EXIT_NOT_FOUND;
+	case EBUSY:
+	case EAGAIN:
+	case EALREADY:
+		return BG_EXIT_BUSY;
+	case EEXIST:
+		return BG_EXIT_EXISTS;
+	case EINVAL:
+	case ERANGE:
+	case EDOM:
+	case ETIME:
+	case ENOTDIR:
+	case ENAMETOOLONG:
+	case EBADMSG:
+	case EOVERFLOW:
+	case EILSEQ:
+		return BG_EXIT_INVALID;
+	case ENOSPC:
+	case E2BIG:
+		return BG_EXIT_FULL;
+	default:
+		return BG_EXIT_FAILED;
+	}
+}
+
 int usage_error(const char *object, const char *fmt, ...)
 {
+	char msg[512];
 	va_list ap;
 
-	if (object)
-		fprintf(stderr, "%s: %s: ", bg_prog_name, object);
-	else
-		fprintf(stderr, "%s: ", bg_prog_name);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, " (see `%s%s%s help`)\n", bg_prog_name, object ? " " : "",
-		object ? object : "");
+	if (object)
+		bg_err("%s: %s (see `%s %s help`)", object, msg, bg_prog_name, object);
+	else
+		bg_err("%s (see `%s help`)", msg, bg_prog_name);
 	return -EINVAL;
+}
+
+bool wants_help(int argc, char **argv)
+{
+	int i;
+
+	if (argc > 0 && !strcmp(argv[0], "help"))
+		return true;
+	for (i = 0; i < argc && strcmp(argv[i], "--"); i++)
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+			return true;
+	return false;
 }
 
 const char *take_value(const char *object, int *argc, char ***argv)
@@ -53,13 +98,24 @@ const char *take_value(const char *object, int *argc, char ***argv)
 int cmd_select(const char *object, const struct cmd *cmds, int argc, char **argv,
 	       int (*help)(int argc, char **argv))
 {
+	static char *help_argv[] = { "help", NULL };
 	const struct cmd *c;
 
-	if (argc < 1 || !strcmp(argv[0], "help"))
+	if (argc < 1 || !strcmp(argv[0], "help") || !strcmp(argv[0], "-h") ||
+	    !strcmp(argv[0], "--help"))
 		return help(argc, argv);
-	for (c = cmds; c->name; c++)
-		if (!strcmp(argv[0], c->name))
+	for (c = cmds; c->name; c++) {
+		if (strcmp(argv[0], c->name))
+			continue;
+		if (!wants_help(argc - 1, argv + 1))
 			return c->func(argc - 1, argv + 1);
+		/*
+		 * `identity add --help`, `token add help`: a command's help is
+		 * its object's. At the top, each object answers "help" itself
+		 * (those with commands through cmd_select again).
+		 */
+		return object ? help(argc, argv) : c->func(1, help_argv);
+	}
 	/*
 	 * A command is a short word. Anything else is not echoed: it may be a
 	 * secret typed in the wrong place (`burstctl bind <token>`), and
@@ -77,46 +133,53 @@ static int do_help(int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
-	if (out_is_json())
-		return 0;
-	printf("Usage: %s [OPTIONS] OBJECT COMMAND [ARGS]\n"
-	       "\n"
-	       "Per-identity token buckets at the NIC for AI-agent traffic.\n"
-	       "\n"
-	       "Objects and commands:\n"
-	       "  attach DEV [mode auto|native|skb]   attach (or upgrade in place) on DEV\n"
-	       "  detach DEV                          detach from DEV\n"
-	       "  status                              where attached, capacity, kernel features\n"
-	       "  stats [identity NAME]               counters and bucket fill\n"
-	       "  identity add|set|del|list|show      named limits (see `identity help`)\n"
-	       "  prefix add|del|list                 source prefixes to identities\n"
-	       "  config show|set                     host-wide shadow mode, malformed verdict\n"
-	       "  token add|del|list|show|gc|config   agent tokens to identities (HTTP header)\n"
-	       "  bind add|del|list|serve             connections to agents (TLS, non-HTTP)\n"
-	       "  setup [max-identities N] [max-prefixes N]   create the pinned state\n"
-	       "  teardown                            detach everywhere and remove all state\n"
-	       "  policy check|apply|dump [FILE]      declarative YAML policy (see `policy help`)\n"
-	       "  serve --policy FILE [--metrics A:P] the controller: reload, tuner, metrics\n"
-	       "  top [sort rate|drops]               live view of identities, every second\n"
-	       "  events                              identities starting/stopping being limited\n"
-	       "  batch FILE                          many identity/prefix commands at once\n"
-	       "  version\n"
-	       "\n"
-	       "Options:\n"
-	       "  -j, --json          JSON output\n"
-	       "  -p, --pretty        indented JSON (implies --json)\n"
-	       "  -v, --verbose       show libbpf's messages and the verifier log\n"
-	       "  -d, --pin-path DIR  state folder on bpffs (default %s,\n"
-	       "                      or $BURSTGATE_PIN_PATH)\n"
-	       "  -h, --help          this help\n",
-	       bg_prog_name, BG_PIN_PATH_DEFAULT);
+	out_help(
+		"Usage: %s [OPTIONS] OBJECT COMMAND [ARGS]\n"
+		"\n"
+		"Per-identity token buckets at the NIC for AI-agent traffic.\n"
+		"\n"
+		"Objects and commands:\n"
+		"  attach DEV [mode auto|native|skb]   attach (or upgrade in place) on DEV\n"
+		"  detach DEV                          detach from DEV\n"
+		"  status                              where attached, capacity, kernel features\n"
+		"  stats [identity NAME]               counters and bucket fill\n"
+		"  identity add|set|del|list|show      named limits (see `identity help`)\n"
+		"  prefix add|del|list                 source prefixes to identities\n"
+		"  config show|set                     host-wide shadow mode, malformed verdict\n"
+		"  token add|del|list|show|gc|config   agent tokens to identities (HTTP header)\n"
+		"  bind add|del|list|serve             connections to agents (TLS, non-HTTP)\n"
+		"  setup [max-identities N] [max-prefixes N]   create the pinned state\n"
+		"  teardown                            detach everywhere and remove all state\n"
+		"  policy check|apply|dump [FILE]      declarative YAML policy (see `policy help`)\n"
+		"  serve --policy FILE [--metrics A:P] the controller: reload, tuner, metrics\n"
+		"  top [sort rate|drops]               live view of identities, every second\n"
+		"  events                              identities starting/stopping being limited\n"
+		"  batch FILE                          many identity/prefix commands at once\n"
+		"  version\n"
+		"\n"
+		"Options:\n"
+		"  -j, --json          JSON output\n"
+		"  -p, --pretty        indented JSON (implies --json)\n"
+		"  -v, --verbose       show libbpf's messages and the verifier log\n"
+		"  -d, --pin-path DIR  state folder on bpffs (default %s,\n"
+		"                      or $BURSTGATE_PIN_PATH)\n"
+		"  -h, --help          this help\n"
+		"\n"
+		"`help`, -h or --help after any object or command shows its help.\n"
+		"Exit status: 0 done, 1 refused by the kernel or system, 2 not found,\n"
+		"16 busy, 17 already exists, 22 invalid argument or file, 28 full.\n",
+		bg_prog_name, BG_PIN_PATH_DEFAULT);
 	return 0;
 }
 
 static int do_version(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
+	if (wants_help(argc, argv)) {
+		out_help("Usage: %s version\n\nThe version of burstctl.\n", bg_prog_name);
+		return 0;
+	}
+	if (argc)
+		return usage_error("version", "takes no arguments");
 	out_begin_object(NULL);
 	out_str("version", "burstctl %s\n", BG_VERSION);
 	out_end_object();
@@ -158,11 +221,13 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int c, err;
+	static char *only[] = { NULL, NULL }; /* -h, -V: the command they stand for */
+	int c, err = 0, ret;
 
 	opts.pin_path = bg_default_pin_path();
+	opterr = 0; /* our own message, in JSON under -j */
 	/* '+': options only before the object, as in bpftool. */
-	while ((c = getopt_long(argc, argv, "+jpvd:hV", long_opts, NULL)) != -1) {
+	while (!err && (c = getopt_long(argc, argv, "+jpvd:hV", long_opts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			opts.json = true;
@@ -178,22 +243,37 @@ int main(int argc, char **argv)
 			opts.pin_path = optarg;
 			break;
 		case 'h':
-			return do_help(0, NULL);
+			only[0] = "help";
+			break;
 		case 'V':
-			return do_version(0, NULL), out_finish(), 0;
+			if (!only[0])
+				only[0] = "version";
+			break;
 		default:
-			fprintf(stderr, "see `%s help`\n", bg_prog_name);
-			return EINVAL;
+			err = -EINVAL;
 		}
 	}
-	argc -= optind;
-	argv += optind;
 	out_init(opts.json, opts.pretty);
+	/*
+	 * Under -j a command's errors become its JSON answer. The controller
+	 * is no command with an answer: its errors are log lines, at once.
+	 */
+	bg_log_capture = opts.json && !(optind < argc && !strcmp(argv[optind], "serve"));
 	bg_log_setup_libbpf();
+	if (err) {
+		/* optind already moved past the bad one */
+		const char *bad = argv[optind - 1];
 
-	err = cmd_select(NULL, objects, argc, argv, do_help);
-	if (out_finish() && !err)
-		err = -EIO;
-	/* the errno as exit status, as bpftool does; those above 255 would wrap */
-	return err < 0 ? (-err < 256 ? -err : 1) : 0;
+		if (optopt && strchr("d", optopt))
+			usage_error(NULL, "option \"%s\" needs a value", bad);
+		else
+			usage_error(NULL, "unknown option \"%s\" (options go before the object)",
+				    bad);
+	} else if (only[0]) {
+		err = cmd_select(NULL, objects, 1, only, do_help);
+	} else {
+		err = cmd_select(NULL, objects, argc - optind, argv + optind, do_help);
+	}
+	ret = out_finish_status(err);
+	return bg_exit_code(err ? err : ret);
 }

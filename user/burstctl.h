@@ -9,6 +9,29 @@
 
 #include <stdbool.h>
 
+/*
+ * Exit status: a small documented set (burstctl(8), EXIT STATUS). The
+ * numbers are the errno of each kind, as burstctl has always used, so
+ * scripts written against 2, 16, 22 and 28 keep working; every other errno
+ * folds into one of these (bg_exit_code()).
+ */
+enum bg_exit {
+	BG_EXIT_OK = 0,
+	BG_EXIT_FAILED =
+		1, /* refused by the kernel or the system: permissions, verifier, driver, I/O */
+	BG_EXIT_NOT_FOUND = 2, /* no state, identity, prefix, token, interface or file */
+	BG_EXIT_BUSY = 16, /* another controller or event reader holds it: try later or stop it */
+	BG_EXIT_EXISTS = 17, /* already exists (or exists with other capacities) */
+	BG_EXIT_INVALID = 22, /* bad command line, value or policy file */
+	BG_EXIT_FULL = 28, /* a table is full */
+};
+
+/* The exit status for a command's result (0 or -errno). */
+int bg_exit_code(int err);
+
+/* "help" first, or -h / --help anywhere (before a "--"). */
+bool wants_help(int argc, char **argv);
+
 struct cmd {
 	const char *name;
 	int (*func)(int argc, char **argv);

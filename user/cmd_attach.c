@@ -23,14 +23,13 @@
 
 static int attach_help(void)
 {
-	if (!out_is_json())
-		printf("Usage: burstctl attach DEV [mode auto|native|skb]\n"
-		       "\n"
-		       "Attach the XDP program to DEV, creating the state if needed.\n"
-		       "auto (default) uses native XDP where the driver has it and\n"
-		       "generic (skb) XDP otherwise. On an interface where burstgate\n"
-		       "is already attached this loads the program of this burstctl\n"
-		       "and swaps it in atomically: buckets and counters are kept.\n");
+	out_help("Usage: burstctl attach DEV [mode auto|native|skb]\n"
+		 "\n"
+		 "Attach the XDP program to DEV, creating the state if needed.\n"
+		 "auto (default) uses native XDP where the driver has it and\n"
+		 "generic (skb) XDP otherwise. On an interface where burstgate\n"
+		 "is already attached this loads the program of this burstctl\n"
+		 "and swaps it in atomically: buckets and counters are kept.\n");
 	return 0;
 }
 
@@ -67,7 +66,7 @@ int do_attach(int argc, char **argv)
 		bg_warn("%s: the driver has no native XDP; attached in generic (skb) mode, which costs more per packet",
 			dev);
 	out_begin_object(NULL);
-	out_str("ifname", NULL, dev);
+	out_str("interface", NULL, dev);
 	out_str("mode", NULL, bg_mode_name(res.mode));
 	out_u64("prog_id", NULL, res.prog_id);
 	switch (res.how) {
@@ -98,22 +97,31 @@ int do_detach(int argc, char **argv)
 {
 	int err;
 
-	if (argc < 1)
-		return usage_error("detach", "missing DEV");
-	if (!strcmp(argv[0], "help")) {
-		if (!out_is_json())
-			printf("Usage: burstctl detach DEV\n\n"
-			       "Detach from DEV. The state (limits, buckets, counters)\n"
-			       "stays pinned; `burstctl teardown` removes it.\n");
+	if (argc >= 1 && !strcmp(argv[0], "help")) {
+		out_help("Usage: burstctl detach DEV\n\n"
+			 "Detach from DEV. The state (limits, buckets, counters)\n"
+			 "stays pinned; `burstctl teardown` removes it. Detaching where\n"
+			 "burstgate is not attached succeeds and says so (scripts can\n"
+			 "detach without asking first); a DEV that does not exist is an\n"
+			 "error (exit 2), as it may be a typing mistake.\n");
 		return 0;
 	}
+	if (argc < 1)
+		return usage_error("detach", "missing DEV");
 	if (argc > 1)
 		return usage_error("detach", "unexpected argument \"%s\"", argv[1]);
 	err = bg_detach(opts.pin_path, argv[0]);
-	if (err)
+	if (err && err != -ENOENT)
 		return err;
 	out_begin_object(NULL);
-	out_str("detached", "detached burstgate from %s\n", argv[0]);
+	out_str("interface", NULL, argv[0]);
+	out_str("result", NULL, err ? "not_attached" : "detached");
+	if (err)
+		out_text(
+			"burstgate was not attached to %s: nothing to detach (`burstctl status` lists where it is)\n",
+			argv[0]);
+	else
+		out_text("detached burstgate from %s\n", argv[0]);
 	out_end_object();
 	return 0;
 }
@@ -183,12 +191,12 @@ static void status_links(void)
 
 		out_begin_object(NULL);
 		if (!l->ifindex) {
-			out_null("ifname", " (defunct: interface removed)");
+			out_null("interface", " (defunct: interface removed)");
 		} else if (!l->this_netns) {
-			out_null("ifname", NULL);
+			out_null("interface", NULL);
 			out_text(" ifindex %u in another netns", l->ifindex);
 		} else {
-			out_str("ifname", " %s", l->ifname);
+			out_str("interface", " %s", l->ifname);
 		}
 		out_u64("ifindex", NULL, l->ifindex);
 		out_bool("this_netns", NULL, l->this_netns);
@@ -233,11 +241,10 @@ int do_status(int argc, char **argv)
 	bool have;
 
 	if (argc == 1 && !strcmp(argv[0], "help")) {
-		if (!out_is_json())
-			printf("Usage: burstctl status\n\n"
-			       "The state folder and how full each table is, the host-wide\n"
-			       "switches, where burstgate is attached, and which kernel\n"
-			       "features it needs this kernel has (probing needs root).\n");
+		out_help("Usage: burstctl status\n\n"
+			 "The state folder and how full each table is, the host-wide\n"
+			 "switches, where burstgate is attached, and which kernel\n"
+			 "features it needs this kernel has (probing needs root).\n");
 		return 0;
 	}
 	if (argc)
@@ -260,19 +267,19 @@ int do_status(int argc, char **argv)
 		bg_global_get(&s, &g);
 		for (i = 0; i < npfx; i++)
 			n4 += pfx[i].pfx.family == AF_INET;
-		out_begin_object("identities");
+		out_begin_object("identity_table");
 		out_u64("used", "identities  %llu", nids);
 		out_u64("max", " of %llu\n", s.max_ids);
 		out_end_object();
-		out_begin_object("prefixes");
+		out_begin_object("prefix_tables");
 		out_u64("ipv4", "prefixes    %llu IPv4", n4);
 		out_u64("ipv6", ", %llu IPv6", npfx - n4);
 		out_u64("max_per_map",
 			" (each map, host and network per family, holds up to %llu)\n", s.max_pfx);
 		out_end_object();
-		status_fill("tokens", "tokens     ", s.tokens_fd, sizeof(__u64),
+		status_fill("token_table", "tokens     ", s.tokens_fd, sizeof(__u64),
 			    sizeof(struct bg_token), "");
-		status_fill("flows", "flows      ", s.flows_fd, sizeof(struct bg_flow_key),
+		status_fill("flow_table", "flows      ", s.flows_fd, sizeof(struct bg_flow_key),
 			    sizeof(struct bg_flow),
 			    " (when full, the least recently used make room)");
 		out_bool("shadow", NULL, g.shadow_all);
@@ -302,12 +309,11 @@ int do_setup(int argc, char **argv)
 		__u32 *dst;
 
 		if (!strcmp(kw, "help")) {
-			if (!out_is_json())
-				printf("Usage: burstctl setup [max-identities N] [max-prefixes N]\n\n"
-				       "Create the pinned state (done implicitly by attach and\n"
-				       "identity add, with %u identities and %u prefixes per\n"
-				       "family). Capacities are fixed at creation.\n",
-				       BG_MAX_IDS_DEFAULT, BG_MAX_PFX_DEFAULT);
+			out_help("Usage: burstctl setup [max-identities N] [max-prefixes N]\n\n"
+				 "Create the pinned state (done implicitly by attach and\n"
+				 "identity add, with %u identities and %u prefixes per\n"
+				 "family). Capacities are fixed at creation.\n",
+				 BG_MAX_IDS_DEFAULT, BG_MAX_PFX_DEFAULT);
 			return 0;
 		}
 		if (!strcmp(kw, "max-identities"))
@@ -329,7 +335,7 @@ int do_setup(int argc, char **argv)
 		return ret;
 	out_begin_object(NULL);
 	out_str("pin_path", NULL, opts.pin_path);
-	out_bool("created", NULL, created);
+	out_str("result", NULL, created ? "created" : "kept");
 	out_text("%s state at %s\n", created ? "created" : "kept existing", opts.pin_path);
 	out_end_object();
 	return 0;
@@ -340,21 +346,26 @@ int do_teardown(int argc, char **argv)
 	int err;
 
 	if (argc && !strcmp(argv[0], "help")) {
-		if (!out_is_json())
-			printf("Usage: burstctl teardown\n\n"
-			       "Detach from every interface and remove all pinned state:\n"
-			       "identities, prefixes, buckets and counters are lost.\n"
-			       "Refused while `burstctl serve` or `burstctl events` runs on\n"
-			       "the same state: stop it first.\n");
+		out_help("Usage: burstctl teardown\n\n"
+			 "Detach from every interface and remove all pinned state:\n"
+			 "identities, prefixes, buckets and counters are lost.\n"
+			 "Refused while `burstctl serve` or `burstctl events` runs on\n"
+			 "the same state: stop it first. Without a state it succeeds\n"
+			 "and says there was nothing to remove.\n");
 		return 0;
 	}
 	if (argc)
 		return usage_error("teardown", "unexpected argument \"%s\"", argv[0]);
 	err = bg_state_teardown(opts.pin_path);
-	if (err)
+	if (err && err != -ENOENT)
 		return err;
 	out_begin_object(NULL);
-	out_str("removed", "removed burstgate state at %s\n", opts.pin_path);
+	out_str("pin_path", NULL, opts.pin_path);
+	out_str("result", NULL, err ? "absent" : "removed");
+	if (err)
+		out_text("no burstgate state at %s: nothing to remove\n", opts.pin_path);
+	else
+		out_text("removed burstgate state at %s\n", opts.pin_path);
 	out_end_object();
 	return 0;
 }

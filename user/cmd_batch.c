@@ -33,19 +33,17 @@ static int help(int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
-	if (out_is_json())
-		return 0;
-	printf("Usage: burstctl batch FILE\n"
-	       "\n"
-	       "Runs the commands in FILE (- for standard input), one per line,\n"
-	       "as they would be typed after `burstctl`, on one open state under\n"
-	       "one writer lock. Accepted:\n"
-	       "  identity add NAME [LIMITS]     identity set NAME LIMITS\n"
-	       "  identity del NAME\n"
-	       "  prefix add CIDR identity NAME  prefix del CIDR [identity NAME]\n"
-	       "Blank lines and lines starting with # are skipped; \"double quotes\"\n"
-	       "group words. The first failing line stops the batch and is named\n"
-	       "as FILE:LINE; the lines before it stay applied.\n");
+	out_help("Usage: burstctl batch FILE\n"
+		 "\n"
+		 "Runs the commands in FILE (- for standard input), one per line,\n"
+		 "as they would be typed after `burstctl`, on one open state under\n"
+		 "one writer lock. Accepted:\n"
+		 "  identity add NAME [LIMITS]     identity set NAME LIMITS\n"
+		 "  identity del NAME\n"
+		 "  prefix add CIDR identity NAME  prefix del CIDR [identity NAME]\n"
+		 "Blank lines and lines starting with # are skipped; \"double quotes\"\n"
+		 "group words. The first failing line stops the batch and is named\n"
+		 "as FILE:LINE; the lines before it stay applied.\n");
 	return 0;
 }
 
@@ -220,7 +218,7 @@ int do_batch(int argc, char **argv)
 	if (!err) {
 		out_begin_object(NULL);
 		out_str("file", "batch %s: ", file);
-		out_u64("commands", "%llu commands applied\n", (unsigned long long)done);
+		out_u64("command_count", "%llu commands applied\n", (unsigned long long)done);
 		out_end_object();
 	}
 out_file:

@@ -23,33 +23,31 @@ static int help(int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
-	if (out_is_json())
-		return 0;
-	printf("Usage: burstctl bind add FLOW [idle DURATION] [--token-file FILE]\n"
-	       "       burstctl bind del FLOW\n"
-	       "       burstctl bind list\n"
-	       "       burstctl bind serve [socket PATH] [group GROUP]\n"
-	       "\n"
-	       "FLOW := proto tcp|udp src ADDR sport PORT dst ADDR dport PORT\n"
-	       "        as packets arriving here carry it: src is the client.\n"
-	       "\n"
-	       "When TLS ends in the server, the NIC never sees the agent's token;\n"
-	       "the server does. Binding tells burstgate that a connection belongs\n"
-	       "to the agent holding a token (read from standard input or\n"
-	       "--token-file, never the command line): its packets are then metered\n"
-	       "against that agent's identity until the connection is idle for\n"
-	       "DURATION (default: `token config` bind-idle, 10m) or the token\n"
-	       "expires. A new connection on the same addresses and ports (a SYN)\n"
-	       "ends the binding.\n"
-	       "\n"
-	       "list shows every entry of the flow table: bindings, and connections\n"
-	       "learnt from HTTP requests that carried a token.\n"
-	       "\n"
-	       "serve answers the bind protocol on a Unix socket (default %s)\n"
-	       "until interrupted, for servers using the client library\n"
-	       "(client/bg_client.h). The socket is root-only (0600); `group GROUP`\n"
-	       "makes it 0660 and owned by GROUP, so that group's servers may bind.\n",
-	       BG_BIND_SOCKET_DEFAULT);
+	out_help("Usage: burstctl bind add FLOW [idle DURATION] [--token-file FILE]\n"
+		 "       burstctl bind del FLOW\n"
+		 "       burstctl bind list\n"
+		 "       burstctl bind serve [socket PATH] [group GROUP]\n"
+		 "\n"
+		 "FLOW := proto tcp|udp src ADDR sport PORT dst ADDR dport PORT\n"
+		 "        as packets arriving here carry it: src is the client.\n"
+		 "\n"
+		 "When TLS ends in the server, the NIC never sees the agent's token;\n"
+		 "the server does. Binding tells burstgate that a connection belongs\n"
+		 "to the agent holding a token (read from standard input or\n"
+		 "--token-file, never the command line): its packets are then metered\n"
+		 "against that agent's identity until the connection is idle for\n"
+		 "DURATION (default: `token config` bind-idle, 10m) or the token\n"
+		 "expires. A new connection on the same addresses and ports (a SYN)\n"
+		 "ends the binding.\n"
+		 "\n"
+		 "list shows every entry of the flow table: bindings, and connections\n"
+		 "learnt from HTTP requests that carried a token.\n"
+		 "\n"
+		 "serve answers the bind protocol on a Unix socket (default %s)\n"
+		 "until interrupted, for servers using the client library\n"
+		 "(client/bg_client.h). The socket is root-only (0600); `group GROUP`\n"
+		 "makes it 0660 and owned by GROUP, so that group's servers may bind.\n",
+		 BG_BIND_SOCKET_DEFAULT);
 	return 0;
 }
 
@@ -151,8 +149,9 @@ static int do_add(int argc, char **argv)
 		print_flow_key(&k);
 		out_str("identity", " to identity %s", info.identity);
 		out_str("fingerprint", " (token %s", bg_fp_fmt(info.fingerprint, fp, sizeof(fp)));
-		out_u64("idle_timeout_s", NULL, idle / BG_NS_PER_SEC);
+		out_u64("idle_timeout_sec", NULL, idle / BG_NS_PER_SEC);
 		out_text(", idle timeout %s)\n", bg_fmt_duration(idle, dur, sizeof(dur)));
+		out_str("result", NULL, "bound");
 		out_end_object();
 	}
 	bg_state_close(&s);
@@ -182,7 +181,9 @@ static int do_del(int argc, char **argv)
 		bg_err("bind del %s: %s", flow, strerror(-ret));
 	} else {
 		out_begin_object(NULL);
-		out_str("deleted", "unbound %s\n", flow);
+		out_text("unbound %s\n", flow);
+		print_flow_key(&k);
+		out_str("result", NULL, "unbound");
 		out_end_object();
 	}
 	bg_state_close(&s);
@@ -213,7 +214,8 @@ static int do_list(int argc, char **argv)
 	}
 	out_text("%-6s %-5s %-28s %-28s %-16s %-8s %-8s %s\n", "SOURCE", "PROTO", "CLIENT",
 		 "SERVER", "IDENTITY", "IDLE", "TIMEOUT", "STATE");
-	out_begin_array(NULL);
+	out_begin_object(NULL);
+	out_begin_array("flows");
 	for (i = 0; i < n; i++) {
 		const struct bg_flow *f = &v[i].flow;
 		const struct bg_flow_key *k = &v[i].key;
@@ -233,21 +235,22 @@ static int do_list(int argc, char **argv)
 			 bg_flow_addr_fmt(k, false, a, sizeof(a)), k->dport);
 		out_text("%-28s ", ep);
 		out_str("identity", "%-16s ", ident);
-		out_u64("id", NULL, f->id);
-		out_u64("idle_s", NULL, idle / BG_NS_PER_SEC);
+		out_u64("identity_id", NULL, f->id);
+		out_u64("idle_sec", NULL, idle / BG_NS_PER_SEC);
 		out_text("%-8s ", bg_fmt_duration(idle, buf, sizeof(buf)));
-		out_u64("idle_timeout_s", NULL, f->idle_ns / BG_NS_PER_SEC);
+		out_u64("idle_timeout_sec", NULL, f->idle_ns / BG_NS_PER_SEC);
 		out_text("%-8s ", bg_fmt_duration(f->idle_ns, buf, sizeof(buf)));
 		if (f->deadline_ns)
-			out_u64("token_expires_in_s", NULL,
+			out_u64("token_expires_in_sec", NULL,
 				bg_expiry_left(f->deadline_ns, now.boot_ns) / BG_NS_PER_SEC);
 		else
-			out_null("token_expires_in_s", NULL);
+			out_null("token_expires_in_sec", NULL);
 		out_bool("live", NULL, live);
 		out_text("%s\n", live ? "live" : "dead");
 		out_end_object();
 	}
 	out_end_array();
+	out_end_object();
 out:
 	free(v);
 	bg_state_close(&s);
@@ -293,6 +296,7 @@ static int do_bind_serve(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	bg_log_capture = 0; /* a server from here on: its errors are log lines */
 	fprintf(stderr, "%s: serving the bind protocol on %s (mode %s) until interrupted\n",
 		bg_prog_name, path, group ? "0660" : "0600");
 	ret = bg_bindsrv_run(&s, fd, &stop_serving);

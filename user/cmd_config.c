@@ -16,16 +16,15 @@ static int help(int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
-	if (!out_is_json())
-		printf("Usage: burstctl config show\n"
-		       "       burstctl config set [shadow on|off] [malformed pass|drop]\n"
-		       "\n"
-		       "shadow on    host-wide dry run: nothing is dropped, would-be\n"
-		       "             drops are counted as shadow (per identity)\n"
-		       "malformed    verdict for packets the parser rejects (truncated\n"
-		       "             or invalid headers). drop: dropped before any\n"
-		       "             metering. pass (default): passed, and metered like\n"
-		       "             any packet when their source address was read.\n");
+	out_help("Usage: burstctl config show\n"
+		 "       burstctl config set [shadow on|off] [malformed pass|drop]\n"
+		 "\n"
+		 "shadow on    host-wide dry run: nothing is dropped, would-be\n"
+		 "             drops are counted as shadow (per identity)\n"
+		 "malformed    verdict for packets the parser rejects (truncated\n"
+		 "             or invalid headers). drop: dropped before any\n"
+		 "             metering. pass (default): passed, and metered like\n"
+		 "             any packet when their source address was read.\n");
 	return 0;
 }
 

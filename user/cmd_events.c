@@ -16,6 +16,7 @@
 #include "bg_log.h"
 #include "bg_out.h"
 #include "bg_state.h"
+#include "bg_time.h"
 #include "bg_units.h"
 #include "burstctl.h"
 
@@ -60,14 +61,9 @@ static void print_event(void *arg, const struct bg_event *e, bool swept)
 {
 	struct ev_ctx *c = arg;
 	__u64 real = clock_ns(CLOCK_REALTIME) - (clock_ns(CLOCK_MONOTONIC) - e->ts_ns);
-	time_t t = (time_t)(real / BG_NSEC_PER_SEC);
 	char when[40], name[BG_NAME_LEN + 16];
-	struct tm tm;
 
-	gmtime_r(&t, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(when + strlen(when), sizeof(when) - strlen(when), ".%03lluZ",
-		 (unsigned long long)(real % BG_NSEC_PER_SEC / 1000000));
+	bg_fmt_rfc3339_ms(real, when, sizeof(when));
 	if (c->max && c->count >= c->max)
 		return; /* one batch may hold more than asked for */
 	slot_name(c->s, e->id, name, sizeof(name));
@@ -80,7 +76,7 @@ static void print_event(void *arg, const struct bg_event *e, bool swept)
 		json_object_set_new(o, "identity", json_string(name));
 		json_object_set_new(o, "event", json_string(bg_event_name(e->type)));
 		if (e->type == BG_EV_CLEARED) {
-			json_object_set_new(o, "limited_for_s",
+			json_object_set_new(o, "limited_for_sec",
 					    json_real((double)(e->ts_ns - e->since_ns) / 1e9));
 			json_object_set_new(o, "reason",
 					    json_string(swept ? "quiet" : "conforming"));
@@ -162,17 +158,16 @@ int do_events(int argc, char **argv)
 		__u32 x;
 
 		if (!strcmp(kw, "help")) {
-			if (!out_is_json())
-				printf("Usage: burstctl events [count N] [duration SECONDS]\n"
-				       "\n"
-				       "Follow identities as they start being limited (a packet over\n"
-				       "the limit: dropped, or counted in shadow) and stop (conforming\n"
-				       "again, or quiet, for %.0f s). At most one of each per identity\n"
-				       "per second: never one event per dropped packet. With -j, one\n"
-				       "JSON object per line. The ring has one reader: while\n"
-				       "`burstctl serve` reads it, this follows the controller's\n"
-				       "feed of the same events instead (root only).\n",
-				       BG_EVENT_HOLD_NS / 1e9);
+			out_help("Usage: burstctl events [count N] [duration SECONDS]\n"
+				 "\n"
+				 "Follow identities as they start being limited (a packet over\n"
+				 "the limit: dropped, or counted in shadow) and stop (conforming\n"
+				 "again, or quiet, for %.0f s). At most one of each per identity\n"
+				 "per second: never one event per dropped packet. With -j, one\n"
+				 "JSON object per line. The ring has one reader: while\n"
+				 "`burstctl serve` reads it, this follows the controller's\n"
+				 "feed of the same events instead (root only).\n",
+				 BG_EVENT_HOLD_NS / 1e9);
 			return 0;
 		}
 		if (strcmp(kw, "count") && strcmp(kw, "duration"))

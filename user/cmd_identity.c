@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "bg_identity.h"
@@ -22,27 +23,25 @@ static int help(int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
-	if (out_is_json())
-		return 0;
-	printf("Usage: burstctl identity add NAME [LIMITS]\n"
-	       "       burstctl identity set NAME LIMITS\n"
-	       "       burstctl identity del NAME\n"
-	       "       burstctl identity show NAME\n"
-	       "       burstctl identity list\n"
-	       "\n"
-	       "LIMITS := [rate RATE] [burst PACKETS] [bytes-rate BITRATE]\n"
-	       "          [bytes-burst SIZE] [action enforce|shadow|allow|block]\n"
-	       "  RATE     packets/s: 500pps, 20kpps, 1mpps, or unlimited\n"
-	       "  BITRATE  bits/s: 800kbit, 10mbit, 1gbit; bytes/s as tc spells\n"
-	       "           them: 100kbps, 10mbps; or unlimited\n"
-	       "  PACKETS  a whole number: how many may pass back to back\n"
-	       "  SIZE     bytes: 1514, 64kb, 1mb (1024-based)\n"
-	       "\n"
-	       "A rate without a burst gets 100 ms worth (at least 1 packet,\n"
-	       "1514 bytes). A new rate keeps the existing burst. New identities\n"
-	       "enforce; `shadow` only counts what it would drop, `allow` never\n"
-	       "limits, `block` drops everything. Changing limits never refills\n"
-	       "a bucket or resets a counter.\n");
+	out_help("Usage: burstctl identity add NAME [LIMITS]\n"
+		 "       burstctl identity set NAME LIMITS\n"
+		 "       burstctl identity del NAME\n"
+		 "       burstctl identity show NAME\n"
+		 "       burstctl identity list\n"
+		 "\n"
+		 "LIMITS := [rate RATE] [burst PACKETS] [bytes-rate BITRATE]\n"
+		 "          [bytes-burst SIZE] [action enforce|shadow|allow|block]\n"
+		 "  RATE     packets/s: 500pps, 20kpps, 1mpps, or unlimited\n"
+		 "  BITRATE  bits/s: 800kbit, 10mbit, 1gbit; bytes/s as tc spells\n"
+		 "           them: 100kbps, 10mbps; or unlimited\n"
+		 "  PACKETS  a whole number: how many may pass back to back\n"
+		 "  SIZE     bytes: 1514, 64kb, 1mb (1024-based)\n"
+		 "\n"
+		 "A rate without a burst gets 100 ms worth (at least 1 packet,\n"
+		 "1514 bytes). A new rate keeps the existing burst. New identities\n"
+		 "enforce; `shadow` only counts what it would drop, `allow` never\n"
+		 "limits, `block` drops everything. Changing limits never refills\n"
+		 "a bucket or resets a counter.\n");
 	return 0;
 }
 
@@ -123,62 +122,110 @@ int identity_parse_limits(const char *cmd, int argc, char **argv, struct bg_limi
 	return 0;
 }
 
-static void print_rate_fields(const struct bg_id_meta *m)
+/* The four limits: unlimited is null in JSON, "-" in the list's text. */
+static void print_limits(const struct bg_id_meta *m, bool table)
 {
 	char buf[40];
 
 	if (m->rate_pps) {
 		out_u64("rate_pps", NULL, m->rate_pps);
 		out_u64("burst_pkts", NULL, m->burst_pkts);
-		out_text("  rate        %s, burst %llu packets\n",
-			 bg_fmt_pps(m->rate_pps, buf, sizeof(buf)),
-			 (unsigned long long)m->burst_pkts);
+		bg_fmt_pps(m->rate_pps, buf, sizeof(buf));
+		if (table)
+			out_text("%-10s %-8llu ", buf, (unsigned long long)m->burst_pkts);
+		else
+			out_text("  rate        %s, burst %llu packets\n", buf,
+				 (unsigned long long)m->burst_pkts);
 	} else {
-		out_null("rate_pps", "  rate        unlimited\n");
+		out_null("rate_pps", NULL);
 		out_null("burst_pkts", NULL);
+		out_text(table ? "%-10s %-8s " : "  rate        unlimited\n", "-", "-");
 	}
 	if (m->byte_rate_bits) {
-		out_u64("byte_rate_bits_per_sec", NULL, m->byte_rate_bits);
+		out_u64("rate_bits_per_sec", NULL, m->byte_rate_bits);
 		out_u64("burst_bytes", NULL, m->burst_bytes);
-		out_text("  bytes-rate  %s", bg_fmt_bitrate(m->byte_rate_bits, buf, sizeof(buf)));
-		out_text(", bytes-burst %s\n", bg_fmt_bytes(m->burst_bytes, buf, sizeof(buf)));
+		bg_fmt_bitrate(m->byte_rate_bits, buf, sizeof(buf));
+		out_text(table ? "%-11s " : "  bytes-rate  %s", buf);
+		bg_fmt_bytes(m->burst_bytes, buf, sizeof(buf));
+		out_text(table ? "%-11s " : ", bytes-burst %s\n", buf);
 	} else {
-		out_null("byte_rate_bits_per_sec", "  bytes-rate  unlimited\n");
+		out_null("rate_bits_per_sec", NULL);
 		out_null("burst_bytes", NULL);
+		out_text(table ? "%-11s %-11s " : "  bytes-rate  unlimited\n", "-", "-");
 	}
 }
 
-static void print_identity(const struct bg_identity *id, const struct bg_prefix_entry *pfx,
-			   size_t npfx)
+static int cmp_pfx_id(const void *a, const void *b)
 {
-	char buf[64], when[32];
-	time_t t = (time_t)id->meta.created_unix;
-	struct tm tm;
+	const struct bg_prefix_entry *x = a, *y = b;
+
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	/* then IPv4 first, by address and length: the same order every time */
+	if (x->pfx.family != y->pfx.family)
+		return x->pfx.family == AF_INET ? -1 : 1;
+	if (memcmp(x->pfx.addr, y->pfx.addr, sizeof(x->pfx.addr)))
+		return memcmp(x->pfx.addr, y->pfx.addr, sizeof(x->pfx.addr));
+	return x->pfx.len < y->pfx.len ? -1 : x->pfx.len > y->pfx.len;
+}
+
+/* Sort by identity, then: the first of identity id's prefixes, and how many. */
+static const struct bg_prefix_entry *prefixes_of(const struct bg_prefix_entry *pfx, size_t npfx,
+						 __u32 id, size_t *n)
+{
+	size_t lo = 0, hi = npfx;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (pfx[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (*n = 0; lo + *n < npfx && pfx[lo + *n].id == id; (*n)++)
+		;
+	return pfx + lo;
+}
+
+/*
+ * One identity: in detail (show, add, set; result names what was done) or
+ * as a line of `identity list`. JSON has the same fields either way.
+ * pfx: the prefixes sorted by identity (cmp_pfx_id).
+ */
+static void print_identity(const struct bg_identity *id, const struct bg_prefix_entry *pfx,
+			   size_t npfx, bool table, const char *result)
+{
+	char buf[64];
 	size_t i, n;
 
+	pfx = prefixes_of(pfx, npfx, id->id, &n);
 	out_begin_object(NULL);
-	out_str("name", "identity %s", id->name);
-	out_u64("id", " (id %llu)\n", id->id);
-	out_str("action", "  action      %s\n", bg_action_name(id->cfg.action));
-	print_rate_fields(&id->meta);
-	out_text("  prefixes   ");
-	out_begin_array("prefixes");
-	for (n = 0, i = 0; i < npfx; i++) {
-		if (pfx[i].id != id->id)
-			continue;
-		out_str(NULL, " %s", bg_prefix_fmt(&pfx[i].pfx, buf, sizeof(buf)));
-		n++;
+	if (table) {
+		out_u64("identity_id", "%-6llu ", id->id);
+		out_str("identity", "%-20s ", id->name);
+		out_str("action", "%-8s ", bg_action_name(id->cfg.action));
+	} else {
+		out_str("identity", "identity %s", id->name);
+		out_u64("identity_id", " (id %llu)\n", id->id);
+		out_str("action", "  action      %s\n", bg_action_name(id->cfg.action));
 	}
+	print_limits(&id->meta, table);
+	out_text(table ? "%zu" : "  prefixes   ", n);
+	out_begin_array("prefixes");
+	for (i = 0; i < n; i++)
+		out_str(NULL, table ? NULL : " %s", bg_prefix_fmt(&pfx[i].pfx, buf, sizeof(buf)));
 	out_end_array();
-	out_text("%s\n", n ? "" : " none");
-	gmtime_r(&t, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	out_u64("created_unix", NULL, id->meta.created_unix);
-	out_text("  created     %s\n", when);
+	if (!table)
+		out_text("%s\n", n ? "" : " none");
+	out_time("created_at", table ? NULL : "  created     %s\n", (int64_t)id->meta.created_unix);
+	if (result)
+		out_str("result", NULL, result);
+	out_text(table ? "\n" : "");
 	out_end_object();
 }
 
-static int show_one(struct bg_state *s, const char *name)
+static int show_one(struct bg_state *s, const char *name, const char *result)
 {
 	struct bg_prefix_entry *pfx = NULL;
 	struct bg_identity id;
@@ -195,7 +242,8 @@ static int show_one(struct bg_state *s, const char *name)
 	err = bg_prefix_list(s, &pfx, &npfx);
 	if (err)
 		return err;
-	print_identity(&id, pfx, npfx);
+	qsort(pfx, npfx, sizeof(*pfx), cmp_pfx_id);
+	print_identity(&id, pfx, npfx, false, result);
 	free(pfx);
 	return 0;
 }
@@ -232,7 +280,7 @@ static int add_or_set(int argc, char **argv, bool add)
 		    id.meta.burst_bytes < 1514)
 			bg_warn("identity %s: bytes-burst %llu is smaller than a full Ethernet frame (1514 bytes): larger packets can never pass",
 				name, (unsigned long long)id.meta.burst_bytes);
-		err = show_one(&s, name);
+		err = show_one(&s, name, add ? "added" : "updated");
 	}
 	bg_state_close(&s);
 	return err;
@@ -261,7 +309,8 @@ static int do_del(int argc, char **argv)
 	err = bg_identity_del(&s, argv[0]);
 	if (!err) {
 		out_begin_object(NULL);
-		out_str("deleted", "deleted identity %s\n", argv[0]);
+		out_str("identity", "deleted identity %s\n", argv[0]);
+		out_str("result", NULL, "deleted");
 		out_end_object();
 	}
 	bg_state_close(&s);
@@ -278,7 +327,7 @@ static int do_show(int argc, char **argv)
 	err = bg_state_open(&s, opts.pin_path, BG_OPEN_READ);
 	if (err)
 		return err;
-	err = show_one(&s, argv[0]);
+	err = show_one(&s, argv[0], NULL);
 	bg_state_close(&s);
 	return err;
 }
@@ -287,10 +336,8 @@ static int do_list(int argc, char **argv)
 {
 	struct bg_prefix_entry *pfx = NULL;
 	struct bg_identity *ids = NULL;
-	size_t n = 0, npfx = 0, i, cnt;
-	__u32 *npfx_of = NULL; /* prefixes per identity slot */
+	size_t n = 0, npfx = 0, i;
 	struct bg_state s;
-	char buf[40];
 	int err;
 
 	(void)argv;
@@ -302,52 +349,20 @@ static int do_list(int argc, char **argv)
 	err = bg_identity_list(&s, &ids, &n);
 	if (!err)
 		err = bg_prefix_list(&s, &pfx, &npfx);
-	if (!err) {
-		npfx_of = calloc(s.max_ids, sizeof(*npfx_of));
-		if (!npfx_of)
-			err = -ENOMEM;
-	}
 	if (err) {
 		bg_err("identity list: %s", strerror(-err));
 		goto out;
 	}
-	for (i = 0; i < npfx; i++)
-		if (pfx[i].id < s.max_ids)
-			npfx_of[pfx[i].id]++;
+	qsort(pfx, npfx, sizeof(*pfx), cmp_pfx_id);
 	out_text("%-6s %-20s %-8s %-10s %-8s %-11s %-11s %s\n", "ID", "NAME", "ACTION", "RATE",
 		 "BURST", "BYTES-RATE", "BYTES-BURST", "PREFIXES");
-	out_begin_array(NULL);
-	for (i = 0; i < n; i++) {
-		const struct bg_id_meta *m = &ids[i].meta;
-
-		cnt = ids[i].id < s.max_ids ? npfx_of[ids[i].id] : 0;
-		out_begin_object(NULL);
-		out_u64("id", "%-6llu ", ids[i].id);
-		out_str("name", "%-20s ", ids[i].name);
-		out_str("action", "%-8s ", bg_action_name(ids[i].cfg.action));
-		if (m->rate_pps) {
-			out_u64("rate_pps", NULL, m->rate_pps);
-			out_text("%-10s ", bg_fmt_pps(m->rate_pps, buf, sizeof(buf)));
-			out_u64("burst_pkts", "%-8llu ", m->burst_pkts);
-		} else {
-			out_null("rate_pps", "-          ");
-			out_null("burst_pkts", "-        ");
-		}
-		if (m->byte_rate_bits) {
-			out_u64("byte_rate_bits_per_sec", NULL, m->byte_rate_bits);
-			out_text("%-11s ", bg_fmt_bitrate(m->byte_rate_bits, buf, sizeof(buf)));
-			out_u64("burst_bytes", NULL, m->burst_bytes);
-			out_text("%-11s ", bg_fmt_bytes(m->burst_bytes, buf, sizeof(buf)));
-		} else {
-			out_null("byte_rate_bits_per_sec", "-           ");
-			out_null("burst_bytes", "-           ");
-		}
-		out_u64("prefixes", "%llu\n", cnt);
-		out_end_object();
-	}
+	out_begin_object(NULL);
+	out_begin_array("identities");
+	for (i = 0; i < n; i++)
+		print_identity(&ids[i], pfx, npfx, true, NULL);
 	out_end_array();
+	out_end_object();
 out:
-	free(npfx_of);
 	free(ids);
 	free(pfx);
 	bg_state_close(&s);

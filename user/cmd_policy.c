@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* burstctl policy check|apply|dump */
 #include <bpf/bpf.h>
+#include <ctype.h>
 #include <errno.h>
+#include <jansson.h>
+#include <yaml.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,32 +27,30 @@ static int help(int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
-	if (out_is_json())
-		return 0;
-	printf("Usage: burstctl policy check FILE\n"
-	       "       burstctl policy apply FILE\n"
-	       "       burstctl policy dump\n"
-	       "\n"
-	       "FILE is a YAML policy: identities (limits, action, burst bounds,\n"
-	       "prefixes, token files), the default identity, host and controller\n"
-	       "settings (see examples/policy.yaml and burstctl(8)).\n"
-	       "\n"
-	       "check  validate FILE and read its token files without changing\n"
-	       "       anything; errors say FILE:LINE:COLUMN. If the state exists,\n"
-	       "       also list what apply would change (tokens by fingerprint).\n"
-	       "apply  validate, read every token file, plan, then write: a bad or\n"
-	       "       too large policy changes nothing. Identities that stay keep\n"
-	       "       their buckets and counters; unchanged ones are not touched at\n"
-	       "       all. Logged to the audit log (controller: audit_log).\n"
-	       "dump   print the live state as a policy file (apply it to get the\n"
-	       "       same state back). Tokens cannot be read back from the state:\n"
-	       "       the dump names the token files recorded at the last apply.\n"
-	       "\n"
-	       "Token files hold one token per line (blank lines and lines starting\n"
-	       "with # are skipped). The policy owns the tokens of every identity\n"
-	       "that has token_files: an apply leaves it exactly the tokens of its\n"
-	       "files, removing tokens added by hand. Identities without token_files\n"
-	       "keep the tokens of `burstctl token add`.\n");
+	out_help("Usage: burstctl policy check FILE\n"
+		 "       burstctl policy apply FILE\n"
+		 "       burstctl policy dump\n"
+		 "\n"
+		 "FILE is a YAML policy: identities (limits, action, burst bounds,\n"
+		 "prefixes, token files), the default identity, host and controller\n"
+		 "settings (see examples/policy.yaml and burstctl(8)).\n"
+		 "\n"
+		 "check  validate FILE and read its token files without changing\n"
+		 "       anything; errors say FILE:LINE:COLUMN. If the state exists,\n"
+		 "       also list what apply would change (tokens by fingerprint).\n"
+		 "apply  validate, read every token file, plan, then write: a bad or\n"
+		 "       too large policy changes nothing. Identities that stay keep\n"
+		 "       their buckets and counters; unchanged ones are not touched at\n"
+		 "       all. Logged to the audit log (controller: audit_log).\n"
+		 "dump   print the live state as a policy file (apply it to get the\n"
+		 "       same state back). Tokens cannot be read back from the state:\n"
+		 "       the dump names the token files recorded at the last apply.\n"
+		 "\n"
+		 "Token files hold one token per line (blank lines and lines starting\n"
+		 "with # are skipped). The policy owns the tokens of every identity\n"
+		 "that has token_files: an apply leaves it exactly the tokens of its\n"
+		 "files, removing tokens added by hand. Identities without token_files\n"
+		 "keep the tokens of `burstctl token add`.\n");
 	return 0;
 }
 
@@ -75,14 +76,13 @@ static void print_summary(const struct bg_policy *p)
 	size_t i;
 
 	out_str("policy", "%s: valid:", p->path);
-	out_u64("identities", " %llu identities (and default),", p->nids);
-	out_u64("prefixes_ipv4", " %llu IPv4", p->npfx4);
-	out_u64("prefixes_ipv6", " and %llu IPv6 prefixes,", p->npfx6);
-	out_u64("tuned", " %llu with adaptive bursts", p->ntuned);
-	if (p->ntoken_files) {
-		out_u64("tokens_in_files", ", %llu tokens", p->ntoks);
-		out_u64("token_files", " in %llu token files", p->ntoken_files);
-	}
+	out_u64("identity_count", " %llu identities (and default),", p->nids);
+	out_u64("ipv4_prefix_count", " %llu IPv4", p->npfx4);
+	out_u64("ipv6_prefix_count", " and %llu IPv6 prefixes,", p->npfx6);
+	out_u64("tuned_identity_count", " %llu with adaptive bursts", p->ntuned);
+	out_u64("token_count", p->ntoken_files ? ", %llu tokens" : NULL, p->ntoks);
+	out_u64("token_file_count", p->ntoken_files ? " in %llu token files" : NULL,
+		p->ntoken_files);
 	out_begin_array("interfaces");
 	if (p->has_ifaces) {
 		out_text(", interfaces:");
@@ -131,12 +131,12 @@ static void print_token_plan(const struct bg_plan *plan)
 	bool say = plan->ntok_add || plan->ntok_del || plan->ntok_move || plan->ntok_same ||
 		   plan->ntok_hand;
 
-	out_begin_object("tokens");
+	out_begin_object("token_changes");
 	out_u64("added", say ? "tokens: %llu added" : NULL, plan->ntok_add);
 	out_u64("removed", say ? ", %llu removed" : NULL, plan->ntok_del);
 	out_u64("moved", say ? ", %llu moved" : NULL, plan->ntok_move);
 	out_u64("unchanged", say ? ", %llu unchanged" : NULL, plan->ntok_same);
-	out_u64("by_hand",
+	out_u64("kept_by_hand",
 		say ? ", %llu added by hand kept (identities without token_files)\n" : NULL,
 		plan->ntok_hand);
 	out_end_object();
@@ -192,9 +192,10 @@ static int do_check(int argc, char **argv)
 				       err);
 			} else {
 				out_text("apply to %s", opts.pin_path);
-				out_u64("would_change", " would make %llu changes",
+				out_u64("change_count", " would make %llu changes",
 					bg_plan_changes(&plan));
-				out_u64("unchanged", " (%llu identities unchanged)\n", plan.nsame);
+				out_u64("identities_unchanged", " (%llu identities unchanged)\n",
+					plan.nsame);
 				print_token_plan(&plan);
 				out_begin_array("changes");
 				bg_plan_describe(&plan, SHOW_CHANGES_MAX, print_change, NULL);
@@ -269,8 +270,8 @@ static int do_apply(int argc, char **argv)
 	created = false; /* applied: the state stays, whatever attaching does */
 	out_begin_object(NULL);
 	out_str("policy", "applied %s:", p.path);
-	out_u64("changes_total", " %llu changes", bg_plan_changes(&plan));
-	out_u64("unchanged", ", %llu identities unchanged\n", plan.nsame);
+	out_u64("change_count", " %llu changes", bg_plan_changes(&plan));
+	out_u64("identities_unchanged", ", %llu identities unchanged\n", plan.nsame);
 	print_token_plan(&plan);
 	out_u64("flows_removed", NULL, plan.flows_removed);
 	out_u64("flows_moved", NULL, plan.flows_moved);
@@ -299,6 +300,93 @@ out:
 		bg_warn("the apply failed, but the state it created at %s could not be removed: remove it with `burstctl teardown`",
 			opts.pin_path);
 	bg_policy_free(&p);
+	return ret;
+}
+
+/*
+ * One node of a YAML document as JSON. Plain scalars that YAML 1.2's core
+ * schema reads as integers, booleans or null become those; everything
+ * else (quoted, "500pps") stays a string. YAML reads JSON, so the result
+ * is itself a policy file.
+ */
+static json_t *yaml_to_json(yaml_document_t *doc, yaml_node_t *n, int depth)
+{
+	yaml_node_pair_t *pair;
+	yaml_node_item_t *item;
+	json_t *j;
+
+	if (!n || depth > 32)
+		return json_null();
+	switch (n->type) {
+	case YAML_SCALAR_NODE: {
+		const char *v = (const char *)n->data.scalar.value;
+		char *end;
+		long long x;
+
+		if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+			return json_string(v);
+		if (!strcmp(v, "true") || !strcmp(v, "false"))
+			return json_boolean(!strcmp(v, "true"));
+		if (!*v || !strcmp(v, "null") || !strcmp(v, "~"))
+			return json_null();
+		errno = 0;
+		x = strtoll(v, &end, 10);
+		if (!*end && !errno && (isdigit((unsigned char)v[0]) || v[0] == '-'))
+			return json_integer(x);
+		return json_string(v);
+	}
+	case YAML_SEQUENCE_NODE:
+		j = json_array();
+		for (item = n->data.sequence.items.start; item < n->data.sequence.items.top; item++)
+			json_array_append_new(
+				j,
+				yaml_to_json(doc, yaml_document_get_node(doc, *item), depth + 1));
+		return j;
+	case YAML_MAPPING_NODE:
+		j = json_object();
+		for (pair = n->data.mapping.pairs.start; pair < n->data.mapping.pairs.top; pair++) {
+			yaml_node_t *k = yaml_document_get_node(doc, pair->key);
+
+			if (k && k->type == YAML_SCALAR_NODE)
+				json_object_set_new(
+					j, (const char *)k->data.scalar.value,
+					yaml_to_json(doc, yaml_document_get_node(doc, pair->value),
+						     depth + 1));
+		}
+		return j;
+	default:
+		return json_null();
+	}
+}
+
+/* The policy as JSON: bg_policy_write's YAML, read back (one writer for both). */
+static int dump_json(const struct bg_policy *p)
+{
+	yaml_parser_t parser;
+	yaml_document_t doc;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	int ret;
+
+	if (!f)
+		return -ENOMEM;
+	ret = bg_policy_write(f, p);
+	if (fclose(f) && !ret)
+		ret = -EIO;
+	if (ret)
+		goto out;
+	yaml_parser_initialize(&parser);
+	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+	if (!yaml_parser_load(&parser, &doc)) {
+		ret = -EIO;
+	} else {
+		out_json("policy", yaml_to_json(&doc, yaml_document_get_root_node(&doc), 0));
+		yaml_document_delete(&doc);
+	}
+	yaml_parser_delete(&parser);
+out:
+	free(buf);
 	return ret;
 }
 
@@ -343,7 +431,16 @@ static int do_dump(int argc, char **argv)
 		hand = hand_tokens(&live);
 		bg_live_free(&live);
 	}
-	if (!ret) {
+	if (!ret && out_is_json()) {
+		out_begin_object(NULL);
+		out_str("pin_path", NULL, opts.pin_path);
+		out_u64("tokens_by_hand", NULL, hand);
+		ret = dump_json(&p);
+		out_end_object();
+		bg_policy_free(&p);
+		if (ret)
+			bg_err("policy dump: %s", strerror(-ret));
+	} else if (!ret) {
 		printf("# burstgate policy: the live state of %s\n", opts.pin_path);
 		printf("# token_files: the files recorded at the last apply (the state keeps\n"
 		       "# no token); applying this dump reads them again.\n");

@@ -19,17 +19,15 @@ static int help(int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
-	if (out_is_json())
-		return 0;
-	printf("Usage: burstctl prefix add CIDR identity NAME\n"
-	       "       burstctl prefix del CIDR [identity NAME]\n"
-	       "       burstctl prefix list [identity NAME]\n"
-	       "\n"
-	       "CIDR is an IPv4 or IPv6 prefix (198.51.100.0/24, 2001:db8::/48) or a\n"
-	       "single address. A packet belongs to the identity of the longest\n"
-	       "prefix that holds its source address; none: the default identity.\n"
-	       "With `identity NAME`, del refuses to remove a prefix of another\n"
-	       "identity.\n");
+	out_help("Usage: burstctl prefix add CIDR identity NAME\n"
+		 "       burstctl prefix del CIDR [identity NAME]\n"
+		 "       burstctl prefix list [identity NAME]\n"
+		 "\n"
+		 "CIDR is an IPv4 or IPv6 prefix (198.51.100.0/24, 2001:db8::/48) or a\n"
+		 "single address. A packet belongs to the identity of the longest\n"
+		 "prefix that holds its source address; none: the default identity.\n"
+		 "With `identity NAME`, del refuses to remove a prefix of another\n"
+		 "identity.\n");
 	return 0;
 }
 
@@ -76,6 +74,7 @@ static int do_add(int argc, char **argv)
 	struct bg_prefix p;
 	struct bg_state s;
 	const char *name;
+	bool same = false;
 	char buf[64];
 	int err;
 
@@ -88,13 +87,16 @@ static int do_add(int argc, char **argv)
 	err = lookup_identity(&s, name, &id);
 	if (!err) {
 		err = bg_prefix_add(&s, &p, id.id);
-		if (err == -EALREADY)
+		same = err == -EALREADY;
+		if (same)
 			err = 0; /* already there, same identity: idempotent */
 	}
 	if (!err) {
 		out_begin_object(NULL);
 		out_str("prefix", "prefix %s", bg_prefix_fmt(&p, buf, sizeof(buf)));
-		out_str("identity", " -> %s\n", name);
+		out_str("identity", " -> %s", name);
+		out_str("result", same ? " (%s: it was there)\n" : "\n",
+			same ? "unchanged" : "added");
 		out_end_object();
 	}
 	bg_state_close(&s);
@@ -132,7 +134,7 @@ static int do_del(int argc, char **argv)
 		if (id.id != cur) {
 			bg_err("prefix %s belongs to another identity, not %s: nothing removed",
 			       buf, name);
-			err = -EPERM;
+			err = -EEXIST;
 			goto out;
 		}
 	}
@@ -142,7 +144,8 @@ static int do_del(int argc, char **argv)
 		goto out;
 	}
 	out_begin_object(NULL);
-	out_str("deleted", "deleted prefix %s\n", buf);
+	out_str("prefix", "deleted prefix %s\n", buf);
+	out_str("result", NULL, "deleted");
 	out_end_object();
 out:
 	bg_state_close(&s);
@@ -191,7 +194,8 @@ static int do_list(int argc, char **argv)
 		if (ids[j].id < s.max_ids)
 			name_of[ids[j].id] = ids[j].name;
 	out_text("%-44s %s\n", "PREFIX", "IDENTITY");
-	out_begin_array(NULL);
+	out_begin_object(NULL);
+	out_begin_array("prefixes");
 	for (i = 0; i < n; i++) {
 		const char *idname = pfx[i].id < s.max_ids ? name_of[pfx[i].id] : NULL;
 
@@ -205,6 +209,7 @@ static int do_list(int argc, char **argv)
 		out_end_object();
 	}
 	out_end_array();
+	out_end_object();
 out:
 	free(name_of);
 	free(pfx);

@@ -74,33 +74,32 @@ static int signals_start(struct signals *g, struct serve *sv)
 
 static int help(void)
 {
-	if (!out_is_json())
-		printf("Usage: burstctl serve --policy FILE [--metrics ADDR:PORT]\n"
-		       "                      [--metrics-max-identities N]\n"
-		       "                      [--bind-socket PATH [--bind-socket-group GROUP]]\n"
-		       "\n"
-		       "The controller: applies FILE (its token files included), attaches\n"
-		       "where it says, reloads it on SIGHUP and whenever it or one of its\n"
-		       "token files changes, tunes adaptive bursts, removes expired tokens\n"
-		       "and dead flows, logs every change (one line each, journald-friendly;\n"
-		       "tokens by fingerprint) and every limited/cleared event, keeps the\n"
-		       "audit log, serves Prometheus metrics on http://ADDR:PORT/metrics and\n"
-		       "the bind protocol of agent tokens on a Unix socket.\n"
-		       "\n"
-		       "One controller per state: a second one is refused. Stopping or\n"
-		       "killing it leaves enforcement running; starting it again adopts the\n"
-		       "state as it is (no bucket, counter or tuned burst is reset).\n"
-		       "\n"
-		       "--metrics-max-identities N  identities exported one by one per scrape\n"
-		       "                            (default %u; the rest are summed up as\n"
-		       "                            identity=\"_other\")\n"
-		       "--bind-socket PATH          serve the bind protocol there (servers that\n"
-		       "                            end TLS report which agent a connection\n"
-		       "                            is: client/bg_client.h); root only (0600).\n"
-		       "                            Overrides the policy's controller.bind_socket\n"
-		       "--bind-socket-group GROUP   make the socket 0660 and owned by GROUP, so\n"
-		       "                            that group's servers may bind\n",
-		       BG_METRICS_MAX_IDS_DEFAULT);
+	out_help("Usage: burstctl serve --policy FILE [--metrics ADDR:PORT]\n"
+		 "                      [--metrics-max-identities N]\n"
+		 "                      [--bind-socket PATH [--bind-socket-group GROUP]]\n"
+		 "\n"
+		 "The controller: applies FILE (its token files included), attaches\n"
+		 "where it says, reloads it on SIGHUP and whenever it or one of its\n"
+		 "token files changes, tunes adaptive bursts, removes expired tokens\n"
+		 "and dead flows, logs every change (one line each, journald-friendly;\n"
+		 "tokens by fingerprint) and every limited/cleared event, keeps the\n"
+		 "audit log, serves Prometheus metrics on http://ADDR:PORT/metrics and\n"
+		 "the bind protocol of agent tokens on a Unix socket.\n"
+		 "\n"
+		 "One controller per state: a second one is refused. Stopping or\n"
+		 "killing it leaves enforcement running; starting it again adopts the\n"
+		 "state as it is (no bucket, counter or tuned burst is reset).\n"
+		 "\n"
+		 "--metrics-max-identities N  identities exported one by one per scrape\n"
+		 "                            (default %u; the rest are summed up as\n"
+		 "                            identity=\"_other\")\n"
+		 "--bind-socket PATH          serve the bind protocol there (servers that\n"
+		 "                            end TLS report which agent a connection\n"
+		 "                            is: client/bg_client.h); root only (0600).\n"
+		 "                            Overrides the policy's controller.bind_socket\n"
+		 "--bind-socket-group GROUP   make the socket 0660 and owned by GROUP, so\n"
+		 "                            that group's servers may bind\n",
+		 BG_METRICS_MAX_IDS_DEFAULT);
 	return 0;
 }
 

@@ -57,15 +57,14 @@ _Static_assert(BG_C_MAX == 34, "counter_names must name every bg_counter");
 
 static int help(void)
 {
-	if (!out_is_json())
-		printf("Usage: burstctl stats [identity NAME]\n"
-		       "\n"
-		       "Per identity: packets and bytes passed (shadow included),\n"
-		       "dropped, and shadow-dropped (would have been dropped), and the\n"
-		       "tokens now in each bucket (what may pass back to back).\n"
-		       "Without an identity, also the host-wide parse, IP version,\n"
-		       "classification and meter counters, and those of the HTTP token\n"
-		       "stage and the flow table (see `burstctl token help`).\n");
+	out_help("Usage: burstctl stats [identity NAME]\n"
+		 "\n"
+		 "Per identity: packets and bytes passed (shadow included),\n"
+		 "dropped, and shadow-dropped (would have been dropped), and the\n"
+		 "tokens now in each bucket (what may pass back to back).\n"
+		 "Without an identity, also the host-wide parse, IP version,\n"
+		 "classification and meter counters, and those of the HTTP token\n"
+		 "stage and the flow table (see `burstctl token help`).\n");
 	return 0;
 }
 
@@ -108,8 +107,8 @@ static int print_identity(const struct bg_state *s, const struct bg_identity *id
 	if (err)
 		return err;
 	out_begin_object(NULL);
-	out_str("name", "%-20s ", id->name);
-	out_u64("id", NULL, id->id);
+	out_str("identity", "%-20s ", id->name);
+	out_u64("identity_id", NULL, id->id);
 	out_str("action", "%-8s ", bg_action_name(id->cfg.action));
 	out_u64("passed_pkts", "%-12llu ", st.passed_pkts);
 	out_u64("passed_bytes", "%-13llu ", st.passed_bytes);

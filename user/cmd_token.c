@@ -24,41 +24,40 @@ static int help(int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
-	if (out_is_json())
-		return 0;
-	printf("Usage: burstctl token add identity NAME [ttl DURATION | expires TIME] [--token-file FILE]\n"
-	       "       burstctl token del FINGERPRINT | --token-file FILE\n"
-	       "       burstctl token show FINGERPRINT | --token-file FILE\n"
-	       "       burstctl token list [identity NAME]\n"
-	       "       burstctl token gc\n"
-	       "       burstctl token config [header NAME] [scheme WORD|none] [http on|off]\n"
-	       "                             [http-idle DURATION] [bind-idle DURATION]\n"
-	       "\n"
-	       "Agent tokens (API keys, service tokens) as identities: a request\n"
-	       "carrying a registered token is metered against its identity, and\n"
-	       "so is a connection bound to it (`burstctl bind`).\n"
-	       "\n"
-	       "The token is read from standard input (one line) or --token-file,\n"
-	       "never from the command line, where every user could see it. It is\n"
-	       "never stored, printed or logged: the maps hold a keyed hash, and\n"
-	       "you see a FINGERPRINT (12 hex digits) instead. Without FINGERPRINT\n"
-	       "or --token-file, del and show read the token from standard input.\n"
-	       "\n"
-	       "DURATION  90s, 15m, 1h30m, 7d      TIME  RFC 3339: 2026-12-01T10:00:00Z\n"
-	       "A token past its deadline classifies as unknown traffic at once, in\n"
-	       "the XDP program itself; `token gc` removes expired tokens.\n"
-	       "\n"
-	       "config: which header carries tokens (default: authorization, scheme\n"
-	       "bearer, i.e. \"Authorization: Bearer TOKEN\"; `header X-Api-Key scheme\n"
-	       "none` for \"X-Api-Key: TOKEN\"), whether HTTP requests are searched at\n"
-	       "all, and how long flows live without packets: those learnt from\n"
-	       "requests (http-idle, default 1m) and bindings (bind-idle, default 10m).\n"
-	       "\n"
-	       "Under a policy (`burstctl policy apply`, `burstctl serve`): identities\n"
-	       "with token_files take their tokens from those files, and each apply\n"
-	       "removes the others; header and scheme are the policy's\n"
-	       "(host.http_token_header, http_token_scheme). Tokens added here to\n"
-	       "identities without token_files are kept.\n");
+	out_help(
+		"Usage: burstctl token add identity NAME [ttl DURATION | expires TIME] [--token-file FILE]\n"
+		"       burstctl token del FINGERPRINT | --token-file FILE\n"
+		"       burstctl token show FINGERPRINT | --token-file FILE\n"
+		"       burstctl token list [identity NAME]\n"
+		"       burstctl token gc\n"
+		"       burstctl token config [header NAME] [scheme WORD|none] [http on|off]\n"
+		"                             [http-idle DURATION] [bind-idle DURATION]\n"
+		"\n"
+		"Agent tokens (API keys, service tokens) as identities: a request\n"
+		"carrying a registered token is metered against its identity, and\n"
+		"so is a connection bound to it (`burstctl bind`).\n"
+		"\n"
+		"The token is read from standard input (one line) or --token-file,\n"
+		"never from the command line, where every user could see it. It is\n"
+		"never stored, printed or logged: the maps hold a keyed hash, and\n"
+		"you see a FINGERPRINT (12 hex digits) instead. Without FINGERPRINT\n"
+		"or --token-file, del and show read the token from standard input.\n"
+		"\n"
+		"DURATION  90s, 15m, 1h30m, 7d      TIME  RFC 3339: 2026-12-01T10:00:00Z\n"
+		"A token past its deadline classifies as unknown traffic at once, in\n"
+		"the XDP program itself; `token gc` removes expired tokens.\n"
+		"\n"
+		"config: which header carries tokens (default: authorization, scheme\n"
+		"bearer, i.e. \"Authorization: Bearer TOKEN\"; `header X-Api-Key scheme\n"
+		"none` for \"X-Api-Key: TOKEN\"), whether HTTP requests are searched at\n"
+		"all, and how long flows live without packets: those learnt from\n"
+		"requests (http-idle, default 1m) and bindings (bind-idle, default 10m).\n"
+		"\n"
+		"Under a policy (`burstctl policy apply`, `burstctl serve`): identities\n"
+		"with token_files take their tokens from those files, and each apply\n"
+		"removes the others; header and scheme are the policy's\n"
+		"(host.http_token_header, http_token_scheme). Tokens added here to\n"
+		"identities without token_files are kept.\n");
 	return 0;
 }
 
@@ -88,40 +87,42 @@ static __u64 boot_now(void)
 	return bg_clock_now(&c) ? 0 : c.boot_ns;
 }
 
-static void print_time(const char *key, const char *label, __u64 unix_s)
+/*
+ * One token: in detail (add, show; result names what was done) or as a
+ * line of `token list`. JSON has the same fields either way.
+ */
+static void print_entry(const struct bg_token_entry *e, const char *identity, __u64 now, bool table,
+			const char *result)
 {
-	char buf[40];
-
-	out_u64(key, NULL, unix_s);
-	out_text("  %-10s %s\n", label, bg_fmt_rfc3339((__s64)unix_s, buf, sizeof(buf)));
-}
-
-/* One token in detail (add, show). */
-static void print_entry(const struct bg_token_entry *e, const char *identity, __u64 now)
-{
-	char fp[16], buf[40], left[40];
-	bool dead = bg_token_dead(&e->tok, now);
+	const struct bg_token *t = &e->tok;
+	char fp[16], left[40];
+	bool dead = bg_token_dead(t, now);
 
 	out_begin_object(NULL);
-	out_str("fingerprint", "token %s\n", bg_fp_fmt(e->tok.fingerprint, fp, sizeof(fp)));
-	out_str("identity", "  identity   %s", identity);
-	out_u64("id", " (id %llu)\n", e->tok.id);
-	print_time("created_unix", "created", e->tok.created_unix);
-	if (!e->tok.deadline_ns) {
-		out_null("expires_unix", "  expires    never\n");
-		out_null("expires_in_s", NULL);
+	out_str("fingerprint", table ? "%-13s " : "token %s\n",
+		bg_fp_fmt(t->fingerprint, fp, sizeof(fp)));
+	out_str("identity", table ? "%-20s " : "  identity   %s", identity);
+	out_u64("identity_id", table ? NULL : " (id %llu)\n", t->id);
+	out_time("created_at", table ? "%-21s " : "  created    %s\n", (int64_t)t->created_unix);
+	if (!t->deadline_ns) {
+		out_null("expires_at", table ? "never                 " : "  expires    never\n");
+		out_null("expires_in_sec", NULL);
 	} else {
-		out_u64("expires_unix", NULL, e->tok.expires_unix);
-		out_u64("expires_in_s", NULL,
-			bg_expiry_left(e->tok.deadline_ns, now) / BG_NS_PER_SEC);
-		out_text("  expires    %s (%s%s)\n",
-			 bg_fmt_rfc3339((__s64)e->tok.expires_unix, buf, sizeof(buf)),
-			 dead ? "expired" : "in ",
-			 dead ? "" :
-				bg_fmt_duration(bg_expiry_left(e->tok.deadline_ns, now), left,
-						sizeof(left)));
+		out_time("expires_at", table ? "%-21s " : "  expires    %s",
+			 (int64_t)t->expires_unix);
+		out_u64("expires_in_sec", NULL,
+			bg_expiry_left(t->deadline_ns, now) / BG_NS_PER_SEC);
+		if (!table)
+			out_text(" (%s%s)\n", dead ? "expired" : "in ",
+				 dead ? "" :
+					bg_fmt_duration(bg_expiry_left(t->deadline_ns, now), left,
+							sizeof(left)));
 	}
 	out_bool("expired", NULL, dead);
+	if (table)
+		out_text("%s\n", dead ? "expired" : "live");
+	if (result)
+		out_str("result", NULL, result);
 	out_end_object();
 }
 
@@ -270,7 +271,7 @@ static int do_add(int argc, char **argv)
 	} else if (ret) {
 		bg_err("token add: %s", strerror(-ret));
 	} else {
-		print_entry(&e, name, now.boot_ns);
+		print_entry(&e, name, now.boot_ns, false, "added");
 	}
 out:
 	bg_state_close(&s);
@@ -341,8 +342,9 @@ static int do_del(int argc, char **argv)
 		goto out;
 	}
 	out_begin_object(NULL);
-	out_str("deleted", "deleted token %s", bg_fp_fmt(e.tok.fingerprint, fp, sizeof(fp)));
+	out_str("fingerprint", "deleted token %s", bg_fp_fmt(e.tok.fingerprint, fp, sizeof(fp)));
 	out_str("identity", " (identity %s)", ident);
+	out_str("result", NULL, "deleted");
 	out_u64("flows_removed", "; %llu connections unbound\n", flows);
 	out_end_object();
 out:
@@ -363,7 +365,7 @@ static int do_show(int argc, char **argv)
 	ret = find_entry("show", &s, argc, argv, &e);
 	if (!ret) {
 		name_of(&s, e.tok.id, ident, sizeof(ident));
-		print_entry(&e, ident, boot_now());
+		print_entry(&e, ident, boot_now(), false, NULL);
 	}
 	bg_state_close(&s);
 	return ret;
@@ -373,7 +375,7 @@ static int do_list(int argc, char **argv)
 {
 	struct bg_token_entry *v = NULL;
 	const char *only = NULL;
-	char fp[16], ident[BG_NAME_LEN], buf[40];
+	char ident[BG_NAME_LEN];
 	struct bg_identity oid;
 	struct bg_state s;
 	size_t n = 0, i;
@@ -406,33 +408,16 @@ static int do_list(int argc, char **argv)
 	now = boot_now();
 	out_text("%-13s %-20s %-21s %-21s %s\n", "FINGERPRINT", "IDENTITY", "CREATED", "EXPIRES",
 		 "STATE");
-	out_begin_array(NULL);
+	out_begin_object(NULL);
+	out_begin_array("tokens");
 	for (i = 0; i < n; i++) {
-		const struct bg_token *t = &v[i].tok;
-		bool dead = bg_token_dead(t, now);
-
-		if (only && t->id != oid.id)
+		if (only && v[i].tok.id != oid.id)
 			continue;
-		name_of(&s, t->id, ident, sizeof(ident));
-		out_begin_object(NULL);
-		out_str("fingerprint", "%-13s ", bg_fp_fmt(t->fingerprint, fp, sizeof(fp)));
-		out_str("identity", "%-20s ", ident);
-		out_u64("id", NULL, t->id);
-		out_u64("created_unix", NULL, t->created_unix);
-		out_text("%-21s ", bg_fmt_rfc3339((__s64)t->created_unix, buf, sizeof(buf)));
-		if (t->deadline_ns) {
-			out_u64("expires_unix", NULL, t->expires_unix);
-			out_text("%-21s ",
-				 bg_fmt_rfc3339((__s64)t->expires_unix, buf, sizeof(buf)));
-		} else {
-			out_null("expires_unix", NULL);
-			out_text("%-21s ", "never");
-		}
-		out_bool("expired", NULL, dead);
-		out_text("%s\n", dead ? "expired" : "live");
-		out_end_object();
+		name_of(&s, v[i].tok.id, ident, sizeof(ident));
+		print_entry(&v[i], ident, now, true, NULL);
 	}
 	out_end_array();
+	out_end_object();
 out:
 	free(v);
 	bg_state_close(&s);
@@ -487,9 +472,9 @@ static void print_cfg(const struct bg_tok_cfg *c)
 		 c->flags & BG_TOK_F_ACTIVE ?
 			 "yes (tokens were registered: the XDP stages run)" :
 			 "no (no token registered yet: the XDP stages are skipped)");
-	out_u64("http_idle_s", NULL, c->http_idle_ns / BG_NS_PER_SEC);
+	out_u64("http_idle_sec", NULL, c->http_idle_ns / BG_NS_PER_SEC);
 	out_text("http-idle  %s\n", bg_fmt_duration(c->http_idle_ns, buf, sizeof(buf)));
-	out_u64("bind_idle_s", NULL, c->bind_idle_ns / BG_NS_PER_SEC);
+	out_u64("bind_idle_sec", NULL, c->bind_idle_ns / BG_NS_PER_SEC);
 	out_text("bind-idle  %s\n", bg_fmt_duration(c->bind_idle_ns, buf, sizeof(buf)));
 	out_end_object();
 }

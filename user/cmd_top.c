@@ -23,6 +23,7 @@
 #include "bg_metrics.h"
 #include "bg_out.h"
 #include "bg_state.h"
+#include "bg_time.h"
 #include "bg_units.h"
 #include "burstctl.h"
 
@@ -114,17 +115,22 @@ static void frame_json(const struct row *r, size_t n)
 	char *line;
 	size_t i;
 
-	json_object_set_new(o, "time_unix", json_integer(time(NULL)));
+	struct timespec ts;
+	char when[40];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	bg_fmt_rfc3339_ms((__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec, when, sizeof(when));
+	json_object_set_new(o, "time", json_string(when));
 	json_object_set_new(o, "sort", json_string(sort_by == SORT_RATE ? "rate" : "drops"));
 	for (i = 0; i < n; i++) {
 		json_t *e = json_object();
 
 		json_object_set_new(e, "identity", json_string(r[i].x->name));
 		json_object_set_new(e, "action", json_string(bg_action_name(r[i].x->action)));
-		json_object_set_new(e, "pass_pps", json_real(r[i].pass_pps));
-		json_object_set_new(e, "drop_pps", json_real(r[i].drop_pps));
+		json_object_set_new(e, "passed_pps", json_real(r[i].pass_pps));
+		json_object_set_new(e, "dropped_pps", json_real(r[i].drop_pps));
 		json_object_set_new(e, "shadow_pps", json_real(r[i].shadow_pps));
-		json_object_set_new(e, "pass_bits_per_sec", json_real(r[i].pass_bps));
+		json_object_set_new(e, "passed_bits_per_sec", json_real(r[i].pass_bps));
 		json_object_set_new(
 			e, "pkt_fill_ratio",
 			r[i].x->pkt_fill >= 0 && r[i].x->meta.burst_pkts ?
@@ -251,15 +257,15 @@ int do_top(int argc, char **argv)
 		__u32 x;
 
 		if (!strcmp(kw, "help")) {
-			if (!out_is_json())
-				printf("Usage: burstctl top [sort rate|drops] [interval SECONDS] [count N]\n"
-				       "\n"
-				       "Identities by packet rate (passed + dropped) or by drops (dropped\n"
-				       "+ shadow), refreshed every interval (1 s): pass, drop and shadow\n"
-				       "rates, bits/s passed, the configured rate, the packet bucket's\n"
-				       "fill, the burst in force (the tuner's, if tuned), and LIMITED while\n"
-				       "the identity is being limited. Keys: r, d, q. count N stops after\n"
-				       "N frames; -j prints one JSON object per frame.\n");
+			out_help(
+				"Usage: burstctl top [sort rate|drops] [interval SECONDS] [count N]\n"
+				"\n"
+				"Identities by packet rate (passed + dropped) or by drops (dropped\n"
+				"+ shadow), refreshed every interval (1 s): pass, drop and shadow\n"
+				"rates, bits/s passed, the configured rate, the packet bucket's\n"
+				"fill, the burst in force (the tuner's, if tuned), and LIMITED while\n"
+				"the identity is being limited. Keys: r, d, q. count N stops after\n"
+				"N frames; -j prints one JSON object per frame.\n");
 			return 0;
 		}
 		if (strcmp(kw, "sort") && strcmp(kw, "interval") && strcmp(kw, "count"))

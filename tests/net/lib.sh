@@ -103,6 +103,12 @@ json() {
 	fi
 }
 
+# schema COMMAND FILE: FILE holds what `burstctl -j COMMAND` printed, and
+# it matches docs/json.md (prints what does not)
+schema() {
+	"$PY" -S -E "$ROOT/tests/tools/json_schema.py" "$ROOT/docs/json.md" check "$1" "$2"
+}
+
 # stat NAME FIELD: one counter of one identity
 stat() {
 	bctl -j stats identity "$1" | json - "j['identities'][0]['$2']"

@@ -38,11 +38,11 @@ prefix add 198.51.100.0/24 identity agent-1
 identity set agent-1 burst 50
 EOF
 check "a small batch applies" b batch "$TMPF.small"
-check "an empty batch applies 0 commands (JSON)" eq "$(b -j batch - </dev/null | json - "j['commands']")" 0
+check "an empty batch applies 0 commands (JSON)" eq "$(b -j batch - </dev/null | json - "j['command_count']")" 0
 check "identity with its limits" eq "$(b -j identity show agent-1 | json - "j['burst_pkts']")" 50
 check "quoted name, action" eq "$(b -j identity show agent-2 | json - "j['action']")" shadow
-check "IPv4 prefix maps to agent-1" eq "$(b -j prefix list identity agent-1 | json - "j[0]['prefix']")" 198.51.100.0/24
-check "IPv6 prefix maps to agent-2" eq "$(b -j prefix list identity agent-2 | json - "j[0]['prefix']")" 2001:db8:7::/48
+check "IPv4 prefix maps to agent-1" eq "$(b -j prefix list identity agent-1 | json - "j['prefixes'][0]['prefix']")" 198.51.100.0/24
+check "IPv6 prefix maps to agent-2" eq "$(b -j prefix list identity agent-2 | json - "j['prefixes'][0]['prefix']")" 2001:db8:7::/48
 
 printf 'identity add agent-3\nprefix add 203.0.113.0/24 identity nobody\nidentity add agent-4\n' >"$TMPF.bad"
 fails "unknown identity names FILE:LINE" "$TMPF.bad:2: stopped here; 1 commands before it" b batch "$TMPF.bad"
@@ -56,13 +56,13 @@ fails "missing file" "open $TMPF.none" b batch "$TMPF.none"
 # Deleting through a batch takes the identity's prefixes along.
 printf 'prefix del 2001:db8:7::/48 identity agent-2\nidentity del agent-1\n' | b batch - >/dev/null
 check "identity del in a batch" sh -c "! \"$BURSTCTL\" -d \"$PIN\" identity show agent-1 2>/dev/null"
-check "its prefix went with it" eq "$(b -j prefix list | json - "len(j)")" 0
+check "its prefix went with it" eq "$(b -j prefix list | json - "len(j['prefixes'])")" 0
 
 # Bulk: 2000 identities with a /32 each, the same as one command at a time.
 awk 'BEGIN { for (i = 0; i < 2000; i++) {
 	printf "identity add bulk%d rate 10pps burst 5\n", i
 	printf "prefix add 198.18.%d.%d identity bulk%d\n", int(i / 256), i % 256, i } }' >"$TMPF.bulk"
 check "2000 identities with prefixes" b batch "$TMPF.bulk"
-check "all 2000 prefixes are there" eq "$(b -j prefix list | json - "len(j)")" 2000
-check "the last one maps right" eq "$(b -j prefix list identity bulk1999 | json - "j[0]['prefix']")" 198.18.7.207/32
+check "all 2000 prefixes are there" eq "$(b -j prefix list | json - "len(j['prefixes'])")" 2000
+check "the last one maps right" eq "$(b -j prefix list identity bulk1999 | json - "j['prefixes'][0]['prefix']")" 198.18.7.207/32
 finish

@@ -59,7 +59,7 @@ B=$!
 # watch the flow table while they run: both connections must show up bound
 : >"$TMPF.binds"
 while kill -0 $A 2>/dev/null || kill -0 $B 2>/dev/null; do
-	bctl -j bind list | json - "'\n'.join('%s %s %s' % (e['source'], e['identity'], e['src']) for e in j)" >>"$TMPF.binds"
+	bctl -j bind list | json - "'\n'.join('%s %s %s' % (e['source'], e['identity'], e['src']) for e in j['flows'])" >>"$TMPF.binds"
 	sleep 0.3
 done
 wait $A $B
@@ -97,7 +97,7 @@ echo "-- burstctl bind add, for scripts: a UDP flow"
 recv_start "$TMPF.r" --port 9000 --bind "$SRV" --duration 10 --idle-ms 1000 || exit 1
 R=$!
 bctl bind add proto udp src 198.18.21.12 sport 40000 dst "$SRV" dport 9000 <"$TMPF.tok.udp" >/dev/null
-check "bind add: listed" eq "$(bctl -j bind list | json - "[e['identity'] for e in j if e['sport'] == 40000]")" "['udpcap']"
+check "bind add: listed" eq "$(bctl -j bind list | json - "[e['identity'] for e in j['flows'] if e['sport'] == 40000]")" "['udpcap']"
 d0=$(stat default passed_pkts)
 send --dst "$SRV" --port 9000 --src 198.18.21.12 --sport 40000 --rate 500 --duration 2 >"$TMPF.s1" &
 S1=$!
@@ -112,5 +112,5 @@ check "bound UDP flow held to burst + rate * time within 5% ($p vs $expect)" wit
 sent2=$(json "$TMPF.s2" "j['sent']")
 check "the same address on another port is not bound (default got $sent2)" le "$sent2" $(($(stat default passed_pkts) - d0))
 check "bind del" bctl bind del proto udp src 198.18.21.12 sport 40000 dst "$SRV" dport 9000
-check "bind del: gone" eq "$(bctl -j bind list | json - "len([e for e in j if e['sport'] == 40000])")" 0
+check "bind del: gone" eq "$(bctl -j bind list | json - "len([e for e in j['flows'] if e['sport'] == 40000])")" 0
 finish

@@ -58,14 +58,14 @@ fails "check: bad file named FILE:LINE:COL" "$TMPF.bad.yaml:5:12: burst \"ten\":
 check "check: good file" b policy check "$TMPF.good.yaml"
 check "check: JSON" valid_json b -j policy check "$TMPF.good.yaml"
 check "check reads the token files: 2 tokens in 1 file" \
-	eq "$(b -j policy check "$TMPF.tok.yaml" | json - "(j['tokens_in_files'], j['token_files'])")" "(2, 1)"
+	eq "$(b -j policy check "$TMPF.tok.yaml" | json - "(j['token_count'], j['token_file_count'])")" "(2, 1)"
 fails "check: a token file without a token, at the policy's entry" \
 	"tokempty.yaml:5:96: token file $TMPF.empty: holds no token" b policy check "$TMPF.tokempty.yaml"
 fails "check: a bad token, by line and byte, never echoed" \
 	"token file $TMPF.spacey: line 2: token byte 4 of 14 is whitespace" b policy check "$TMPF.tokbad.yaml"
 check "... the token is not in the message" sh -c "! grep -q s3cr3t '$TMPF.err'"
 b policy apply "$TMPF.good.yaml" >/dev/null
-check "check against the state: 0 changes" eq "$(b -j policy check "$TMPF.good.yaml" | json - "j['would_change']")" 0
+check "check against the state: 0 changes" eq "$(b -j policy check "$TMPF.good.yaml" | json - "j['change_count']")" 0
 before=$(b -j identity list)
 fails "apply of a bad file is refused" "burst \"ten\"" b policy apply "$TMPF.bad.yaml"
 check "a refused apply changed nothing" eq "$before" "$(b -j identity list)"
@@ -93,16 +93,16 @@ check "... and no state is left behind" test ! -e "$NEWPIN"
 check "default identity took the policy's limits" eq "$(b -j identity show default | json - "(j['action'], j['rate_pps'])")" "('enforce', 5000)"
 b policy dump >"$TMPF.dump.yaml"
 check "dump is a valid policy" b policy check "$TMPF.dump.yaml"
-check "dump applied: 0 changes" eq "$(b -j policy apply "$TMPF.dump.yaml" | json - "j['changes_total']")" 0
+check "dump applied: 0 changes" eq "$(b -j policy apply "$TMPF.dump.yaml" | json - "j['change_count']")" 0
 check "dump keeps the tuner bounds" grep -q "burst_max: 500" "$TMPF.dump.yaml"
 
 # tokens: apply, check shows fingerprints, dump round-trips with the token files
 before=$(b -j token list)
 fails "apply of a bad token file is refused" "line 2: token byte 4" b policy apply "$TMPF.tokbad.yaml"
 check "... and changed nothing" eq "$before" "$(b -j token list)"
-check "check: would add 2 tokens" eq "$(b -j policy check "$TMPF.tok.yaml" | json - "j['tokens']['added']")" 2
+check "check: would add 2 tokens" eq "$(b -j policy check "$TMPF.tok.yaml" | json - "j['token_changes']['added']")" 2
 b -j policy apply "$TMPF.tok.yaml" >"$TMPF.apply.json"
-fps=$(b -j token list | json - "' '.join(sorted(t['fingerprint'] for t in j if t['identity'] == 'agent'))")
+fps=$(b -j token list | json - "' '.join(sorted(t['fingerprint'] for t in j['tokens'] if t['identity'] == 'agent'))")
 check "apply: 2 tokens for agent" eq "$(echo "$fps" | wc -w)" 2
 check "apply: each token added by fingerprint, with its file and line" eq \
 	"$(json "$TMPF.apply.json" "' '.join(sorted(c['change'].split()[1] for c in j['changes'] if c['kind'] == 'token_added'))")" "$fps"
@@ -113,8 +113,8 @@ check "dump: the token file recorded at apply" grep -qF "token_files: [\"$TMPF.t
 check "dump: the header as the policy spelt it" grep -q "http_token_header: X-Agent-Token" "$TMPF.dump2.yaml"
 check "dump: no token in it" sh -c "! grep -q s3cr3t '$TMPF.dump2.yaml'"
 check "dump round-trips: check against the state, 0 changes" \
-	eq "$(b -j policy check "$TMPF.dump2.yaml" | json - "(j['would_change'], j['tokens']['unchanged'])")" "(0, 2)"
-check "dump round-trips: apply, 0 changes" eq "$(b -j policy apply "$TMPF.dump2.yaml" | json - "j['changes_total']")" 0
+	eq "$(b -j policy check "$TMPF.dump2.yaml" | json - "(j['change_count'], j['token_changes']['unchanged'])")" "(0, 2)"
+check "dump round-trips: apply, 0 changes" eq "$(b -j policy apply "$TMPF.dump2.yaml" | json - "j['change_count']")" 0
 b policy apply "$TMPF.good.yaml" >"$TMPF.back.txt"
 check "token_files dropped: the tokens go, said by fingerprint" \
 	eq "$(grep -c "removed from agent (the identity's token_files are no longer given)" "$TMPF.back.txt")" 2
@@ -161,6 +161,7 @@ check "events: limited, then cleared after going quiet" \
 	eq "$("$PY" -c '
 import json,sys
 v=[json.loads(l) for l in open(sys.argv[1])]
-print([(e["identity"], e["event"]) for e in v], v[1].get("reason"), v[1]["limited_for_s"] >= 1)' "$TMPF.events")" \
+print([(e["identity"], e["event"]) for e in v], v[1].get("reason"), v[1]["limited_for_sec"] >= 1)' "$TMPF.events")" \
 	"[('agent', 'limited'), ('agent', 'cleared')] quiet True"
+check "events: each line matches docs/json.md" schema events "$TMPF.events"
 finish

@@ -40,19 +40,19 @@ gen "$TMPF.p2.yaml" $((N / 50)) # 1% renamed (removed + added), 1% re-rated
 echo "  policy: $N identities, $N prefixes, $(du -h "$TMPF.p1.yaml" | cut -f1)"
 check "check validates it" timed "policy check ($N identities, no state)" b policy check "$TMPF.p1.yaml"
 check "first apply" timed "policy apply (create state, add $N)" b policy apply "$TMPF.p1.yaml"
-check "all identities there" eq "$(b -j status | json - "j['identities']['used']")" $((N + 1))
-check "all prefixes there" eq "$(b -j status | json - "j['prefixes']['ipv4']")" "$N"
-check "a prefix points at its identity" eq "$(b -j prefix list identity a012345 | json - "j[0]['prefix']")" 10.0.48.57/32
+check "all identities there" eq "$(b -j status | json - "j['identity_table']['used']")" $((N + 1))
+check "all prefixes there" eq "$(b -j status | json - "j['prefix_tables']['ipv4']")" "$N"
+check "a prefix points at its identity" eq "$(b -j prefix list identity a012345 | json - "j['prefixes'][0]['prefix']")" 10.0.48.57/32
 check "again: nothing to do" timed "policy apply (same policy: 0 changes)" b policy apply "$TMPF.p1.yaml"
-check "again: 0 changes" eq "$(b -j policy apply "$TMPF.p1.yaml" | json - "j['changes_total']")" 0
-id_before=$(b -j identity show a099999 | json - "j['id']")
+check "again: 0 changes" eq "$(b -j policy apply "$TMPF.p1.yaml" | json - "j['change_count']")" 0
+id_before=$(b -j identity show a099999 | json - "j['identity_id']")
 check "1% changed" timed "policy apply (1% renamed, 1% re-rated)" b policy apply "$TMPF.p2.yaml"
 out=$(b -j policy apply "$TMPF.p1.yaml")
 # back: 1% added, 1% removed, 1% re-rated, their 1% of prefixes moved
-check "and back: 4% of changes, the rest untouched ($(echo "$out" | json - "j['changes_total']"))" \
-	eq "$(echo "$out" | json - "(j['changes_total'], j['unchanged'])")" "($((N / 25)), $((N - N / 50 + 1)))"
-check "untouched identity kept its slot" eq "$(b -j identity show a099999 | json - "j['id']")" "$id_before"
+check "and back: 4% of changes, the rest untouched ($(echo "$out" | json - "j['change_count']"))" \
+	eq "$(echo "$out" | json - "(j['change_count'], j['identities_unchanged'])")" "($((N / 25)), $((N - N / 50 + 1)))"
+check "untouched identity kept its slot" eq "$(b -j identity show a099999 | json - "j['identity_id']")" "$id_before"
 check "dump of $N round-trips" timed "policy dump ($N identities)" b policy dump
 cp "$TMPF.out" "$TMPF.dump.yaml"
-check "the dump applied: 0 changes" eq "$(b -j policy apply "$TMPF.dump.yaml" | json - "j['changes_total']")" 0
+check "the dump applied: 0 changes" eq "$(b -j policy apply "$TMPF.dump.yaml" | json - "j['change_count']")" 0
 finish

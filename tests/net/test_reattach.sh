@@ -50,5 +50,5 @@ bctl attach "${P}br" mode skb >/dev/null
 bctl attach "${P}br" mode native >"$TMPF.mode.out" 2>"$TMPF.mode.err"
 check "native on a bridge is refused" test $? != 0
 check "...and says the old attachment stays" grep -q "kept burstgate attached in skb mode" "$TMPF.mode.err"
-check "...and it does" eq "$(bctl -j status | json - "[a['mode'] for a in j['attached'] if a['ifname'] == '${P}br']")" "['skb']"
+check "...and it does" eq "$(bctl -j status | json - "[a['mode'] for a in j['attached'] if a['interface'] == '${P}br']")" "['skb']"
 finish

@@ -23,7 +23,7 @@ identities:
     rate: 10pps
     prefixes: [198.18.81.10]
 YAML
-attached() { bctl -j status | json - "sorted(a['ifname'] for a in j['attached'])"; }
+attached() { bctl -j status | json - "sorted(a['interface'] for a in j['attached'])"; }
 # another state's program on BUSY: foreign to this one
 OTHER=${PIN}o
 ip -n "$RX" link add "$BUSY" type veth peer name "${P}x1"

@@ -34,7 +34,7 @@ YAML
 policy 500pps "  gone: { action: block, prefixes: [198.18.40.12] }"
 serve_start "$TMPF.log" --policy "$POL" || exit 1
 check "controller attached where the policy says" \
-	eq "$(bctl -j status | json - "j['attached'][0]['ifname']")" "${P}b"
+	eq "$(bctl -j status | json - "j['attached'][0]['interface']")" "${P}b"
 check "gone exists before the reload" bctl identity show gone
 
 # A second controller on the same state is refused, and says who runs it.
@@ -80,8 +80,8 @@ asent=$(json "$TMPF.agent" "j['sent']")
 check "agent: counters kept (passed + dropped = all $asent sent)" \
 	eq $(($(stat agent passed_pkts) + $(stat agent dropped_pkts))) "$asent"
 check "agent: new rate in force" eq "$(bctl -j identity show agent | json - "j['rate_pps']")" 1000
-check "gone: removed" eq "$(bctl -j identity list | json - "'gone' in [i['name'] for i in j]")" False
-check "newbie: added with its prefix" eq "$(bctl -j prefix list identity newbie | json - "j[0]['prefix']")" 198.18.40.13/32
+check "gone: removed" eq "$(bctl -j identity list | json - "'gone' in [i['identity'] for i in j['identities']]")" False
+check "newbie: added with its prefix" eq "$(bctl -j prefix list identity newbie | json - "j['prefixes'][0]['prefix']")" 198.18.40.13/32
 check "bad policy changed nothing" eq "$before" "$after"
 check "log: one line per change (gone removed)" grep -q "identity gone removed" "$TMPF.log"
 check "log: bad file named with line and column" grep -q "reload refused.*:4:11: rate \"10 mbit\"" "$TMPF.log"

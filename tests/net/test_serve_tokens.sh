@@ -51,7 +51,7 @@ fp() { bctl -j token show --token-file "$TMPF.tok.$1" | json - "j['fingerprint']
 fp_slow=$(fp slow)
 fp_gone=$(fp gone)
 check "serve loaded the token files: slow 2, fast 1" \
-	eq "$(bctl -j token list | json - "sorted(t['identity'] for t in j)")" "['fast', 'slow', 'slow']"
+	eq "$(bctl -j token list | json - "sorted(t['identity'] for t in j['tokens'])")" "['fast', 'slow', 'slow']"
 check "log: each token added by fingerprint, file and line" \
 	grep -q "token $fp_gone added -> slow ($TMPF.slow.list line 3)" "$TMPF.log"
 check "the policy's bind socket is served, root-only" \
@@ -106,7 +106,7 @@ echo "-- the daemon garbage-collects the expired hand-added token"
 check "gc logged temp's token by fingerprint" \
 	wait_log "$TMPF.log" "gc: token $fp_temp of identity temp expired: removed" 5
 check "... and it is gone from the registry" \
-	eq "$(bctl -j token list | json - "'$fp_temp' in [t['fingerprint'] for t in j]")" False
+	eq "$(bctl -j token list | json - "'$fp_temp' in [t['fingerprint'] for t in j['tokens']]")" False
 
 echo "-- a token taken out of its file: reloaded, falls back to default"
 cat "$TMPF.tok.slow" >"$TMPF.slow.new" && mv "$TMPF.slow.new" "$TMPF.slow.list"

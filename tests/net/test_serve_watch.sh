@@ -97,10 +97,10 @@ printf '    token_files: [%s]\n' "$T/agent.tok" >>"$D/policy.yaml.new"
 n=$(applied)
 mv "$D/policy.yaml.new" "$D/policy.yaml"
 check "a policy with a token file: applied" wait_applied $((n + 1))
-check "... its token registered" eq "$(bctl -j token list | json - "len(j)")" 1
+check "... its token registered" eq "$(bctl -j token list | json - "len(j['tokens'])")" 1
 rm -rf "$T"
 check "the token folder's loss is logged" wait_log "$TMPF.log" "token file $T/agent.tok: its folder $T is gone" 5
-check "... its token stays in force" eq "$(bctl -j token list | json - "len(j)")" 1
+check "... its token stays in force" eq "$(bctl -j token list | json - "len(j['tokens'])")" 1
 n=$(applied)
 mkdir -p "$T"
 head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/agent.tok.new"

@@ -68,7 +68,7 @@ check "token add from standard input, with a ttl" sh -c "\"$BURSTCTL\" -d \"$PIN
 cat "$TMPF.add2" >>"$OUTS"
 FP2=$(json "$TMPF.add2" "j['fingerprint']")
 check "add reports a 12-digit fingerprint ($FP2)" "$PY" -c "import sys,re; sys.exit(not re.fullmatch('[0-9a-f]{12}', '$FP2'))"
-check "add reports the expiry in about an hour" "$PY" -c "import sys; sys.exit(not 3590 <= $(json "$TMPF.add2" "j['expires_in_s']") <= 3600)"
+check "add reports the expiry in about an hour" "$PY" -c "import sys; sys.exit(not 3590 <= $(json "$TMPF.add2" "j['expires_in_sec']") <= 3600)"
 fails "the same token twice, even for another identity" "already registered" b token add identity agent-b --token-file "$TMPF.t1"
 check "rotation: a second token for one identity" b token add identity agent-a --token-file "$TMPF.t3"
 
@@ -78,10 +78,10 @@ check "a token file others can read is warned about" grep -q "readable by group 
 chmod 600 "$TMPF.t3"
 
 b -j token list >"$TMPF.list"
-check "list has three tokens" eq "$(json "$TMPF.list" "len(j)")" 3
-check "list says whose, when created and expiring" eq "$(json "$TMPF.list" "sorted(j[0].keys())")" \
-	"['created_unix', 'expired', 'expires_unix', 'fingerprint', 'id', 'identity']"
-check "list by identity" eq "$(b -j token list identity agent-a | json - "len(j)")" 2
+check "list has three tokens" eq "$(json "$TMPF.list" "len(j['tokens'])")" 3
+check "list says whose, when created and expiring" eq "$(json "$TMPF.list" "sorted(j['tokens'][0].keys())")" \
+	"['created_at', 'expired', 'expires_at', 'expires_in_sec', 'fingerprint', 'identity', 'identity_id']"
+check "list by identity" eq "$(b -j token list identity agent-a | json - "len(j['tokens'])")" 2
 check "show by fingerprint" eq "$(b -j token show "$FP2" | json - "j['identity']")" agent-b
 check "show by token (standard input)" eq "$(b -j token show <"$TMPF.t1" | json - "j['identity']")" agent-a
 fails "show of an unregistered token" "not registered" sh -c "printf 'nope\n' | \"$BURSTCTL\" -d \"$PIN\" token show"
@@ -101,9 +101,9 @@ fails "after gc it is gone" "not registered" b token show --token-file "$TMPF.t4
 check "del by fingerprint" b token del "$FP2"
 fails "del twice" "no token has fingerprint" b token del "$FP2"
 check "del by token file" b token del --token-file "$TMPF.t3"
-check "one token left" eq "$(b -j token list | json - "len(j)")" 1
+check "one token left" eq "$(b -j token list | json - "len(j['tokens'])")" 1
 check "deleting an identity deletes its tokens" b identity del agent-a
-check "no tokens left" eq "$(b -j token list | json - "len(j)")" 0
+check "no tokens left" eq "$(b -j token list | json - "len(j['tokens'])")" 0
 
 # header config
 check "config shows the default header" eq "$(b -j token config | json - "(j['header'], j['scheme'], j['http'])")" "('authorization', 'bearer', True)"
@@ -112,7 +112,7 @@ check "config kept it" eq "$(b -j token config | json - "(j['header'], j['scheme
 fails "config: a bad header name" "cannot appear in a header name" b token config header "X Api"
 fails "config: a bad idle" "not a duration" b token config http-idle soon
 check "config: timeouts" b token config http-idle 2m bind-idle 1h
-check "config: timeouts kept" eq "$(b -j token config | json - "(j['http_idle_s'], j['bind_idle_s'])")" "(120, 3600)"
+check "config: timeouts kept" eq "$(b -j token config | json - "(j['http_idle_sec'], j['bind_idle_sec'])")" "(120, 3600)"
 check "config: back to the default" b token config header Authorization scheme Bearer
 
 # bind from the command line: errors
@@ -124,7 +124,7 @@ fails "bind: unknown token" "unknown token" sh -c "printf 'nope\n' | \"$BURSTCTL
 fails "bind: a stray argument is not echoed" "unexpected argument" b bind add proto tcp src 10.0.0.1 sport 1 dst 10.0.0.2 dport 2 "$T1"
 check "bind add" b bind add proto tcp src 10.0.0.1 sport 1000 dst 10.0.0.2 dport 443 idle 5m --token-file "$TMPF.t5"
 b -j bind list >"$TMPF.bl"
-check "bind list shows it, bound to agent-b" eq "$(json "$TMPF.bl" "[(e['source'], e['identity'], e['sport'], e['idle_timeout_s']) for e in j]")" "[('bind', 'agent-b', 1000, 300)]"
+check "bind list shows it, bound to agent-b" eq "$(json "$TMPF.bl" "[(e['source'], e['identity'], e['sport'], e['idle_timeout_sec']) for e in j['flows']]")" "[('bind', 'agent-b', 1000, 300)]"
 check "bind del" b bind del proto tcp src 10.0.0.1 sport 1000 dst 10.0.0.2 dport 443
 fails "bind del twice" "not in the flow table" b bind del proto tcp src 10.0.0.1 sport 1000 dst 10.0.0.2 dport 443
 fails "bind serve: bad group" "no such group" b bind serve socket "$TMPF.sock" group no-such-group-bg

@@ -28,7 +28,7 @@ bctl token add identity slow --token-file "$TMPF.tok.slow" >/dev/null
 bctl token add identity fast <"$TMPF.tok.fast" >/dev/null
 bctl token add identity fast ttl 2s --token-file "$TMPF.tok.late" >/dev/null
 bctl -j token list >"$TMPF.list"
-check "three tokens registered" eq "$(json "$TMPF.list" "len(j)")" 3
+check "three tokens registered" eq "$(json "$TMPF.list" "len(j['tokens'])")" 3
 
 ip netns exec "$RX" "$PY" "$ROOT/tests/net/http_server.py" --bind "$SRV" --port 8080 --duration 240 \
 	>"$TMPF.http" 2>"$TMPF.http.err" &
@@ -107,7 +107,7 @@ check "... counted as expired ($(($(cnt http expired_token) - e0)))" eq $(($(cnt
 check "... and not charged to fast" eq "$(stat fast passed_pkts)" "$f0"
 check "unknown token counted ($(($(cnt http unknown_token) - u0)))" eq $(($(cnt http unknown_token) - u0)) 3
 check "both metered as default ($(($(stat default passed_pkts) - d0)) packets)" le 6 $(($(stat default passed_pkts) - d0))
-check "token list shows it expired" eq "$(bctl -j token list | json - "sorted(e['expired'] for e in j)")" "[False, False, True]"
+check "token list shows it expired" eq "$(bctl -j token list | json - "sorted(e['expired'] for e in j['tokens'])")" "[False, False, True]"
 
 echo "-- a custom header"
 bctl token config header X-Api-Key scheme none >/dev/null

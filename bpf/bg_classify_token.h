@@ -166,11 +166,11 @@ static __always_inline int classify_request(struct xdp_md *ctx, const struct bg_
 	tok = bpf_map_lookup_elem(&bg_tokens, &hash);
 	if (!tok) {
 		bg_count(BG_C_HTTP_UNKNOWN);
-		goto none;
+		goto dead;
 	}
 	if (bg_deadline_passed(tok->deadline_ns, now)) {
 		bg_count(BG_C_HTTP_EXPIRED);
-		goto none;
+		goto dead;
 	}
 	*id = tok->id;
 	if (fl && fl->source == BG_FLOW_HTTP && fl->tok_hash == hash && fl->id == tok->id) {
@@ -189,6 +189,25 @@ static __always_inline int classify_request(struct xdp_md *ctx, const struct bg_
 	}
 	return 0;
 
+dead:
+	/*
+	 * on_token_expired: the request, and the segments that continue it, are
+	 * the chosen identity's. The flow carries no deadline: the token's is
+	 * past, or it has none.
+	 */
+	if (cfg->flags & BG_TOK_F_EXPIRED_ID) {
+		struct bg_flow nf = {
+			.id = cfg->expired_id,
+			.source = BG_FLOW_HTTP,
+			.last_ns = now,
+			.idle_ns = cfg->http_idle_ns,
+			.tok_hash = hash,
+		};
+
+		*id = cfg->expired_id;
+		bpf_map_update_elem(&bg_flows, k, &nf, BPF_ANY);
+		return 0;
+	}
 none:
 	/* This request has no identity: neither have the segments that follow. */
 	if (fl)

@@ -52,6 +52,13 @@ struct bg_secret {
 
 #define BG_TOK_F_ACTIVE (1U << 0) /* a token was ever registered: run the stages */
 #define BG_TOK_F_HTTP (1U << 1) /* look for tokens in HTTP/1.x requests */
+/*
+ * on_token_expired: a request carrying a token that is expired or not
+ * registered (removed, revoked, made up) is metered as identity expired_id,
+ * with the segments that continue it, instead of falling through to the
+ * prefix and default stages. Bit 3: bit 2 is agent_ports' (issue 11).
+ */
+#define BG_TOK_F_EXPIRED_ID (1U << 3)
 
 /*
  * bg_tok_cfg: ARRAY of one. Which header carries the token, and timeouts.
@@ -63,7 +70,7 @@ struct bg_tok_cfg {
 	__u32 flags; /* BG_TOK_F_* */
 	__u32 pat_len; /* bytes of pattern in use: 1 + name length + 1 */
 	__u32 scheme_len; /* bytes of scheme; 0: the whole value is the token */
-	__u32 pad;
+	__u32 expired_id; /* identity index for BG_TOK_F_EXPIRED_ID */
 	__u64 http_idle_ns; /* a flow learnt from a request dies this long idle */
 	__u64 bind_idle_ns; /* idle timeout of a binding that names none */
 	char pattern[BG_HDR_PAT_LEN]; /* "\n" + lower-case header name + ":" */

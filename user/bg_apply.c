@@ -810,7 +810,30 @@ static int plan_records(const struct bg_policy *p, const struct bg_live *live, s
 	return 0;
 }
 
-static void plan_host(const struct bg_policy *p, const struct bg_live *live, struct bg_plan *plan)
+/*
+ * What tok_cfg does with expired tokens: "default" or the identity's name
+ * (false, and "(slot N)", when no identity has that slot).
+ */
+static bool expired_name(const struct bg_live *live, const struct bg_tok_cfg *t, char *buf,
+			 size_t len)
+{
+	size_t i;
+
+	snprintf(buf, len, "default");
+	if (!(t->flags & BG_TOK_F_EXPIRED_ID))
+		return true;
+	for (i = 0; i < live->nids; i++) {
+		if (live->ids[i].id == t->expired_id) {
+			snprintf(buf, len, "%s", live->ids[i].name);
+			return true;
+		}
+	}
+	snprintf(buf, len, "(slot %u)", t->expired_id);
+	return false;
+}
+
+static void plan_host(const struct bg_policy *p, const struct bg_live *live, struct bg_plan *plan,
+		      const __u32 *slot_of)
 {
 	const struct bg_ctl *o = &live->ctl;
 	struct bg_ctl *c = &plan->ctl;
@@ -857,6 +880,24 @@ static void plan_host(const struct bg_policy *p, const struct bg_live *live, str
 			      e, sizeof(e));
 	if (plan->ntok_add)
 		plan->tok_cfg.flags |= BG_TOK_F_ACTIVE; /* the XDP stages run from now on */
+	/* on_token_expired: the policy's, by the slot its identity will have */
+	plan->tok_cfg.flags &= ~BG_TOK_F_EXPIRED_ID;
+	plan->tok_cfg.expired_id = 0;
+	for (size_t i = 0; p->on_token_expired[0] && i < p->nids; i++) {
+		if (strcmp(p->ids[i].name, p->on_token_expired))
+			continue;
+		plan->tok_cfg.flags |= BG_TOK_F_EXPIRED_ID;
+		plan->tok_cfg.expired_id = slot_of[i];
+	}
+	if ((live->tok_cfg.flags ^ plan->tok_cfg.flags) & BG_TOK_F_EXPIRED_ID ||
+	    live->tok_cfg.expired_id != plan->tok_cfg.expired_id) {
+		char was[BG_NAME_LEN + 16];
+
+		expired_name(live, &live->tok_cfg, was, sizeof(was));
+		append(plan->host_what, sizeof(plan->host_what), "%son_token_expired %s -> %s", was,
+		       p->on_token_expired[0] ? p->on_token_expired : "default");
+		hdr_changed = true; /* a host change like the header's */
+	}
 	plan->tok_cfg_changed = memcmp(&plan->tok_cfg, &live->tok_cfg, sizeof(plan->tok_cfg)) != 0;
 	bg_tok_cfg_header(&live->tok_cfg, hx, sizeof(hx));
 	bg_tok_cfg_header(&plan->tok_cfg, hy, sizeof(hy));
@@ -931,7 +972,7 @@ int bg_plan_build(const struct bg_policy *p, const struct bg_live *live, struct 
 	if (!ret)
 		ret = plan_tokens(p, live, plan, slot_of, gone, plan->ndel, err, errlen);
 	if (!ret)
-		plan_host(p, live, plan);
+		plan_host(p, live, plan, slot_of);
 	if (!ret)
 		ret = plan_records(p, live, plan, slot_of, is_new);
 	if (ret == -ENOMEM)
@@ -1978,6 +2019,9 @@ int bg_live_to_policy(const struct bg_state *s, const struct bg_live *live, stru
 			 live->ctl.http_token_header);
 	bg_tok_cfg_scheme(&live->tok_cfg, p->http_token_scheme, sizeof(p->http_token_scheme));
 	p->header_given = p->scheme_given = true;
+	if ((live->tok_cfg.flags & BG_TOK_F_EXPIRED_ID) &&
+	    !expired_name(live, &live->tok_cfg, p->on_token_expired, sizeof(p->on_token_expired)))
+		p->on_token_expired[0] = '\0'; /* its identity is gone: the XDP falls back anyway */
 	snprintf(p->bind_socket, sizeof(p->bind_socket), "%.107s",
 		 rec_str(live, BG_REC_CTL, BG_REC_BIND_SOCKET));
 	snprintf(p->bind_group, sizeof(p->bind_group), "%.63s",

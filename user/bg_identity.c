@@ -422,6 +422,23 @@ int bg_identity_set(struct bg_state *s, const char *name, const struct bg_limits
 	return 0;
 }
 
+/* on_token_expired naming id: back to default (a reused slot must not inherit it). */
+static int expired_target_gone(struct bg_state *s, const struct bg_identity *id)
+{
+	struct bg_tok_cfg tc;
+	int ret;
+
+	if (bg_tok_cfg_get(s, &tc) || !(tc.flags & BG_TOK_F_EXPIRED_ID) || tc.expired_id != id->id)
+		return 0;
+	tc.flags &= ~BG_TOK_F_EXPIRED_ID;
+	tc.expired_id = 0;
+	ret = bg_tok_cfg_put(s, &tc);
+	if (!ret)
+		bg_warn("identity %s was what expired tokens are metered as (on_token_expired): they fall back to default now",
+			id->name);
+	return ret;
+}
+
 int bg_identity_del(struct bg_state *s, const char *name)
 {
 	struct bg_identity cur;
@@ -441,8 +458,11 @@ int bg_identity_del(struct bg_state *s, const char *name)
 	if (cur.id == BG_ID_DEFAULT) {
 		bg_err("identity \"%s\" is the default identity and cannot be deleted (change its limits with `burstctl identity set %s ...`)",
 		       name, name);
-		return -EPERM;
+		return -EINVAL;
 	}
+	ret = expired_target_gone(s, &cur);
+	if (ret)
+		return ret;
 	/*
 	 * Tokens and connections first (a reused slot must not inherit them),
 	 * then prefixes, so its traffic moves to the default identity: a

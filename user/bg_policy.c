@@ -29,6 +29,7 @@ struct ctx {
 	char *err;
 	size_t errlen;
 	struct bg_policy *p;
+	const yaml_node_t *expired_node; /* host.on_token_expired, for messages */
 };
 
 /* Report at node n (1-based line and column, as editors count). */
@@ -640,6 +641,62 @@ static int parse_u32_node(struct ctx *c, const yaml_node_t *n, const char *what,
 	return 0;
 }
 
+/* host.on_token_expired: default | block | IDENTITY (resolved in resolve_expired) */
+static int parse_expired(struct ctx *c, const yaml_node_t *v)
+{
+	const char *s;
+	char e[256];
+	int err = scalar(c, v, "on_token_expired", &s);
+
+	if (err)
+		return err;
+	if (!strcmp(s, "default"))
+		s = "";
+	else if (!strcmp(s, "block"))
+		s = BG_POL_EXPIRED_BLOCK_NAME;
+	else if (bg_name_check(s, e, sizeof(e)))
+		return fail(c, v, "on_token_expired: %s (use default, block or an identity's name)",
+			    e);
+	snprintf(c->p->on_token_expired, sizeof(c->p->on_token_expired), "%s", s);
+	c->expired_node = v;
+	return 0;
+}
+
+/*
+ * The identity on_token_expired names must be one of the policy's; `block`
+ * adds its identity (action block) when the policy does not define it.
+ */
+static int resolve_expired(struct ctx *c)
+{
+	struct bg_policy *p = c->p;
+	struct bg_pol_identity *ids, *id;
+	struct bg_limits l = { .action = BG_ACT_BLOCK };
+	size_t i;
+
+	if (!p->on_token_expired[0])
+		return 0;
+	for (i = 0; i < p->nids; i++)
+		if (!strcmp(p->ids[i].name, p->on_token_expired))
+			return 0;
+	if (strcmp(p->on_token_expired, BG_POL_EXPIRED_BLOCK_NAME))
+		return fail(
+			c, c->expired_node,
+			"on_token_expired: identity \"%s\" is not defined under identities (define it, or use default or block)",
+			p->on_token_expired);
+	ids = realloc(p->ids, (p->nids + 1) * sizeof(*ids));
+	if (!ids)
+		return -ENOMEM;
+	p->ids = ids;
+	id = &ids[p->nids++];
+	memset(id, 0, sizeof(*id));
+	snprintf(id->name, sizeof(id->name), "%s", BG_POL_EXPIRED_BLOCK_NAME);
+	id->lim.action = BG_ACT_BLOCK;
+	bg_limits_apply(&id->lim, &l, BG_LIM_ACTION, &id->cfg, NULL, 0);
+	id->line = (unsigned int)c->expired_node->start_mark.line + 1;
+	id->col = (unsigned int)c->expired_node->start_mark.column + 1;
+	return 0;
+}
+
 static int parse_host(struct ctx *c, const yaml_node_t *map)
 {
 	static const char *const keys[] = { "shadow",
@@ -650,6 +707,7 @@ static int parse_host(struct ctx *c, const yaml_node_t *map)
 					    "max_prefixes",
 					    "http_token_header",
 					    "http_token_scheme",
+					    "on_token_expired",
 					    NULL };
 	struct bg_tok_cfg scratch = {};
 	yaml_node_pair_t *pair;
@@ -688,6 +746,8 @@ static int parse_host(struct ctx *c, const yaml_node_t *map)
 			    bg_tok_cfg_set_header(&scratch, c->p->http_token_header, e, sizeof(e)))
 				err = fail(c, v, "http_token_header: %s", e);
 			c->p->header_given = true;
+		} else if (!strcmp(key, "on_token_expired")) {
+			err = parse_expired(c, v);
 		} else {
 			err = scalar(c, v, "http_token_scheme", &s);
 			if (!err && bg_tok_cfg_set_scheme(&scratch, s, e, sizeof(e)))
@@ -924,7 +984,8 @@ static int parse_root(struct ctx *c, const yaml_node_t *root)
 	}
 	if (!has_version)
 		return fail(c, root, "missing `version: 1` (the policy format's version)");
-	return check_unique(c);
+	err = check_unique(c);
+	return err ? err : resolve_expired(c);
 }
 
 int bg_policy_parse(const char *name, const char *text, size_t len, struct bg_policy *p, char *err,
@@ -1094,6 +1155,11 @@ int bg_policy_write(FILE *f, const struct bg_policy *p)
 		fprintf(f, "  max_prefixes: %u\n", p->max_pfx);
 	fprintf(f, "  http_token_header: %s\n  http_token_scheme: %s\n", p->http_token_header,
 		p->http_token_scheme[0] ? p->http_token_scheme : "none");
+	if (p->on_token_expired[0]) {
+		fprintf(f, "  on_token_expired: ");
+		put_quoted(f, p->on_token_expired);
+		fprintf(f, "\n");
+	}
 	fprintf(f, "controller:\n  tune_interval: %ums\n  grow_below: %u%%\n  shrink_above: %u%%\n",
 		p->ctl.tune_interval_ms, p->ctl.grow_below_pct, p->ctl.shrink_above_pct);
 	fprintf(f, "  audit_log: ");

@@ -35,6 +35,8 @@
 #define BG_POL_GROUP_LEN 64
 #define BG_POL_HEADER_DEFAULT "Authorization"
 #define BG_POL_SCHEME_DEFAULT "bearer"
+/* on_token_expired: block meters expired tokens as this identity (action block) */
+#define BG_POL_EXPIRED_BLOCK_NAME "expired-tokens"
 /* A token file larger than this is refused (it is a list of keys, not data). */
 #define BG_TOKEN_FILE_MAX_BYTES (1U << 20)
 
@@ -110,6 +112,13 @@ struct bg_policy {
 	char http_token_header[BG_POL_HEADER_LEN]; /* as written; default Authorization */
 	char http_token_scheme[BG_SCHEME_MAX]; /* lower case; "": none */
 	bool header_given, scheme_given; /* said in the file (for the notes) */
+	/*
+	 * host.on_token_expired: the identity that requests with an expired or
+	 * unregistered token are metered as; "": default (they fall through to
+	 * the prefix and default stages). `block` names BG_POL_EXPIRED_BLOCK_NAME,
+	 * which the policy then gets with action block unless it defines it.
+	 */
+	char on_token_expired[BG_NAME_LEN];
 	char audit_log[BG_POL_PATH_LEN];
 	char bind_socket[BG_POL_SOCKET_LEN]; /* controller.bind_socket; "": none */
 	char bind_group[BG_POL_GROUP_LEN]; /* controller.bind_socket_group; "": root only */

@@ -122,7 +122,7 @@ static int batch_prefix(struct bg_state *s, int argc, char **argv)
 			ret = bg_prefix_lookup(s, &p, &cur);
 		if (!ret && cur != id.id) {
 			bg_err("prefix %s belongs to another identity, not %s", argv[1], name);
-			return -EPERM;
+			return -EEXIST;
 		}
 		if (ret)
 			return ret;

@@ -10,6 +10,7 @@
 #include "bg_flow.h"
 #include "bg_identity.h"
 #include "bg_log.h"
+#include "bg_policy.h"
 #include "bg_out.h"
 #include "bg_setup.h"
 #include "bg_state.h"
@@ -32,6 +33,7 @@ static int help(int argc, char **argv)
 		"       burstctl token gc\n"
 		"       burstctl token config [header NAME] [scheme WORD|none] [http on|off]\n"
 		"                             [http-idle DURATION] [bind-idle DURATION]\n"
+		"                             [on-token-expired default|block|IDENTITY]\n"
 		"\n"
 		"Agent tokens (API keys, service tokens) as identities: a request\n"
 		"carrying a registered token is metered against its identity, and\n"
@@ -52,6 +54,12 @@ static int help(int argc, char **argv)
 		"none` for \"X-Api-Key: TOKEN\"), whether HTTP requests are searched at\n"
 		"all, and how long flows live without packets: those learnt from\n"
 		"requests (http-idle, default 1m) and bindings (bind-idle, default 10m).\n"
+		"on-token-expired: what a request whose token is expired or not\n"
+		"registered (removed, revoked, made up) is metered as: default (the\n"
+		"prefix and default identities, as if it had no token: with a\n"
+		"default of allow, unlimited), block (dropped, counted under the\n"
+		"identity " BG_POL_EXPIRED_BLOCK_NAME ", made with action block if absent), or an\n"
+		"IDENTITY. The safe choice is block, or a limited IDENTITY.\n"
 		"\n"
 		"Under a policy (`burstctl policy apply`, `burstctl serve`): identities\n"
 		"with token_files take their tokens from those files, and each apply\n"
@@ -453,30 +461,74 @@ static int do_gc(int argc, char **argv)
 	return ret;
 }
 
-static void print_cfg(const struct bg_tok_cfg *c)
+/* on_token_expired in words: "default" or the identity's name. */
+static void expired_name(const struct bg_state *s, const struct bg_tok_cfg *c, char *buf,
+			 size_t len)
 {
-	char name[BG_HDR_NAME_MAX + 1], scheme[BG_SCHEME_MAX], buf[40];
+	if (!(c->flags & BG_TOK_F_EXPIRED_ID))
+		snprintf(buf, len, "default");
+	else if (bg_id_name_of(s, c->expired_id, buf, len))
+		snprintf(buf, len, "default"); /* its identity is gone: the XDP falls back */
+}
+
+static void print_cfg(const struct bg_state *s, const struct bg_tok_cfg *c)
+{
+	char name[BG_HDR_NAME_MAX + 1], scheme[BG_SCHEME_MAX], buf[40], exp[BG_NAME_LEN];
 
 	bg_tok_cfg_header(c, name, sizeof(name));
 	bg_tok_cfg_scheme(c, scheme, sizeof(scheme));
+	expired_name(s, c, exp, sizeof(exp));
 	out_begin_object(NULL);
-	out_str("header", "header     %s\n", name);
+	out_str("header", "header            %s\n", name);
 	if (scheme[0])
-		out_str("scheme", "scheme     %s\n", scheme);
+		out_str("scheme", "scheme            %s\n", scheme);
 	else
-		out_null("scheme", "scheme     none (the whole value is the token)\n");
+		out_null("scheme", "scheme            none (the whole value is the token)\n");
 	out_bool("http", NULL, c->flags & BG_TOK_F_HTTP);
-	out_text("http       %s\n", c->flags & BG_TOK_F_HTTP ? "on" : "off");
+	out_text("http              %s\n", c->flags & BG_TOK_F_HTTP ? "on" : "off");
 	out_bool("active", NULL, c->flags & BG_TOK_F_ACTIVE);
-	out_text("active     %s\n",
+	out_text("active            %s\n",
 		 c->flags & BG_TOK_F_ACTIVE ?
 			 "yes (tokens were registered: the XDP stages run)" :
 			 "no (no token registered yet: the XDP stages are skipped)");
 	out_u64("http_idle_sec", NULL, c->http_idle_ns / BG_NS_PER_SEC);
-	out_text("http-idle  %s\n", bg_fmt_duration(c->http_idle_ns, buf, sizeof(buf)));
+	out_text("http-idle         %s\n", bg_fmt_duration(c->http_idle_ns, buf, sizeof(buf)));
 	out_u64("bind_idle_sec", NULL, c->bind_idle_ns / BG_NS_PER_SEC);
-	out_text("bind-idle  %s\n", bg_fmt_duration(c->bind_idle_ns, buf, sizeof(buf)));
+	out_text("bind-idle         %s\n", bg_fmt_duration(c->bind_idle_ns, buf, sizeof(buf)));
+	out_str("on_token_expired", "on-token-expired  %s", exp);
+	out_text("%s\n",
+		 strcmp(exp, "default") ?
+			 "" :
+			 " (expired and unknown tokens are metered by prefix or as default)");
 	out_end_object();
+}
+
+/*
+ * The identity of `on-token-expired V` (its slot in *id), or -1 for
+ * default. block makes its identity (action block) when absent.
+ */
+static int expired_target(struct bg_state *s, const char *v, __s64 *id)
+{
+	struct bg_limits l = { .action = BG_ACT_BLOCK };
+	struct bg_identity ident;
+	const char *name = !strcmp(v, "block") ? BG_POL_EXPIRED_BLOCK_NAME : v;
+	int ret;
+
+	*id = -1;
+	if (!strcmp(v, "default"))
+		return 0;
+	ret = bg_identity_get(s, name, &ident);
+	if (ret == -ENOENT && name != v) {
+		ret = bg_identity_add(s, name, &l, BG_LIM_ACTION, &ident);
+		if (!ret)
+			out_text("made identity %s (action block) for expired tokens\n", name);
+	}
+	if (ret == -ENOENT)
+		bg_err("token config: on-token-expired %s: no such identity (use default, block, or an identity of `burstctl identity list`)",
+		       v);
+	if (!ret)
+		*id = ident.id;
+	return ret;
 }
 
 static int do_tok_config(int argc, char **argv)
@@ -487,6 +539,7 @@ static int do_tok_config(int argc, char **argv)
 	const char *kw, *v;
 	int ret, http = -1;
 	bool hdr = false, sch = false;
+	const char *expired = NULL;
 	__u64 http_idle = 0, bind_idle = 0;
 
 	/* Parse into a scratch config first: nothing is written on an error. */
@@ -494,10 +547,11 @@ static int do_tok_config(int argc, char **argv)
 	while (argc > 0) {
 		kw = argv[0];
 		if (strcmp(kw, "header") && strcmp(kw, "scheme") && strcmp(kw, "http") &&
-		    strcmp(kw, "http-idle") && strcmp(kw, "bind-idle"))
+		    strcmp(kw, "http-idle") && strcmp(kw, "bind-idle") &&
+		    strcmp(kw, "on-token-expired"))
 			return usage_error(
 				OBJ,
-				"config: unknown setting \"%s\" (use header, scheme, http, http-idle or bind-idle)",
+				"config: unknown setting \"%s\" (use header, scheme, http, http-idle, bind-idle or on-token-expired)",
 				kw);
 		v = take_value(OBJ, &argc, &argv);
 		if (!v)
@@ -510,6 +564,14 @@ static int do_tok_config(int argc, char **argv)
 		} else if (!strcmp(kw, "scheme")) {
 			ret = bg_tok_cfg_set_scheme(&want, v, err, sizeof(err));
 			sch = true;
+		} else if (!strcmp(kw, "on-token-expired")) {
+			if (strcmp(v, "default") && strcmp(v, "block") &&
+			    bg_name_check(v, err, sizeof(err)))
+				return usage_error(
+					OBJ,
+					"config: on-token-expired: %s (use default, block or an identity)",
+					err);
+			expired = v;
 		} else if (!strcmp(kw, "http")) {
 			if (strcmp(v, "on") && strcmp(v, "off"))
 				return usage_error(OBJ, "config: http \"%s\": use on or off", v);
@@ -526,7 +588,7 @@ static int do_tok_config(int argc, char **argv)
 		}
 	}
 	ret = bg_state_open_setup(&s, opts.pin_path,
-				  hdr || sch || http >= 0 || http_idle || bind_idle ?
+				  hdr || sch || http >= 0 || http_idle || bind_idle || expired ?
 					  BG_OPEN_WRITE | BG_OPEN_CREATE :
 					  BG_OPEN_READ);
 	if (ret)
@@ -548,13 +610,26 @@ static int do_tok_config(int argc, char **argv)
 		c.http_idle_ns = http_idle;
 	if (bind_idle)
 		c.bind_idle_ns = bind_idle;
-	if (hdr || sch || http >= 0 || http_idle || bind_idle)
+	if (expired) {
+		__s64 id;
+
+		ret = expired_target(&s, expired, &id);
+		if (ret) {
+			bg_state_close(&s);
+			return ret;
+		}
+		c.flags = id < 0 ? c.flags & ~BG_TOK_F_EXPIRED_ID : c.flags | BG_TOK_F_EXPIRED_ID;
+		c.expired_id = id < 0 ? 0 : (__u32)id;
+	}
+	if (hdr || sch || http >= 0 || http_idle || bind_idle || expired)
 		ret = bg_tok_cfg_put(&s, &c);
 	if (ret)
 		goto fail;
 	if ((hdr || sch) && policy_in_force(&s))
 		bg_warn("a policy is in force here: its host.http_token_header and http_token_scheme (default Authorization, bearer) replace this at its next apply or reload");
-	print_cfg(&c);
+	if (expired && policy_in_force(&s))
+		bg_warn("a policy is in force here: its host.on_token_expired (default: default) replaces this at its next apply or reload");
+	print_cfg(&s, &c);
 	bg_state_close(&s);
 	return 0;
 fail:

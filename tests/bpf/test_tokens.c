@@ -230,6 +230,54 @@ static void test_expiry(void)
 	fx_down();
 }
 
+/*
+ * on_token_expired: requests with an expired or unregistered token, and the
+ * segments that continue them, are metered as the chosen identity; a valid
+ * token on the same connection afterwards is its own again; off, they fall
+ * through to the prefix and default stages as before.
+ */
+static void test_on_token_expired(void)
+{
+	const char *old = REQ("Authorization: Bearer tok-old\r\n");
+	const char *made_up = REQ("Authorization: Bearer tok-nobody-knows\r\n");
+	const char *alice = REQ("Authorization: Bearer tok-alice-0123456789\r\n");
+	struct bg_identity jail;
+	struct bg_tok_cfg c;
+
+	agents_up();
+	add_id("jail", 10, 0, 0, 0, BG_ACT_BLOCK);
+	CU_ASSERT_EQUAL_FATAL(bg_identity_get(&st, "jail", &jail), 0);
+	add_token("tok-old", "alice", boot_ns() - 1); /* expired a moment ago */
+	/* off: expired and unknown tokens are nobody's */
+	CU_ASSERT_EQUAL(send_seg(4, 23000, old, 0), XDP_PASS);
+	CU_ASSERT_EQUAL(send_seg(4, 23001, made_up, 0), XDP_PASS);
+	CU_ASSERT_EQUAL(passed("default"), 2);
+	/* on: both are jail's (action block: dropped), with their continuations */
+	CU_ASSERT_EQUAL(bg_tok_cfg_get(&st, &c), 0);
+	c.flags |= BG_TOK_F_EXPIRED_ID;
+	c.expired_id = jail.id;
+	CU_ASSERT_EQUAL(bg_tok_cfg_put(&st, &c), 0);
+	CU_ASSERT_EQUAL(send_seg(4, 23002, old, 0), XDP_DROP);
+	CU_ASSERT_EQUAL(send_seg(4, 23002, "body", 0), XDP_DROP);
+	CU_ASSERT_EQUAL(send_seg(4, 23003, made_up, 0), XDP_DROP);
+	CU_ASSERT_EQUAL(stats_of("jail").dropped_pkts, 3);
+	CU_ASSERT_EQUAL(passed("default"), 2);
+	CU_ASSERT_EQUAL(passed("alice"), 0);
+	CU_ASSERT_EQUAL(counter(BG_C_HTTP_EXPIRED), 2);
+	CU_ASSERT_EQUAL(counter(BG_C_HTTP_UNKNOWN), 2);
+	/* a live token on that connection takes it back */
+	CU_ASSERT_EQUAL(send_seg(4, 23002, alice, 0), XDP_PASS);
+	CU_ASSERT_EQUAL(send_seg(4, 23002, "body", 0), XDP_PASS);
+	CU_ASSERT_EQUAL(passed("alice"), 2);
+	/* deleting the identity turns it off: its slot may be reused */
+	CU_ASSERT_EQUAL(bg_identity_del(&st, "jail"), 0);
+	CU_ASSERT_EQUAL(bg_tok_cfg_get(&st, &c), 0);
+	CU_ASSERT_FALSE(c.flags & BG_TOK_F_EXPIRED_ID);
+	CU_ASSERT_EQUAL(send_seg(4, 23004, old, 0), XDP_PASS);
+	CU_ASSERT_EQUAL(passed("default"), 3);
+	fx_down();
+}
+
 /* The HTTP flow's idle timeout. */
 static void test_http_idle(void)
 {
@@ -834,6 +882,7 @@ void add_token_tests(CU_pSuite s)
 		{ "tokens: continuation segments, keep-alive", test_continuation },
 		{ "tokens: expiry in the data plane", test_expiry },
 		{ "tokens: idle timeout of learnt flows", test_http_idle },
+		{ "tokens: on_token_expired", test_on_token_expired },
 		{ "tokens: custom header, http off", test_custom_header },
 		{ "tokens: nothing runs before the first token", test_inactive_until_first_token },
 		{ "tokens: two agents on one address", test_two_agents_one_address },

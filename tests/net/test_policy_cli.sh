@@ -121,6 +121,22 @@ check "token_files dropped: the tokens go, said by fingerprint" \
 check "... and the header is the default again" eq "$(b -j token config | json - "j['header']")" authorization
 check "apply: JSON" valid_json b -j policy apply "$TMPF.good.yaml"
 
+# host.on_token_expired: block brings its identity; in the plan, the state, the dump
+sed 's/^version: 1$/version: 1\nhost: { on_token_expired: block }/' "$TMPF.good.yaml" >"$TMPF.exp.yaml"
+check "on_token_expired: check plans the identity and the host change" \
+	eq "$(b -j policy check "$TMPF.exp.yaml" | json - "sorted(c['kind'] for c in j['changes'])")" \
+	"['host_changed', 'identity_added']"
+b policy apply "$TMPF.exp.yaml" >/dev/null
+check "on_token_expired: in force (token config)" \
+	eq "$(b -j token config | json - "j['on_token_expired']")" expired-tokens
+check "on_token_expired: its identity blocks" eq "$(b -j identity show expired-tokens | json - "j['action']")" block
+b policy dump >"$TMPF.dump3.yaml"
+check "on_token_expired: dumped" grep -qE "on_token_expired: \"?expired-tokens" "$TMPF.dump3.yaml"
+check "on_token_expired: the dump applies with 0 changes" \
+	eq "$(b -j policy apply "$TMPF.dump3.yaml" | json - "j['change_count']")" 0
+check "on_token_expired: gone with the policy's line" \
+	eq "$(b policy apply "$TMPF.good.yaml" >/dev/null; b -j token config | json - "j['on_token_expired']")" default
+
 fails "serve without a policy" "missing --policy FILE" b serve
 fails "serve --bind-socket: an absolute path" "must be an absolute path" \
 	b serve --policy "$TMPF.good.yaml" --bind-socket x.sock

@@ -109,6 +109,23 @@ check "unknown token counted ($(($(cnt http unknown_token) - u0)))" eq $(($(cnt 
 check "both metered as default ($(($(stat default passed_pkts) - d0)) packets)" le 6 $(($(stat default passed_pkts) - d0))
 check "token list shows it expired" eq "$(bctl -j token list | json - "sorted(e['expired'] for e in j['tokens'])")" "[False, False, True]"
 
+echo "-- on-token-expired block: expired and unknown tokens are dropped"
+bctl token config on-token-expired block >/dev/null
+check "block made its identity (action block)" eq "$(bctl -j identity show expired-tokens | json - "j['action']")" block
+agent late 2 1 >"$TMPF.late2"
+agent mallory 2 1 >"$TMPF.mallory2"
+check "the expired token's request is not answered" eq "$(ok200 "$TMPF.late2")" 0
+check "nor the unknown token's" eq "$(ok200 "$TMPF.mallory2")" 0
+x1=$(stat expired-tokens dropped_pkts)
+check "both dropped as expired-tokens ($x1 packets)" le 2 "$x1"
+bctl token gc >/dev/null # the expired token is gone: now it is unknown, still blocked
+agent late 2 1 >"$TMPF.late3"
+check "after token gc it is still dropped" eq "$(ok200 "$TMPF.late3")" 0
+check "... as expired-tokens" le $((x1 + 1)) "$(stat expired-tokens dropped_pkts)"
+check "a live token is untouched" eq "$(agent fast 10 1 | cut -d' ' -f1)" 200
+bctl token config on-token-expired default >/dev/null
+check "back to default: answered again" eq "$(agent mallory 10 1 | cut -d' ' -f1)" 200
+
 echo "-- a custom header"
 bctl token config header X-Api-Key scheme none >/dev/null
 printf 'X-Api-Key: %s\nX-Agent: fast\n' "$(cat "$TMPF.tok.fast")" >"$TMPF.hdr.key"

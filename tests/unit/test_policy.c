@@ -33,6 +33,7 @@ static const char good[] = "version: 1\n"
 			   "  max_identities: 200000\n"
 			   "  http_token_header: X-Agent-Token\n"
 			   "  http_token_scheme: none\n"
+			   "  on_token_expired: crawler\n"
 			   "controller:\n"
 			   "  tune_interval: 500ms\n"
 			   "  grow_below: 50%\n"
@@ -99,7 +100,8 @@ static void test_good(void)
 	CU_ASSERT_NOT_EQUAL(a->cfg.pkt.tau, 0);
 	CU_ASSERT_EQUAL_FATAL(a->npfx, 2);
 	CU_ASSERT_EQUAL(a->pfx[1].pfx.family, AF_INET6);
-	CU_ASSERT_EQUAL(a->pfx[1].line, 25);
+	CU_ASSERT_EQUAL(a->pfx[1].line, 26);
+	CU_ASSERT_STRING_EQUAL(p.on_token_expired, "crawler");
 	pl = &p.ids[1];
 	CU_ASSERT_EQUAL(pl->tune.min_pkts, 10);
 	CU_ASSERT_EQUAL(pl->tune.max_pkts, 1000);
@@ -416,7 +418,45 @@ static const struct {
 	  "p.yaml:3:15:", "unknown key \"pps\" (accepted: rate, bytes_rate)" },
 	{ "identities a list", "version: 1\nidentities: [a, b]\n",
 	  "p.yaml:2:13:", "identities: expected a mapping, found a list" },
+	{ "on_token_expired: undefined identity",
+	  "version: 1\nhost:\n  on_token_expired: jail\nidentities: { a: {} }\n", "p.yaml:3:21:",
+	  "identity \"jail\" is not defined under identities (define it, or use default or block)" },
+	{ "on_token_expired: bad name", "version: 1\nhost:\n  on_token_expired: \"a b\"\n",
+	  "p.yaml:3:21:", "(use default, block or an identity's name)" },
 };
+
+/* host.on_token_expired: default, block (an identity it adds), or a name. */
+static void test_on_token_expired(void)
+{
+	struct bg_policy p;
+
+	CU_ASSERT_EQUAL_FATAL(parse("version: 1\nhost: { on_token_expired: default }\n", &p), 0);
+	CU_ASSERT_STRING_EQUAL(p.on_token_expired, "");
+	bg_policy_free(&p);
+	CU_ASSERT_EQUAL_FATAL(
+		parse("version: 1\nhost: { on_token_expired: jail }\nidentities: { jail: { rate: 5pps } }\n",
+		      &p),
+		0);
+	CU_ASSERT_STRING_EQUAL(p.on_token_expired, "jail");
+	CU_ASSERT_EQUAL(p.nids, 1);
+	bg_policy_free(&p);
+	/* block: the identity it names, with action block, unless defined */
+	CU_ASSERT_EQUAL_FATAL(
+		parse("version: 1\nhost: { on_token_expired: block }\nidentities: { a: {} }\n", &p),
+		0);
+	CU_ASSERT_STRING_EQUAL(p.on_token_expired, BG_POL_EXPIRED_BLOCK_NAME);
+	CU_ASSERT_EQUAL_FATAL(p.nids, 2);
+	CU_ASSERT_STRING_EQUAL(p.ids[1].name, BG_POL_EXPIRED_BLOCK_NAME);
+	CU_ASSERT_EQUAL(p.ids[1].cfg.action, BG_ACT_BLOCK);
+	bg_policy_free(&p);
+	CU_ASSERT_EQUAL_FATAL(parse("version: 1\nhost: { on_token_expired: block }\n"
+				    "identities: { expired-tokens: { rate: 1pps } }\n",
+				    &p),
+			      0);
+	CU_ASSERT_EQUAL_FATAL(p.nids, 1);
+	CU_ASSERT_EQUAL(p.ids[0].cfg.action, BG_ACT_ENFORCE);
+	bg_policy_free(&p);
+}
 
 static void test_bad(void)
 {
@@ -465,6 +505,7 @@ static void test_roundtrip(void)
 	CU_ASSERT_EQUAL(a.max_ids, b.max_ids);
 	CU_ASSERT_STRING_EQUAL(a.http_token_header, b.http_token_header);
 	CU_ASSERT_STRING_EQUAL(a.http_token_scheme, b.http_token_scheme);
+	CU_ASSERT_STRING_EQUAL(a.on_token_expired, b.on_token_expired);
 	CU_ASSERT_STRING_EQUAL(a.bind_socket, b.bind_socket);
 	CU_ASSERT_STRING_EQUAL(a.bind_group, b.bind_group);
 	CU_ASSERT_STRING_EQUAL(a.audit_log, b.audit_log);
@@ -519,6 +560,7 @@ int add_policy_suite(void)
 		{ "token notes: loose file modes, bearer on a custom header", test_token_notes },
 		{ "every kind of bad file: FILE:LINE:COL and what is accepted", test_bad },
 		{ "write then parse round-trips", test_roundtrip },
+		{ "host.on_token_expired", test_on_token_expired },
 		{ "the shipped example is valid", test_example },
 		{ NULL, NULL },
 	};

@@ -31,8 +31,9 @@ endif
 # the missing ones; nothing else is needed on a fresh Debian 12.
 DEPS_BUILD := make gcc clang llvm pkg-config libbpf-dev bpftool libelf-dev \
 	zlib1g-dev libjansson-dev libcunit1-dev linux-libc-dev \
-	libyaml-dev libmicrohttpd-dev
-DEPS_TEST := iproute2 util-linux procps python3 coreutils curl tmux
+	libyaml-dev libmicrohttpd-dev libhiredis-dev
+# redis-server: the fleet tests start their own (docs/fleet.md)
+DEPS_TEST := iproute2 util-linux procps python3 coreutils curl tmux redis-server
 # vmtest: QEMU, busybox as the guest's init, decompressors for the kernels
 DEPS_VMTEST := qemu-system-x86 busybox-static xz-utils zstd
 DEPS_LINT := clang-format clang-tidy cppcheck
@@ -45,9 +46,10 @@ BPF_CFLAGS := -g -O2 -Wall -Werror -target bpf -mcpu=v3 \
 	-D__TARGET_ARCH_$(ARCH) -Iinclude $(if $(MULTIARCH),-I/usr/include/$(MULTIARCH))
 USER_CFLAGS := -g -O2 -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE \
 	-DBG_VERSION='"$(VERSION)"' -Iinclude -Iuser -Iclient -I$(OUTPUT) \
-	$(shell pkg-config --cflags libbpf jansson yaml-0.1 libmicrohttpd 2>/dev/null)
+	$(shell pkg-config --cflags libbpf jansson yaml-0.1 libmicrohttpd hiredis 2>/dev/null)
 USER_LIBS := $(shell pkg-config --libs libbpf jansson 2>/dev/null || echo -lbpf -ljansson) \
 	$(shell pkg-config --libs yaml-0.1 libmicrohttpd 2>/dev/null || echo -lyaml -lmicrohttpd) \
+	$(shell pkg-config --libs hiredis 2>/dev/null || echo -lhiredis) \
 	-lelf -lz -lm
 CFLAGS ?=
 LDFLAGS ?=
@@ -65,6 +67,8 @@ LIB_SRCS += user/bg_policy.c user/bg_apply.c user/bg_tuner.c user/bg_metrics.c \
 	user/bg_events.c user/bg_audit.c
 # Agent tokens (issue 3): registry, flow table, bind server.
 LIB_SRCS += user/bg_time.c user/bg_token_reg.c user/bg_flow.c user/bg_bindsrv.c
+# Fleet mode (issue 14): leases from Redis into the local buckets.
+LIB_SRCS += user/bg_fleet.c user/bg_redis.c user/bg_fleet_sync.c
 CLI_SRCS := user/burstctl.c user/cmd_attach.c user/cmd_identity.c \
 	user/cmd_prefix.c user/cmd_stats.c user/cmd_config.c
 CLI_SRCS += user/cmd_policy.c user/cmd_serve.c user/cmd_top.c user/cmd_events.c
@@ -109,6 +113,16 @@ $(SKEL): $(BPF_OBJ)
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name bg_xdp > $@.tmp && mv $@.tmp $@
 
+# The fleet's lease script, run by Redis, as a C string.
+FLEET_LUA_H := $(OUTPUT)/bg_fleet_lua.h
+$(FLEET_LUA_H): user/bg_fleet.lua | $(OUTPUT)
+	$(call msg,GEN,$@)
+	$(Q){ echo 'static const char bg_fleet_lua[] ='; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/\t"/' -e 's/$$/\\n"/' $<; \
+	  echo ';'; } > $@.tmp && mv $@.tmp $@
+
+$(OUTPUT)/user/bg_fleet_sync.o: $(FLEET_LUA_H)
+
 $(OUTPUT)/user/%.o: user/%.c $(SKEL) $(wildcard user/*.h user/serve/*.h client/*.h) $(BPF_HDRS) | $(OUTPUT)/user
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
@@ -134,7 +148,7 @@ $(OUTPUT)/examples/%: examples/%.c $(CLIENT_LIB) | $(OUTPUT)/examples
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(USER_CFLAGS) $(CFLAGS) $(LDFLAGS) $< $(CLIENT_LIB) -o $@
 
-$(UNIT_TESTS): $(UNIT_SRCS) $(LIB) $(wildcard tests/unit/*.h tests/lib/*.h user/*.h) | $(OUTPUT)/tests
+$(UNIT_TESTS): $(UNIT_SRCS) $(LIB) $(FLEET_LUA_H) $(wildcard tests/unit/*.h tests/lib/*.h user/*.h) | $(OUTPUT)/tests
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(USER_CFLAGS) -Itests/lib -DBG_SRCDIR='"$(CURDIR)"' $(CFLAGS) $(LDFLAGS) $(UNIT_SRCS) $(LIB) $(USER_LIBS) -lcunit -o $@
 

@@ -294,6 +294,38 @@ static inline __u64 bg_bucket_rescale(const struct bg_bucket *o, const struct bg
 }
 
 /*
+ * As bg_bucket_rescale(), but the tokens are kept exactly, full or not: a
+ * full bucket whose burst grows is not refilled (it holds its old burst's
+ * worth and fills at the new rate). Fleet leases move burst between hosts
+ * every interval; with "full stays full" a share leaving a drained host
+ * would reappear as fresh tokens on an idle one, and the fleet could admit
+ * more than its burst B (docs/fleet.md, the accuracy bound).
+ */
+static inline __u64 bg_bucket_rescale_strict(const struct bg_bucket *o, const struct bg_bucket *n,
+					     __u64 tat, __u64 now)
+{
+	double tokens;
+	__u64 ahead;
+
+	if (!o->interval_fp || !n->interval_fp)
+		return now;
+	switch (bg_tat_state(tat, o->tau, now)) {
+	case BG_TAT_FULL:
+		ahead = 0;
+		break;
+	case BG_TAT_OVERDRAWN:
+		return now + n->tau;
+	default:
+		ahead = tat - now;
+		break;
+	}
+	tokens = (double)(o->tau - ahead) / (double)o->interval_fp * (double)n->interval_fp;
+	if (tokens >= (double)n->tau)
+		return now;
+	return now + n->tau - (__u64)tokens;
+}
+
+/*
  * How many units of cost (packets or bytes) the bucket would admit right
  * now, back to back: tau minus how far the TAT runs ahead, over the cost of
  * one unit. Host only: uses floating point.

@@ -3,6 +3,7 @@
 
 #include <bpf/bpf.h>
 #include <ctype.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -217,31 +218,40 @@ static __u64 now_ticks(void)
 	return bg_ticks((__u64)ts.tv_sec * BG_NSEC_PER_SEC + (__u64)ts.tv_nsec);
 }
 
-static void rescale_bucket(__u64 *tat_p, const struct bg_bucket *o, const struct bg_bucket *n)
+static void rescale_bucket(__u64 *tat_p, const struct bg_bucket *o, const struct bg_bucket *n,
+			   bool strict)
 {
+	__u64 tat, now;
 	int i;
 
 	/* compare-and-swap against the CPUs charging the bucket meanwhile */
 	for (i = 0; i < 64; i++) {
-		__u64 tat = __atomic_load_n(tat_p, __ATOMIC_RELAXED);
-
+		tat = __atomic_load_n(tat_p, __ATOMIC_RELAXED);
+		now = now_ticks();
 		if (__sync_val_compare_and_swap(tat_p, tat,
-						bg_bucket_rescale(o, n, tat, now_ticks())) == tat)
+						strict ? bg_bucket_rescale_strict(o, n, tat, now) :
+							 bg_bucket_rescale(o, n, tat, now)) == tat)
 			return;
 	}
 }
 
-void bg_identity_rescale(const struct bg_state *s, __u32 id, const struct bg_id_cfg *o,
-			 const struct bg_id_cfg *n, int when)
+static void rescale(const struct bg_state *s, __u32 id, const struct bg_id_cfg *o,
+		    const struct bg_id_cfg *n, int when, bool strict)
 {
 	struct bg_id_state *st = &s->tats[id];
 
 	if (memcmp(&o->pkt, &n->pkt, sizeof(o->pkt)) &&
 	    (n->pkt.tau < o->pkt.tau) == (when == BG_RESCALE_BEFORE))
-		rescale_bucket(&st->pkt_tat, &o->pkt, &n->pkt);
+		rescale_bucket(&st->pkt_tat, &o->pkt, &n->pkt, strict);
 	if (memcmp(&o->byte, &n->byte, sizeof(o->byte)) &&
 	    (n->byte.tau < o->byte.tau) == (when == BG_RESCALE_BEFORE))
-		rescale_bucket(&st->byte_tat, &o->byte, &n->byte);
+		rescale_bucket(&st->byte_tat, &o->byte, &n->byte, strict);
+}
+
+void bg_identity_rescale(const struct bg_state *s, __u32 id, const struct bg_id_cfg *o,
+			 const struct bg_id_cfg *n, int when)
+{
+	rescale(s, id, o, n, when, false);
 }
 
 int bg_identity_get(const struct bg_state *s, const char *name, struct bg_identity *out)
@@ -378,8 +388,8 @@ fail:
 	return ret;
 }
 
-int bg_identity_set(struct bg_state *s, const char *name, const struct bg_limits *l,
-		    unsigned int mask, struct bg_identity *out)
+static int set_limits(struct bg_state *s, const char *name, const struct bg_limits *l,
+		      unsigned int mask, struct bg_identity *out, bool strict)
 {
 	struct bg_identity cur;
 	struct bg_limits lim;
@@ -403,13 +413,13 @@ int bg_identity_set(struct bg_state *s, const char *name, const struct bg_limits
 		return ret;
 	}
 	/* Each bucket keeps its tokens (clamped to a lower burst): never refilled. */
-	bg_identity_rescale(s, cur.id, &cur.cfg, &cfg, BG_RESCALE_BEFORE);
+	rescale(s, cur.id, &cur.cfg, &cfg, BG_RESCALE_BEFORE, strict);
 	if (bpf_map_update_elem(s->cfg_fd, &cur.id, &cfg, BPF_ANY)) {
 		ret = -errno;
 		bg_err("identity set %s: write its limits: %s", name, strerror(-ret));
 		return ret;
 	}
-	bg_identity_rescale(s, cur.id, &cur.cfg, &cfg, BG_RESCALE_AFTER);
+	rescale(s, cur.id, &cur.cfg, &cfg, BG_RESCALE_AFTER, strict);
 	limits_to_meta(&lim, &cur.meta);
 	name_key(name, &k);
 	if (bpf_map_update_elem(s->names_fd, &k, &cur.meta, BPF_EXIST)) {
@@ -437,6 +447,18 @@ static int expired_target_gone(struct bg_state *s, const struct bg_identity *id)
 		bg_warn("identity %s was what expired tokens are metered as (on_token_expired): they fall back to default now",
 			id->name);
 	return ret;
+}
+
+int bg_identity_set(struct bg_state *s, const char *name, const struct bg_limits *l,
+		    unsigned int mask, struct bg_identity *out)
+{
+	return set_limits(s, name, l, mask, out, false);
+}
+
+int bg_identity_set_strict(struct bg_state *s, const char *name, const struct bg_limits *l,
+			   unsigned int mask, struct bg_identity *out)
+{
+	return set_limits(s, name, l, mask, out, true);
 }
 
 int bg_identity_del(struct bg_state *s, const char *name)

@@ -56,6 +56,13 @@ int bg_identity_add(struct bg_state *s, const char *name, const struct bg_limits
 		    unsigned int mask, struct bg_identity *out);
 int bg_identity_set(struct bg_state *s, const char *name, const struct bg_limits *l,
 		    unsigned int mask, struct bg_identity *out);
+/*
+ * bg_identity_set() whose buckets keep exactly their tokens: a full bucket
+ * whose burst grows is not refilled (bg_bucket_rescale_strict()). For
+ * limits that move between hosts, the fleet's leases (docs/fleet.md).
+ */
+int bg_identity_set_strict(struct bg_state *s, const char *name, const struct bg_limits *l,
+			   unsigned int mask, struct bg_identity *out);
 int bg_identity_del(struct bg_state *s, const char *name);
 int bg_identity_get(const struct bg_state *s, const char *name, struct bg_identity *out);
 

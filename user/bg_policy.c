@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "bg_redis.h"
 #include "bg_token_reg.h"
 #include "bg_units.h"
 
@@ -259,7 +260,7 @@ static int str_copy(struct ctx *c, const yaml_node_t *n, const char *what, char 
 static const char *const id_keys[] = {
 	"action",	   "rate",	 "burst",	"burst_min",
 	"burst_max",	   "bytes_rate", "bytes_burst", "bytes_burst_min",
-	"bytes_burst_max", "prefixes",	 "token_files", NULL,
+	"bytes_burst_max", "prefixes",	 "token_files", "scope", NULL,
 };
 
 static int parse_prefixes(struct ctx *c, const yaml_node_t *list, struct bg_pol_identity *id)
@@ -370,11 +371,33 @@ static int check_bounds(struct ctx *c, const yaml_node_t *where, const char *kin
 	return 0;
 }
 
+/* scope: global shares the identity's limits among the fleet's hosts (docs/fleet.md). */
+static int check_global(struct ctx *c, const yaml_node_t *n, struct bg_pol_identity *id)
+{
+	if (id->lim.action != BG_ACT_ENFORCE && id->lim.action != BG_ACT_SHADOW)
+		return fail(
+			c, n,
+			"identity %s: scope: global needs action enforce or shadow (%s has no limit to share)",
+			id->name, bg_action_name(id->lim.action));
+	if (!id->lim.rate_pps && !id->lim.byte_rate_bits)
+		return fail(c, n, "identity %s: scope: global needs a rate or a bytes_rate to share",
+			    id->name);
+	if (bg_tune_active(&id->tune))
+		return fail(
+			c, n,
+			"identity %s: scope: global does not take burst_min/burst_max (the fleet shares one burst among its hosts; the tuner adapts one host's)",
+			id->name);
+	id->glim = id->lim;
+	c->p->nglobal++;
+	return 0;
+}
+
 static int parse_identity(struct ctx *c, const yaml_node_t *map, struct bg_pol_identity *id,
 			  bool is_default)
 {
 	const yaml_node_t *nburst = NULL, *nbburst = NULL, *nmin = NULL, *nmax = NULL,
-			  *nbmin = NULL, *nbmax = NULL, *nrate = NULL, *nbrate = NULL;
+			  *nbmin = NULL, *nbmax = NULL, *nrate = NULL, *nbrate = NULL,
+			  *nscope = NULL;
 	struct bg_limits l = {}, cur = { .action = is_default ? BG_ACT_ALLOW : BG_ACT_ENFORCE };
 	struct bg_tune_bounds *t = &id->tune;
 	yaml_node_pair_t *pair;
@@ -437,6 +460,17 @@ static int parse_identity(struct ctx *c, const yaml_node_t *map, struct bg_pol_i
 			err = parse_count(c, v, "bytes_burst_max", bg_parse_bytes, 64,
 					  &t->max_bytes);
 			nbmax = v;
+		} else if (!strcmp(key, "scope")) {
+			const char *s;
+
+			err = scalar(c, v, "scope", &s);
+			if (!err && strcmp(s, "local") && strcmp(s, "global"))
+				err = fail(
+					c, v,
+					"scope \"%s\": unknown (use local, this host's limit, or global, the fleet's: docs/fleet.md)",
+					s);
+			id->global = !err && !strcmp(s, "global");
+			nscope = v;
 		} else if (is_default) {
 			err = fail(
 				c, node(c, pair->key),
@@ -491,6 +525,8 @@ limits:
 	if (bg_limits_apply(&cur, &l, mask, &id->cfg, e, sizeof(e)))
 		return fail(c, nrate ? nrate : nbrate ? nbrate : map, "%s: %s", where, e);
 	id->lim = cur;
+	if (id->global)
+		return check_global(c, nscope, id);
 	return 0;
 }
 
@@ -838,6 +874,112 @@ static int parse_controller(struct ctx *c, const yaml_node_t *map)
 	return err;
 }
 
+/* ---- Fleet ---- */
+
+/* A host id: 1-63 characters of [A-Za-z0-9_.:@-], not starting with '_' (the script's own). */
+static bool host_id_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (!n || n >= BG_FLEET_HOST_LEN || s[0] == '_' || s[0] == '-')
+		return false;
+	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:@-") == n;
+}
+
+static int parse_fleet(struct ctx *c, const yaml_node_t *map)
+{
+	static const char *const keys[] = { "engine", "host",	"interval",	  "lease",
+					     "member_timeout", "floor", "hosts",  "on_engine_down",
+					     "password_file",  NULL };
+	struct bg_fleet_cfg *f = &c->p->fleet;
+	const yaml_node_t *nengine = NULL, *nlease = NULL, *nmember = NULL;
+	yaml_node_pair_t *pair;
+	struct bg_redis_addr a;
+	const char *key, *s;
+	char e[256];
+	int err = want(c, map, YAML_MAPPING_NODE, "fleet");
+
+	for (pair = map->data.mapping.pairs.start; !err && pair < map->data.mapping.pairs.top;
+	     pair++) {
+		yaml_node_t *v = node(c, pair->value);
+
+		err = check_key(c, map, pair, keys, "fleet", &key);
+		if (err)
+			break;
+		if (!strcmp(key, "engine")) {
+			err = str_copy(c, v, "engine", f->engine, sizeof(f->engine));
+			if (!err && bg_redis_parse_addr(f->engine, &a, e, sizeof(e)))
+				err = fail(c, v, "%s", e);
+			nengine = v;
+		} else if (!strcmp(key, "host")) {
+			err = str_copy(c, v, "host", f->host, sizeof(f->host));
+			if (!err && !host_id_ok(f->host))
+				err = fail(
+					c, v,
+					"host \"%s\": a host id is 1-63 characters of letters, digits and _ . : @ -, not starting with _ or -",
+					f->host);
+		} else if (!strcmp(key, "interval")) {
+			err = parse_ms(c, v, "interval", BG_FLEET_INTERVAL_MS_MIN,
+				       BG_FLEET_INTERVAL_MS_MAX, &f->interval_ms);
+		} else if (!strcmp(key, "lease")) {
+			err = parse_ms(c, v, "lease", 100, 600000, &f->lease_ms);
+			nlease = v;
+		} else if (!strcmp(key, "member_timeout")) {
+			err = parse_ms(c, v, "member_timeout", 300, 3600000, &f->member_timeout_ms);
+			nmember = v;
+		} else if (!strcmp(key, "floor")) {
+			char *end;
+			double pct;
+
+			err = scalar(c, v, "floor", &s);
+			if (err)
+				break;
+			errno = 0;
+			pct = strtod(s, &end);
+			if (errno || end == s || strcmp(end, "%") || pct < 0 || pct > 50)
+				err = fail(c, v,
+					   "floor \"%s\": expected a percentage from 0%% to 50%%", s);
+			f->floor_ppm = (__u32)(pct * 10000 + 0.5);
+		} else if (!strcmp(key, "hosts")) {
+			err = parse_u32_node(c, v, "hosts", 1, &f->hosts);
+		} else if (!strcmp(key, "on_engine_down")) {
+			err = scalar(c, v, "on_engine_down", &s);
+			if (!err && !strcmp(s, "safe"))
+				f->on_down = BG_FLEET_DOWN_SAFE;
+			else if (!err && !strcmp(s, "open"))
+				f->on_down = BG_FLEET_DOWN_OPEN;
+			else if (!err)
+				err = fail(
+					c, v,
+					"on_engine_down \"%s\": unknown (use safe, R/N per host, or open, the whole limit per host)",
+					s);
+		} else {
+			err = str_copy(c, v, "password_file", f->password_file,
+				       sizeof(f->password_file));
+			if (!err && f->password_file[0] != '/')
+				err = fail(c, v, "password_file \"%s\": must be an absolute path",
+					   f->password_file);
+		}
+	}
+	if (err)
+		return err;
+	if (!nengine)
+		return fail(c, map, "fleet: needs an engine (redis://HOST[:PORT] or unix:/PATH)");
+	if (!f->lease_ms)
+		f->lease_ms = BG_FLEET_LEASE_INTERVALS * f->interval_ms;
+	if (f->lease_ms < 2 * f->interval_ms)
+		return fail(
+			c, nlease ? nlease : map,
+			"lease %ums: must be at least twice the interval (%ums): a lease is renewed every interval and must outlive a late answer",
+			f->lease_ms, f->interval_ms);
+	if (f->member_timeout_ms < 3 * f->lease_ms)
+		return fail(
+			c, nmember ? nmember : map,
+			"member_timeout %ums: must be at least 3 leases (%ums): a silent host's share stays reserved while it may still use its lease",
+			f->member_timeout_ms, 3 * f->lease_ms);
+	return 0;
+}
+
 /* ---- Whole-policy checks ---- */
 
 struct pfx_ref {
@@ -939,12 +1081,20 @@ void bg_policy_init(struct bg_policy *p)
 	snprintf(p->audit_log, sizeof(p->audit_log), "%s", BG_AUDIT_LOG_DEFAULT);
 	snprintf(p->http_token_header, sizeof(p->http_token_header), "%s", BG_POL_HEADER_DEFAULT);
 	snprintf(p->http_token_scheme, sizeof(p->http_token_scheme), "%s", BG_POL_SCHEME_DEFAULT);
+	p->fleet.interval_ms = BG_FLEET_INTERVAL_MS_DEFAULT;
+	p->fleet.member_timeout_ms = BG_FLEET_MEMBER_TIMEOUT_MS_DEFAULT;
+	p->fleet.floor_ppm = BG_FLEET_FLOOR_PPM_DEFAULT;
+	p->fleet.hosts = 1;
+	p->fleet.on_down = BG_FLEET_DOWN_SAFE;
+	if (gethostname(p->fleet.host, sizeof(p->fleet.host)) || !host_id_ok(p->fleet.host))
+		snprintf(p->fleet.host, sizeof(p->fleet.host), "localhost");
 }
 
 static int parse_root(struct ctx *c, const yaml_node_t *root)
 {
-	static const char *const keys[] = { "version", "host",	     "controller",
-					    "default", "identities", NULL };
+	static const char *const keys[] = { "version",	  "host",  "controller", "default",
+					    "identities", "fleet", NULL };
+	const yaml_node_t *nfleet = NULL;
 	yaml_node_pair_t *pair;
 	bool has_version = false;
 	const char *key, *s;
@@ -976,6 +1126,9 @@ static int parse_root(struct ctx *c, const yaml_node_t *root)
 			err = parse_controller(c, v);
 		} else if (!strcmp(key, "default")) {
 			err = parse_identity(c, v, &c->p->deflt, true);
+		} else if (!strcmp(key, "fleet")) {
+			err = parse_fleet(c, v);
+			nfleet = v;
 		} else {
 			err = parse_identities(c, v);
 		}
@@ -984,6 +1137,10 @@ static int parse_root(struct ctx *c, const yaml_node_t *root)
 	}
 	if (!has_version)
 		return fail(c, root, "missing `version: 1` (the policy format's version)");
+	if (c->p->nglobal && !nfleet)
+		return fail(
+			c, root,
+			"identities with scope: global need a fleet section (fleet: engine: redis://HOST:PORT; docs/fleet.md)");
 	err = check_unique(c);
 	return err ? err : resolve_expired(c);
 }
@@ -1100,10 +1257,12 @@ static void put_quoted(FILE *f, const char *s)
 
 static void write_limits(FILE *f, const struct bg_pol_identity *id, const char *ind)
 {
-	const struct bg_limits *l = &id->lim;
+	const struct bg_limits *l = id->global ? &id->glim : &id->lim;
 	char buf[48];
 
 	fprintf(f, "%saction: %s\n", ind, bg_action_name(l->action));
+	if (id->global)
+		fprintf(f, "%sscope: global\n", ind);
 	if (l->rate_pps) {
 		fprintf(f, "%srate: %s\n", ind, bg_fmt_pps(l->rate_pps, buf, sizeof(buf)));
 		fprintf(f, "%sburst: %llu\n", ind, (unsigned long long)l->burst_pkts);
@@ -1172,7 +1331,26 @@ int bg_policy_write(FILE *f, const struct bg_policy *p)
 		fprintf(f, "\n  bind_socket_group: ");
 		put_quoted(f, p->bind_group);
 	}
-	fprintf(f, "\ndefault:\n");
+	fprintf(f, "\n");
+	if (p->fleet.engine[0]) {
+		const struct bg_fleet_cfg *fl = &p->fleet;
+
+		fprintf(f, "fleet:\n  engine: ");
+		put_quoted(f, fl->engine);
+		fprintf(f, "\n  host: ");
+		put_quoted(f, fl->host);
+		fprintf(f, "\n  interval: %ums\n  lease: %ums\n  member_timeout: %ums\n",
+			fl->interval_ms, fl->lease_ms, fl->member_timeout_ms);
+		fprintf(f, "  floor: %g%%\n  hosts: %u\n  on_engine_down: %s\n",
+			fl->floor_ppm / 10000.0, fl->hosts,
+			fl->on_down == BG_FLEET_DOWN_OPEN ? "open" : "safe");
+		if (fl->password_file[0]) {
+			fprintf(f, "  password_file: ");
+			put_quoted(f, fl->password_file);
+			fprintf(f, "\n");
+		}
+	}
+	fprintf(f, "default:\n");
 	write_limits(f, &p->deflt, "  ");
 	fprintf(f, "identities:%s\n", p->nids ? "" : " {}");
 	for (i = 0; i < p->nids; i++) {

@@ -24,6 +24,7 @@
 
 #include "bg_attach.h"
 #include "bg_common.h"
+#include "bg_fleet.h"
 #include "bg_identity.h"
 #include "bg_prefix.h"
 #include "bg_token.h"
@@ -87,6 +88,13 @@ struct bg_pol_identity {
 	struct bg_pol_tokfile *token_files;
 	size_t ntoken_files;
 	bool has_token_files; /* `token_files:` given (even []): the policy owns its tokens */
+	/*
+	 * scope: global (docs/fleet.md): lim is the fleet's R and B as parsed;
+	 * bg_fleet_localize() moves them to glim and puts this host's share in
+	 * lim and cfg.
+	 */
+	bool global;
+	struct bg_limits glim;
 	unsigned int line, col;
 };
 
@@ -122,6 +130,8 @@ struct bg_policy {
 	char audit_log[BG_POL_PATH_LEN];
 	char bind_socket[BG_POL_SOCKET_LEN]; /* controller.bind_socket; "": none */
 	char bind_group[BG_POL_GROUP_LEN]; /* controller.bind_socket_group; "": root only */
+	struct bg_fleet_cfg fleet; /* the fleet section; fleet.engine[0] == 0: none */
+	size_t nglobal; /* identities with scope: global */
 	size_t npfx4, npfx6, ntuned, ntoken_files; /* totals, for reports */
 	/* Filled by bg_policy_read_tokens(): sorted by hash, one per token. */
 	struct bg_pol_token *toks;

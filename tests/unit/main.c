@@ -73,14 +73,16 @@ int main(void)
 		return 2;
 	if (add_gcra_suite() || add_units_suite() || add_parse_suite() || add_limits_suite() ||
 	    add_policy_suite() || add_apply_suite() || add_tuner_suite() || add_metrics_suite() ||
-	    add_siphash_suite() || add_tokens_suite()) {
+	    add_siphash_suite() || add_tokens_suite() || add_fleet_suite()) {
 		fprintf(stderr, "unit: registering tests failed\n");
 		CU_cleanup_registry();
 		return 2;
 	}
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
-	failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
+	/* a suite whose setup failed (a missing redis-server) fails the run */
+	failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed() +
+		 CU_get_number_of_suites_failed();
 	CU_cleanup_registry();
 	remove_tmpdir();
 	return failed ? 1 : 0;

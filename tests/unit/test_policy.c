@@ -330,7 +330,7 @@ static const struct {
 	{ "no version", "identities: {}\n", "p.yaml:1:1:", "missing `version: 1`" },
 	{ "wrong version", "version: 2\n", "p.yaml:1:10:", "policy version 1" },
 	{ "unknown top key", "version: 1\nidentites: {}\n", "p.yaml:2:1:",
-	  "unknown key \"identites\" (accepted: version, host, controller, default, identities)" },
+	  "unknown key \"identites\" (accepted: version, host, controller, default, identities, fleet)" },
 	{ "duplicate key", "version: 1\nversion: 1\n",
 	  "p.yaml:2:1:", "given twice (first at line 1)" },
 	{ "unknown identity key", "version: 1\nidentities:\n  a:\n    rat: 5pps\n",

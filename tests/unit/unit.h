@@ -28,5 +28,6 @@ int add_tuner_suite(void);
 int add_metrics_suite(void);
 int add_siphash_suite(void);
 int add_tokens_suite(void);
+int add_fleet_suite(void);
 
 #endif

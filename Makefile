@@ -73,7 +73,7 @@ CLI_SRCS := user/burstctl.c user/cmd_attach.c user/cmd_identity.c \
 	user/cmd_prefix.c user/cmd_stats.c user/cmd_config.c
 CLI_SRCS += user/cmd_policy.c user/cmd_serve.c user/cmd_top.c user/cmd_events.c
 CLI_SRCS += user/cmd_token.c user/cmd_bind.c
-CLI_SRCS += user/cmd_batch.c
+CLI_SRCS += user/cmd_batch.c user/cmd_fleet.c
 # The controller (`burstctl serve`): cmd_serve.c wires up the rooms of serve/
 # (user/serve/serve.h says which file holds what).
 SERVE_SRCS := user/serve/loop.c user/serve/log.c user/serve/policy.c user/serve/files.c \

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "bg_attach.h"
+#include "bg_fleet_sync.h"
 #include "bg_setup.h"
 #include "bg_flow.h"
 #include "bg_log.h"
@@ -2082,7 +2083,7 @@ int bg_live_to_policy(const struct bg_state *s, const struct bg_live *live, stru
 	}
 	free(pfx);
 	free(links);
-	return 0;
+	return bg_fleet_to_policy(s, p); /* global identities, the fleet section */
 nomem:
 	free(pfx);
 	free(links);
@@ -2108,7 +2109,7 @@ int bg_policy_prepare(const struct bg_state *s, struct bg_policy *p, char *err, 
 	return ret;
 }
 
-int bg_policy_apply(struct bg_state *s, const struct bg_policy *p, struct bg_plan *plan_out,
+int bg_policy_apply(struct bg_state *s, struct bg_policy *p, struct bg_plan *plan_out,
 		    struct bg_live *live_out, char *err, size_t errlen)
 {
 	struct bg_plan plan;
@@ -2124,6 +2125,12 @@ int bg_policy_apply(struct bg_state *s, const struct bg_policy *p, struct bg_pla
 		ret = -errno;
 		snprintf(err, errlen, "lock %s: %s", s->pin_path, strerror(-ret));
 		return ret;
+	}
+	/* global identities: this host's share, not the fleet's limit (docs/fleet.md) */
+	ret = bg_fleet_localize(s, p, true);
+	if (ret) {
+		snprintf(err, errlen, "fleet records in %s: %s", s->pin_path, strerror(-ret));
+		goto unlock;
 	}
 	ret = bg_live_read(s, &live);
 	if (ret) {

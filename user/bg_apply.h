@@ -217,7 +217,7 @@ int bg_policy_prepare(const struct bg_state *s, struct bg_policy *p, char *err, 
  * and *live_out (if not NULL) receive it and the live state it was built
  * from: free both. Otherwise they are zeroed.
  */
-int bg_policy_apply(struct bg_state *s, const struct bg_policy *p, struct bg_plan *plan_out,
+int bg_policy_apply(struct bg_state *s, struct bg_policy *p, struct bg_plan *plan_out,
 		    struct bg_live *live_out, char *err, size_t errlen);
 
 /*

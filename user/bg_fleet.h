@@ -98,8 +98,9 @@ struct bg_fleet_rec {
 };
 
 /*
- * bg_fleet_host: ARRAY of one. The controller's view of the engine, for
- * `burstctl status` and `fleet status` (the metrics carry the same).
+ * bg_fleet_host: ARRAY of one. The fleet section applied last (for
+ * `policy dump`, written by apply), and the controller's view of the engine
+ * (for `burstctl status` and `fleet status`; the metrics carry the same).
  */
 #define BG_MAP_FLEET_HOST "bg_fleet_host"
 enum bg_fleet_link {
@@ -109,8 +110,7 @@ enum bg_fleet_link {
 };
 
 struct bg_fleet_host {
-	char engine[BG_FLEET_ENGINE_LEN];
-	char host[BG_FLEET_HOST_LEN];
+	struct bg_fleet_cfg cfg; /* the fleet section applied last (engine[0] == 0: none) */
 	__u32 link; /* enum bg_fleet_link */
 	__u32 pid; /* the controller that writes this */
 	__u64 link_since_ms; /* CLOCK_MONOTONIC ms */
@@ -118,9 +118,7 @@ struct bg_fleet_host {
 	__u64 syncs_total; /* batches sent */
 	__u64 sync_errors_total; /* batches failed: no connection, timeout, error reply */
 	__u64 sync_us; /* the last batch's round trip, microseconds */
-	__u32 interval_ms;
-	__u32 lease_ms;
-	__u32 identities; /* global identities in the last batch */
+	__u32 identities; /* global identities synced */
 	__u32 pad;
 };
 

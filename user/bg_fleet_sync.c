@@ -166,6 +166,15 @@ int bg_fleet_localize(struct bg_state *s, struct bg_policy *p, bool write)
 			goto out;
 		}
 	}
+	if (write && host_fd >= 0) {
+		struct bg_fleet_host h = {};
+
+		bg_fleet_host_get(host_fd, &h);
+		h.cfg = p->fleet;
+		if (!p->nglobal)
+			h.cfg.engine[0] = '\0';
+		bg_fleet_host_put(host_fd, &h);
+	}
 	/* identities no longer global: no record (the controller releases them) */
 	for (j = 0; write && j < n; j++) {
 		for (i = 0; i <= p->nids; i++)
@@ -182,6 +191,35 @@ out:
 	if (host_fd >= 0)
 		close(host_fd);
 	return err;
+}
+
+int bg_fleet_to_policy(const struct bg_state *s, struct bg_policy *p)
+{
+	struct bg_fleet_host h;
+	struct bg_fleet_rec r;
+	int rec_fd, host_fd, err;
+	size_t i;
+
+	err = bg_fleet_maps_open(s, false, &rec_fd, &host_fd);
+	if (err == -ENOENT)
+		return 0;
+	if (err)
+		return err;
+	if (!bg_fleet_host_get(host_fd, &h) && h.cfg.engine[0])
+		p->fleet = h.cfg;
+	for (i = 0; p->fleet.engine[0] && i <= p->nids; i++) {
+		struct bg_pol_identity *w = pol_id(p, i);
+
+		if (bg_fleet_rec_get(rec_fd, w->name, &r))
+			continue;
+		w->global = true;
+		w->glim = r.global;
+		w->glim.action = w->lim.action;
+		p->nglobal++;
+	}
+	close(rec_fd);
+	close(host_fd);
+	return 0;
 }
 
 /* ---- Writing shares into the buckets ---- */
@@ -257,8 +295,7 @@ static void put_host(struct bg_fleet_sync *fs)
 {
 	struct bg_fleet_host h = {};
 
-	snprintf(h.engine, sizeof(h.engine), "%s", fs->cfg.engine);
-	snprintf(h.host, sizeof(h.host), "%s", fs->cfg.host);
+	h.cfg = fs->cfg;
 	h.link = fs->st.link;
 	h.pid = (__u32)getpid();
 	h.link_since_ms = fs->st.link_since_ms;
@@ -266,8 +303,6 @@ static void put_host(struct bg_fleet_sync *fs)
 	h.syncs_total = fs->st.syncs_total;
 	h.sync_errors_total = fs->st.sync_errors_total;
 	h.sync_us = fs->st.sync_us;
-	h.interval_ms = fs->cfg.interval_ms;
-	h.lease_ms = fs->cfg.lease_ms;
 	h.identities = (__u32)fs->nids;
 	if (fs->host_fd >= 0)
 		bg_fleet_host_put(fs->host_fd, &h);

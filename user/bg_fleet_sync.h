@@ -105,4 +105,10 @@ void bg_fleet_sync_free(struct bg_fleet_sync *fs);
  */
 int bg_fleet_localize(struct bg_state *s, struct bg_policy *p, bool write);
 
+/*
+ * `policy dump`: mark p's global identities with the fleet's limits (from
+ * their records) and fill in the fleet section applied last.
+ */
+int bg_fleet_to_policy(const struct bg_state *s, struct bg_policy *p);
+
 #endif /* BG_FLEET_SYNC_H */

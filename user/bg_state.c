@@ -87,6 +87,10 @@ static const struct map_desc rec_desc = { BG_MAP_POL_REC,
 					  sizeof(struct bg_rec_val),
 					  SZ_FIXED };
 
+/* Maps that burstctl makes when it needs them (their owners open them): fleet mode. */
+static const char *const extra_pins[] = { "bg_fleet", "bg_fleet_host" };
+#define N_EXTRA_PINS (sizeof(extra_pins) / sizeof(extra_pins[0]))
+
 /* Empty folders under the pin path that serve as flock()s. */
 static const char *const lock_dirs[] = { BG_LOCK_SERVE, BG_LOCK_EVENTS };
 
@@ -683,9 +687,11 @@ int bg_state_remove(const char *pin_path, int (*detach)(const char *pin_path))
 		}
 	}
 	err = detach ? detach(pin_path) : 0;
-	for (i = 0; i <= N_MAPS; i++) {
+	for (i = 0; i < N_MAPS + 1 + N_EXTRA_PINS; i++) {
 		pin_file(path, sizeof(path), pin_path,
-			 i < N_MAPS ? map_descs[i].name : rec_desc.name);
+			 i < N_MAPS ? map_descs[i].name :
+			 i == N_MAPS ? rec_desc.name :
+				       extra_pins[i - N_MAPS - 1]);
 		if (unlink(path) && errno != ENOENT) {
 			err = -errno;
 			bg_err("unpin %s: %s", path, strerror(-err));

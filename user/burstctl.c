@@ -155,6 +155,7 @@ static int do_help(int argc, char **argv)
 		"  top [sort rate|drops]               live view of identities, every second\n"
 		"  events                              identities starting/stopping being limited\n"
 		"  batch FILE                          many identity/prefix commands at once\n"
+		"  fleet status [identity NAME]        fleet mode: leases of global identities\n"
 		"  version\n"
 		"\n"
 		"Options:\n"
@@ -205,6 +206,7 @@ static const struct cmd objects[] = {
 	{ "setup", do_setup },
 	{ "teardown", do_teardown },
 	{ "batch", do_batch },
+	{ "fleet", do_fleet },
 	{ "version", do_version },
 	{ NULL, NULL },
 };

@@ -14,6 +14,7 @@
 #include "bg_attach.h"
 #include "bg_audit.h"
 #include "bg_events.h"
+#include "bg_fleet_sync.h"
 #include "bg_log.h"
 #include "bg_out.h"
 #include "bg_policy.h"
@@ -184,7 +185,10 @@ static int do_check(int argc, char **argv)
 	out_begin_object(NULL);
 	print_summary(&p);
 	if (have_state) {
-		ret = bg_live_read(&s, &live);
+		/* global identities as this host enforces them: its share (read only) */
+		ret = bg_fleet_localize(&s, &p, false);
+		if (!ret)
+			ret = bg_live_read(&s, &live);
 		if (!ret) {
 			ret = bg_plan_build(&p, &live, &plan, err, sizeof(err));
 			if (ret) {

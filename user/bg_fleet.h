@@ -122,6 +122,23 @@ struct bg_fleet_host {
 	__u32 pad;
 };
 
+/* What the metrics and `burstctl status` show (also in bg_fleet_host). */
+struct bg_fleet_stats {
+	bool on;
+	__u32 link; /* enum bg_fleet_link */
+	__u64 link_since_ms;
+	__u64 syncs_total;
+	__u64 sync_errors_total;
+	__u64 sync_us; /* the last batch's round trip */
+	__u64 last_ok_ms; /* 0: never */
+	__u64 leases_total; /* leases written */
+	__u64 lease_writes_deferred_total; /* increases left for the next interval: lock held */
+	__u32 identities;
+	__u32 by_mode[BG_FLEET_MODE_MAX];
+	__u64 oldest_lease_ms; /* the age of the oldest lease in force (held), 0: none */
+	__u32 members; /* the largest N the engine told */
+};
+
 /* ---- Pure: demand, limits, modes ---- */
 
 /*

@@ -29,7 +29,8 @@
 --                        engine restart, or for a new identity).
 -- A request is granted at most what the others leave free, and at most its
 -- max-min fair share of the capacity that the live hosts compete for, with a
--- floor f/N each. A host above its fair share gets less at its next call,
+-- floor f/N each; what demand leaves over goes to the hosts that have some
+-- (to all alike while none has: an idle identity is spread evenly). A host above its fair share gets less at its next call,
 -- which frees room for the others' next calls: fair within two intervals.
 
 local key = KEYS[1]
@@ -113,8 +114,13 @@ if op == 'sync' then
 	end
 	local target
 	if need <= cap then
+		-- the rest to the hosts with demand; to all alike when none has any
 		target = math.max(demand, fl)
-		if demand > 0 then target = target + (cap - need) / active end
+		if active == 0 then
+			target = target + (cap - need) / #live
+		elseif demand > 0 then
+			target = target + (cap - need) / active
+		end
 	else
 		table.sort(live)
 		local left, k, level = cap, #live, nil

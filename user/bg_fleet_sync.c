@@ -611,13 +611,13 @@ static void log_modes(struct bg_fleet_sync *fs)
 
 	for (i = 0; i < fs->nids; i++)
 		n[fs->ids[i].rec.mode < BG_FLEET_MODE_MAX ? fs->ids[i].rec.mode : 0]++;
-	if (n[BG_FLEET_SAFE] != fs->logged_modes[BG_FLEET_SAFE] && n[BG_FLEET_SAFE])
+	if (n[BG_FLEET_SAFE] > fs->logged_modes[BG_FLEET_SAFE])
 		flog(fs, BG_FLEET_LOG_WARNING,
-		     "fleet: %u global identit%s in safe mode: leases ended without renewal, each limited here to R/N of the last membership",
+		     "fleet: %u global identit%s in safe mode: no lease renewed in time, each limited here to R/N of the last membership",
 		     n[BG_FLEET_SAFE], n[BG_FLEET_SAFE] == 1 ? "y" : "ies");
-	if (n[BG_FLEET_OPEN] != fs->logged_modes[BG_FLEET_OPEN] && n[BG_FLEET_OPEN])
+	if (n[BG_FLEET_OPEN] > fs->logged_modes[BG_FLEET_OPEN])
 		flog(fs, BG_FLEET_LOG_WARNING,
-		     "fleet: %u global identit%s open: leases ended without renewal, each gets its whole limit here (on_engine_down: open)",
+		     "fleet: %u global identit%s open: no lease renewed in time, each gets its whole limit here (on_engine_down: open)",
 		     n[BG_FLEET_OPEN], n[BG_FLEET_OPEN] == 1 ? "y" : "ies");
 	if (n[BG_FLEET_LEASE] == fs->nids && fs->nids &&
 	    fs->logged_modes[BG_FLEET_LEASE] != n[BG_FLEET_LEASE] &&
@@ -733,6 +733,10 @@ int bg_fleet_sync_set_policy(struct bg_fleet_sync *fs, const struct bg_policy *p
 	fs->ids = ids;
 	fs->nids = n;
 	fs->cfg = p->fleet;
+	/* the modes as they are now are not news: only changes are logged */
+	memset(fs->logged_modes, 0, sizeof(fs->logged_modes));
+	for (i = 0; i < n; i++)
+		fs->logged_modes[ids[i].rec.mode < BG_FLEET_MODE_MAX ? ids[i].rec.mode : 0]++;
 	if (strcmp(old.engine, fs->cfg.engine) || strcmp(old.host, fs->cfg.host) ||
 	    strcmp(old.password_file, fs->cfg.password_file)) {
 		/* another engine or host id: start over (bg_fleet_sync_new checked it parses) */

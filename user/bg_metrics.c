@@ -393,6 +393,41 @@ static void counter(FILE *f, const char *name, const char *help, __u64 v)
 	fprintf(f, "%s %llu\n", name, (unsigned long long)v);
 }
 
+/* Fleet mode (docs/fleet.md): the link to the engine, the modes, the syncs. */
+static void fleet_series(FILE *f, const struct bg_fleet_stats *st)
+{
+	__u32 m;
+
+	if (!st->on)
+		return;
+	gauge(f, "burstgate_fleet_engine_up",
+	      "1 if the fleet's engine (Redis) answered the last sync batch, else 0.",
+	      st->link == BG_FLEET_LINK_UP);
+	head(f, "burstgate_fleet_identities", "gauge",
+	     "Global identities by mode: lease (renewed in time), held (not renewed, kept until it ends), safe (R/N), open (the whole limit here).");
+	for (m = BG_FLEET_LEASE; m < BG_FLEET_MODE_MAX; m++)
+		fprintf(f, "burstgate_fleet_identities{mode=\"%s\"} %u\n", bg_fleet_mode_name(m),
+			st->by_mode[m]);
+	gauge(f, "burstgate_fleet_lease_age_seconds",
+	      "Age of the oldest lease in force on this host (0: none); above the lease time it is held, not renewed.",
+	      (double)st->oldest_lease_ms / 1000);
+	counter(f, "burstgate_fleet_syncs_total", "Sync batches sent to the engine.",
+		st->syncs_total);
+	counter(f, "burstgate_fleet_sync_errors_total",
+		"Sync batches that failed: no connection, no answer within the interval, an error reply.",
+		st->sync_errors_total);
+	gauge(f, "burstgate_fleet_sync_duration_seconds",
+	      "Round trip of the last sync batch answered.", (double)st->sync_us / 1e6);
+	counter(f, "burstgate_fleet_lease_writes_total",
+		"Shares written into this host's buckets (leases, safe or open mode).",
+		st->leases_total);
+	counter(f, "burstgate_fleet_lease_writes_deferred_total",
+		"Larger shares left for the next interval: another burstctl held the writer lock.",
+		st->lease_writes_deferred_total);
+	gauge(f, "burstgate_fleet_hosts", "Hosts of the fleet as the engine last counted them.",
+	      st->members);
+}
+
 int bg_metrics_format(FILE *f, const struct bg_snap *snap, const struct bg_health *h,
 		      size_t max_ids)
 {
@@ -505,6 +540,7 @@ int bg_metrics_format(FILE *f, const struct bg_snap *snap, const struct bg_healt
 	counter(f, "burstgate_gc_flows_removed_total",
 		"Flow-table entries removed by the controller's garbage collection (dead, or of an expired token).",
 		h->gc_flows_total);
+	fleet_series(f, &h->fleet);
 	if (!h->bind_on)
 		return ferror(f) ? -EIO : 0;
 	gauge(f, "burstgate_bind_connections", "Connections open on the bind socket.",

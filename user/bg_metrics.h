@@ -15,6 +15,7 @@
 #include <linux/types.h>
 
 #include "bg_bindsrv.h"
+#include "bg_fleet.h"
 #include "bg_common.h"
 #include "bg_state.h"
 
@@ -80,6 +81,8 @@ struct bg_health {
 	__u64 bind_connections;
 	__u64 bind_connections_max; /* more are refused (busy) */
 	struct bg_bindsrv_stats bind;
+	/* Fleet mode (docs/fleet.md), when the policy has global identities. */
+	struct bg_fleet_stats fleet;
 };
 
 /* Prometheus text format 0.0.4. Returns 0 or -EIO. */

@@ -106,6 +106,7 @@ static int help(void)
 /* The rooms last started first; each closes only what it opened. */
 static void cleanup(struct serve *sv, struct signals *g)
 {
+	fleet_stop(sv);
 	gc_stop(sv);
 	metrics_stop(sv);
 	bind_stop(sv);
@@ -283,7 +284,8 @@ int do_serve(int argc, char **argv)
 		ret = metrics_start(sv);
 	if (!ret)
 		ret = gc_start(sv);
-	/* fleet sync (issue 14) starts here: fleet_start(sv), a room of its own (serve/fleet.c) */
+	if (!ret)
+		ret = fleet_start(sv);
 	if (ret)
 		goto out;
 	loop_tick_every(&sv->loop, sv->pol.ctl.tune_interval_ms);

@@ -50,6 +50,13 @@ int loop_add(struct loop *l, struct loop_src *src)
 	return epoll_ctl(l->ep, EPOLL_CTL_ADD, src->fd, &e) ? -errno : 0;
 }
 
+int loop_watch_write(struct loop *l, struct loop_src *src, bool wr)
+{
+	struct epoll_event e = { .events = EPOLLIN | (wr ? EPOLLOUT : 0), .data.ptr = src };
+
+	return epoll_ctl(l->ep, EPOLL_CTL_MOD, src->fd, &e) ? -errno : 0;
+}
+
 void loop_del(struct loop *l, int fd)
 {
 	epoll_ctl(l->ep, EPOLL_CTL_DEL, fd, NULL);

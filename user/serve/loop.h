@@ -59,6 +59,8 @@ void loop_close(struct loop *l); /* the loop's own fds; sources are their owners
 
 int loop_add(struct loop *l, struct loop_src *src); /* 0 or -errno */
 void loop_del(struct loop *l, int fd);
+/* Watch an added src for writing too (a connection with output queued), or not. */
+int loop_watch_write(struct loop *l, struct loop_src *src, bool wr);
 
 /* Called at every tick, in the order registered. */
 int loop_on_tick(struct loop *l, loop_tick_fn fn, void *arg);

@@ -201,6 +201,7 @@ void policy_reload(struct serve *sv, const struct bg_audit_who *who)
 	if (p.ctl.tune_interval_ms != sv->pol.ctl.tune_interval_ms)
 		loop_tick_every(&sv->loop, p.ctl.tune_interval_ms);
 	bind_update(sv, &p);
+	fleet_update(sv, &p);
 	bg_policy_free(&sv->pol);
 	sv->pol = p;
 	sd_notify_("READY=1");

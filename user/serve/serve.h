@@ -23,6 +23,8 @@
  *   tuner.c         the adaptive burst tuner, at every tick
  *   metrics.c       the Prometheus endpoint (libmicrohttpd in this loop)
  *   gc.c            expired tokens and dead flows, at most once a second
+ *   fleet.c         fleet sync: leases of the global identities from the
+ *                   engine (Redis) into the buckets, every fleet interval
  *
  * The controller holds no state the kernel does not: everything is in the
  * pinned maps. Killed, even with SIGKILL, it leaves enforcement running;
@@ -54,6 +56,7 @@ struct serve_bind;
 struct serve_tuner;
 struct serve_metrics;
 struct serve_gc;
+struct serve_fleet;
 
 struct serve {
 	/* from the command line (cmd_serve.c) */
@@ -84,7 +87,7 @@ struct serve {
 	struct serve_tuner *tuner;
 	struct serve_metrics *metrics;
 	struct serve_gc *gc;
-	/* fleet sync (issue 14) gets its room here: struct serve_fleet *fleet; */
+	struct serve_fleet *fleet;
 };
 
 /* log.c: one line per change, journald-friendly */
@@ -145,5 +148,10 @@ void metrics_stop(struct serve *sv);
 /* gc.c */
 int gc_start(struct serve *sv);
 void gc_stop(struct serve *sv);
+
+/* fleet.c: nothing to do without a fleet section and global identities */
+int fleet_start(struct serve *sv);
+void fleet_stop(struct serve *sv); /* leaves the fleet: safe shares here, the engine told */
+void fleet_update(struct serve *sv, const struct bg_policy *p); /* after a reload */
 
 #endif /* BG_SERVE_H */

@@ -93,6 +93,7 @@ BPFTEST_SRCS := $(wildcard tests/bpf/*.c)
 UNIT_TESTS := $(OUTPUT)/tests/unit_tests
 BPF_TESTS := $(OUTPUT)/tests/bpf_tests
 TRAFFIC := $(OUTPUT)/bg-traffic
+FLEET_SAMPLE := $(OUTPUT)/bg-fleet-sample
 BENCH := $(OUTPUT)/bg-bench
 BENCH_BPF_OBJ := $(OUTPUT)/bg_bench.bpf.o
 BENCH_SKEL := $(OUTPUT)/bg_bench.skel.h
@@ -100,7 +101,7 @@ BENCH_SKEL := $(OUTPUT)/bg_bench.skel.h
 .PHONY: all check demo deps format lint clean vmtest vmtest-fetch test-unit test-bpf test-net install \
 	bench bench-smoke bench-deps
 
-all: $(BURSTCTL) $(UNIT_TESTS) $(BPF_TESTS) $(TRAFFIC) $(CLIENT_LIB) $(EXAMPLES) $(BENCH)
+all: $(BURSTCTL) $(UNIT_TESTS) $(BPF_TESTS) $(TRAFFIC) $(FLEET_SAMPLE) $(CLIENT_LIB) $(EXAMPLES) $(BENCH)
 
 $(OUTPUT) $(OUTPUT)/user $(OUTPUT)/tests $(OUTPUT)/client $(OUTPUT)/examples:
 	$(Q)mkdir -p $@
@@ -156,6 +157,10 @@ $(BPF_TESTS): $(BPFTEST_SRCS) $(LIB) $(CLIENT_LIB) $(wildcard tests/bpf/*.h test
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(USER_CFLAGS) -Itests/lib $(CFLAGS) $(LDFLAGS) $(BPFTEST_SRCS) $(LIB) $(CLIENT_LIB) $(USER_LIBS) -lcunit -lpthread -o $@
 
+$(FLEET_SAMPLE): tests/tools/bg_fleet_sample.c $(LIB) | $(OUTPUT)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(USER_CFLAGS) $(CFLAGS) $(LDFLAGS) $< $(LIB) $(USER_LIBS) -o $@
+
 $(TRAFFIC): tests/tools/bg_traffic.c | $(OUTPUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(USER_CFLAGS) $(CFLAGS) $(LDFLAGS) $< -o $@
@@ -196,7 +201,7 @@ test-unit: $(UNIT_TESTS)
 	$(Q)tests/run-suites unit
 test-bpf: $(BPF_TESTS) $(BURSTCTL)
 	$(Q)tests/run-suites bpf
-test-net: $(BURSTCTL) $(TRAFFIC) $(EXAMPLES)
+test-net: $(BURSTCTL) $(TRAFFIC) $(FLEET_SAMPLE) $(EXAMPLES)
 	$(Q)tests/run-suites net
 
 # The guests run the binaries already built in $(OUTPUT); KERNEL=6.1 picks one.

@@ -250,3 +250,33 @@ int bg_fleet_rec_list(int fd, char (**names)[BG_NAME_LEN], struct bg_fleet_rec *
 	*recs = vals;
 	return 0;
 }
+
+int bg_fleet_read(const struct bg_state *s, char (**names)[BG_NAME_LEN], struct bg_fleet_rec **recs,
+		  size_t *n, struct bg_fleet_host *host)
+{
+	int rec_fd, host_fd, err;
+
+	*names = NULL;
+	*recs = NULL;
+	*n = 0;
+	memset(host, 0, sizeof(*host));
+	err = bg_fleet_maps_open(s, false, &rec_fd, &host_fd);
+	if (err)
+		return err == -ENOENT ? 0 : err;
+	bg_fleet_host_get(host_fd, host);
+	err = bg_fleet_rec_list(rec_fd, names, recs, n);
+	close(rec_fd);
+	close(host_fd);
+	return err;
+}
+
+const struct bg_fleet_rec *bg_fleet_find(char (*names)[BG_NAME_LEN], const struct bg_fleet_rec *recs,
+					 size_t n, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!strcmp(names[i], name))
+			return &recs[i];
+	return NULL;
+}

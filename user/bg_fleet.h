@@ -196,6 +196,16 @@ int bg_fleet_host_put(int fd, const struct bg_fleet_host *h);
 /* Every record: names (BG_NAME_LEN each) and records in two arrays of n; free() both. */
 int bg_fleet_rec_list(int fd, char (**names)[BG_NAME_LEN], struct bg_fleet_rec **recs, size_t *n);
 
+/*
+ * Every record of the state s in one go (for status and top): n 0 when
+ * the state has no fleet maps. free() both arrays.
+ */
+int bg_fleet_read(const struct bg_state *s, char (**names)[BG_NAME_LEN], struct bg_fleet_rec **recs,
+		  size_t *n, struct bg_fleet_host *host);
+/* The record of name among n read by bg_fleet_read(); NULL if none. */
+const struct bg_fleet_rec *bg_fleet_find(char (*names)[BG_NAME_LEN], const struct bg_fleet_rec *recs,
+					 size_t n, const char *name);
+
 /* CLOCK_MONOTONIC in milliseconds. */
 __u64 bg_fleet_now_ms(void);
 

@@ -19,7 +19,9 @@
 -- Every share is in millionths (ppm) of the identity's rate R and burst B.
 -- The invariant: the shares the engine counts for all hosts sum to at most
 -- 1e6. A host is counted at
---   its lease            while the lease runs (e: expiry);
+--   its lease            while the lease runs (e: expiry), or what it said
+--                        it enforces, if more (a smaller lease is in force
+--                        once the host has written it: it says so next time);
 --   max(lease, safe)     once it has gone silent, until m (member timeout):
 --                        a silent host may still enforce its last lease
 --                        (its XDP program does, controller or not), then
@@ -72,7 +74,9 @@ local known = 1
 local disagree = false
 for h, r in pairs(others) do
 	if now < r.e then
-		held = held + r.l
+		-- what it enforced at its last call, if more: a smaller lease is
+		-- only sure to be in force once the host says so (at its next call)
+		held = held + math.max(r.l, r.f)
 		live[#live + 1] = r.d
 		known = known + 1
 		if r.lim ~= limits then disagree = true end

@@ -643,10 +643,14 @@ void bg_fleet_sync_on_timer(struct bg_fleet_sync *fs)
 	for (i = 0; i < fs->nids; i++) {
 		struct fid *f = &fs->ids[i];
 
+		__u32 mode = f->rec.mode;
+
 		measure(fs, f, now * 1000000ULL);
 		bg_fleet_age(&fs->cfg, &f->rec, ok, now);
 		if (f->rec.share_ppm != f->applied_ppm)
 			apply_share(fs, f, f->rec.share_ppm);
+		else if (f->rec.mode != mode && fs->rec_fd >= 0)
+			bg_fleet_rec_put(fs->rec_fd, f->name, &f->rec); /* for status, top */
 	}
 	unlock_round(fs);
 	log_modes(fs);

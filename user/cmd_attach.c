@@ -13,6 +13,7 @@
 #include "bg_attach.h"
 #include "bg_token.h"
 #include "bg_identity.h"
+#include "bg_fleet.h"
 #include "bg_log.h"
 #include "bg_out.h"
 #include "bg_prefix.h"
@@ -231,6 +232,45 @@ static void status_fill(const char *key, const char *label, int fd, size_t ksz, 
 	out_end_object();
 }
 
+/* Fleet mode (docs/fleet.md): the engine, the link, the modes of the global identities. */
+static void status_fleet(const struct bg_state *s)
+{
+	char(*names)[BG_NAME_LEN] = NULL;
+	struct bg_fleet_rec *recs = NULL;
+	__u32 by[BG_FLEET_MODE_MAX] = {};
+	struct bg_fleet_host h;
+	__u64 now = bg_fleet_now_ms(), oldest = 0;
+	size_t n = 0, i;
+
+	if (bg_fleet_read(s, &names, &recs, &n, &h) || !h.cfg.engine[0]) {
+		out_null("fleet", "fleet       off (no global identities)\n");
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		by[recs[i].mode < BG_FLEET_MODE_MAX ? recs[i].mode : 0]++;
+		if ((recs[i].mode == BG_FLEET_LEASE || recs[i].mode == BG_FLEET_HELD) &&
+		    now - recs[i].lease_ms > oldest)
+			oldest = now - recs[i].lease_ms;
+	}
+	out_begin_object("fleet");
+	out_str("host", "fleet       host %s", h.cfg.host);
+	out_str("engine", " at %s", h.cfg.engine);
+	out_str("link", ": link %s", h.link == BG_FLEET_LINK_UP ? "up" :
+				    h.link == BG_FLEET_LINK_DOWN ? "down" : "none (no controller yet)");
+	out_u64("identities", ", %llu global", n);
+	out_u64("lease", " (%llu lease", by[BG_FLEET_LEASE]);
+	out_u64("held", ", %llu held", by[BG_FLEET_HELD]);
+	out_u64("safe", ", %llu safe", by[BG_FLEET_SAFE]);
+	out_u64("open", ", %llu open)", by[BG_FLEET_OPEN]);
+	out_u64("oldest_lease_age_ms", ", oldest lease %llu ms", oldest);
+	out_u64("sync_errors_total", ", %llu sync errors", h.sync_errors_total);
+	out_u64("sync_duration_us", ", last sync %llu us\n", h.sync_us);
+	out_end_object();
+out:
+	free(names);
+	free(recs);
+}
+
 int do_status(int argc, char **argv)
 {
 	struct bg_prefix_entry *pfx = NULL;
@@ -287,6 +327,7 @@ int do_status(int argc, char **argv)
 			 g.shadow_all ? "on (host-wide dry run: nothing is dropped)" : "off");
 		out_str("malformed", "malformed   %s\n",
 			g.malformed == BG_MALFORMED_DROP ? "drop" : "pass");
+		status_fleet(&s);
 		status_links();
 		bg_state_close(&s);
 	}

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bg_fleet.h"
 #include "bg_identity.h"
 #include "bg_log.h"
 #include "bg_metrics.h"
@@ -109,9 +110,25 @@ static const char *fmt_rate(double v, char *buf, size_t len)
 	return buf;
 }
 
+/* The fleet's records, read once per frame: mode and share of the global identities. */
+static char (*fl_names)[BG_NAME_LEN];
+static struct bg_fleet_rec *fl_recs;
+static size_t fl_n;
+
+static void fleet_reload(const struct bg_state *s)
+{
+	struct bg_fleet_host h;
+
+	free(fl_names);
+	free(fl_recs);
+	if (bg_fleet_read(s, &fl_names, &fl_recs, &fl_n, &h))
+		fl_n = 0;
+}
+
 static void frame_json(const struct row *r, size_t n)
 {
 	json_t *o = json_object(), *a = json_array();
+	const struct bg_fleet_rec *fr;
 	char *line;
 	size_t i;
 
@@ -140,6 +157,11 @@ static void frame_json(const struct row *r, size_t n)
 				    r[i].x->meta.rate_pps ? json_integer(r[i].x->meta.burst_pkts) :
 							    json_null());
 		json_object_set_new(e, "limited", json_boolean(r[i].x->limited));
+		fr = bg_fleet_find(fl_names, fl_recs, fl_n, r[i].x->name);
+		json_object_set_new(e, "fleet_mode",
+				    fr ? json_string(bg_fleet_mode_name(fr->mode)) : json_null());
+		json_object_set_new(e, "fleet_share_ratio",
+				    fr ? json_real(fr->share_ppm / 1e6) : json_null());
 		json_array_append_new(a, e);
 	}
 	json_object_set_new(o, "identities", a);
@@ -183,6 +205,8 @@ static void frame_text(const struct bg_snap *cur, const struct row *r, size_t n,
 		       int cols)
 {
 	char when[16], a[16], b[16], c[16], d[16], e[16], f[16], rate[24], name[NAME_MAX_W + 1];
+	const struct bg_fleet_rec *fr;
+	char st[48];
 	int w = tty && cols > 0 ? cols - 1 - FIXED_COLS : NAME_MAX_W;
 	time_t t = time(NULL);
 	size_t i, shown = n;
@@ -222,6 +246,13 @@ static void frame_text(const struct bg_snap *cur, const struct row *r, size_t n,
 			name[w - 1] = '~';
 			name[w] = '\0';
 		}
+		fr = bg_fleet_find(fl_names, fl_recs, fl_n, x->name);
+		if (fr)
+			snprintf(st, sizeof(st), "%s%sfleet %s %.0f%%", x->limited ? "LIMITED" : "",
+				 x->limited ? ", " : "", bg_fleet_mode_name(fr->mode),
+				 fr->share_ppm / 1e4);
+		else
+			snprintf(st, sizeof(st), "%s", x->limited ? "LIMITED" : "");
 		line_out(cols, "%-*s %-7s %6s %6s %8s %6s %8s %4s %6s %s", w, name,
 			 bg_action_name(x->action),
 			 r[i].fresh ? "-" : fmt_rate(r[i].pass_pps, a, sizeof(a)),
@@ -229,7 +260,7 @@ static void frame_text(const struct bg_snap *cur, const struct row *r, size_t n,
 			 r[i].fresh ? "-" : fmt_rate(r[i].shadow_pps, c, sizeof(c)),
 			 r[i].fresh ? "-" : fmt_rate(r[i].pass_bps, d, sizeof(d)), rate,
 			 fmt_fill(x->pkt_fill, x->meta.burst_pkts, e, sizeof(e)),
-			 x->meta.rate_pps ? f : "-", x->limited ? "LIMITED" : "");
+			 x->meta.rate_pps ? f : "-", st);
 	}
 	if (shown < n)
 		line_out(cols, "... %zu more (a larger terminal shows more; -j lists all)",
@@ -346,6 +377,7 @@ int do_top(int argc, char **argv)
 			bg_snap_free(&cur);
 			break;
 		}
+		fleet_reload(&s);
 		if (out_is_json())
 			frame_json(r, n);
 		else if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0)

@@ -5,7 +5,8 @@
 #   make demo       a 10 s demo on a namespace topology (root)
 #   make deps       install build and test dependencies (Debian 12)
 #   make bench      benchmarks vs nftables and iptables -> bench/REPORT.md (root,
-#                   about 15 minutes, loads both cores); make bench-smoke: 30 s
+#                   about 17 minutes, loads both cores); make bench-smoke: 1 min;
+#                   make bench-fleet: the fleet section alone, 2 min
 #   make format / make lint / make clean
 #
 # Output goes to $(OUTPUT). V=1 shows full commands.
@@ -94,14 +95,15 @@ UNIT_TESTS := $(OUTPUT)/tests/unit_tests
 BPF_TESTS := $(OUTPUT)/tests/bpf_tests
 TRAFFIC := $(OUTPUT)/bg-traffic
 FLEET_SAMPLE := $(OUTPUT)/bg-fleet-sample
+FLEET_BENCH := $(OUTPUT)/bg-fleet-bench
 BENCH := $(OUTPUT)/bg-bench
 BENCH_BPF_OBJ := $(OUTPUT)/bg_bench.bpf.o
 BENCH_SKEL := $(OUTPUT)/bg_bench.skel.h
 
 .PHONY: all check demo deps format lint clean vmtest vmtest-fetch test-unit test-bpf test-net install \
-	bench bench-smoke bench-deps
+	bench bench-smoke bench-deps bench-fleet
 
-all: $(BURSTCTL) $(UNIT_TESTS) $(BPF_TESTS) $(TRAFFIC) $(FLEET_SAMPLE) $(CLIENT_LIB) $(EXAMPLES) $(BENCH)
+all: $(BURSTCTL) $(UNIT_TESTS) $(BPF_TESTS) $(TRAFFIC) $(FLEET_SAMPLE) $(CLIENT_LIB) $(EXAMPLES) $(BENCH) $(FLEET_BENCH)
 
 $(OUTPUT) $(OUTPUT)/user $(OUTPUT)/tests $(OUTPUT)/client $(OUTPUT)/examples:
 	$(Q)mkdir -p $@
@@ -178,6 +180,11 @@ $(BENCH): bench/bg_bench.c $(BENCH_SKEL) $(LIB) $(wildcard tests/lib/*.h) | $(OU
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(USER_CFLAGS) -Itests/lib $(CFLAGS) $(LDFLAGS) $< $(LIB) $(USER_LIBS) -lpthread -o $@
 
+# Fleet mode against the naive schemes, on a real redis-server (bench/run fleet).
+$(FLEET_BENCH): bench/bg_fleet_bench.c $(LIB) $(FLEET_LUA_H) | $(OUTPUT)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(USER_CFLAGS) $(CFLAGS) $(LDFLAGS) $< $(LIB) $(USER_LIBS) -o $@
+
 # Installs only what is missing; safe to run again.
 deps:
 	$(Q)missing=""; for p in $(DEPS) $(EXTRA_DEPS); do \
@@ -217,11 +224,16 @@ bench-deps:
 		EXTRA_DEPS="$(DEPS_BENCH)"
 
 bench: bench-deps
-	$(Q)$(MAKE) --no-print-directory $(BURSTCTL) $(BENCH)
+	$(Q)$(MAKE) --no-print-directory $(BURSTCTL) $(BENCH) $(FLEET_BENCH)
 	$(Q)bench/run full
 
+# The fleet section alone (docs/fleet.md): bench/results/fleet.json, REPORT.md again.
+bench-fleet: bench-deps
+	$(Q)$(MAKE) --no-print-directory $(FLEET_BENCH)
+	$(Q)bench/run fleet
+
 bench-smoke: bench-deps
-	$(Q)$(MAKE) --no-print-directory $(BURSTCTL) $(BENCH)
+	$(Q)$(MAKE) --no-print-directory $(BURSTCTL) $(BENCH) $(FLEET_BENCH)
 	$(Q)bench/run smoke
 
 demo: deps
@@ -245,7 +257,7 @@ lint: $(SKEL) $(BENCH_SKEL)
 		-Iinclude -Iuser -Iclient -Itests/lib -D__linux__ --include=scripts/cppcheck.h \
 		--suppress=missingIncludeSystem \
 		--suppress=arithOperationsOnVoidPointer \
-		user tests/unit tests/bpf tests/tools client examples bench/bg_bench.c
+		user tests/unit tests/bpf tests/tools client examples bench/bg_bench.c bench/bg_fleet_bench.c
 
 # burstctl, its man page, the systemd unit, an example policy, and the bind
 # client library for servers that report their agents' connections.

@@ -362,6 +362,64 @@ if control:
                     "with its prefixes, which lists every prefix (host hashes and tries), so the n-th add "
                     "costs O(n).\n")
 
+# ---- fleet mode ----
+fleet = load("fleet.json")
+if fleet:
+    R = fleet["rate_pps"]
+    rows = ["| hosts | scheme | sync interval | worst 1 s window | worst 10 s window | utilisation | engine calls/s |",
+            "|---|---|---|---|---|---|---|"]
+    for r in fleet["runs"]:
+        ivl = f"{r['interval_ms']} ms" if r["interval_ms"] else "-"
+        name = {"fleet": "burstgate fleet", "static": "static R/N", "shared": "shared counter"}[r["scheme"]]
+        rows.append(f"| {r['hosts']} | {name} | {ivl} | {r['worst_1s'] * 100:.1f}% | {r['worst_10s'] * 100:.1f}% | "
+                    f"{r['utilisation'] * 100:.1f}% | {r['engine_calls_per_sec']:,.0f} |")
+    cost = fleet["lease_script_cost"]
+    # the script's time per call grows with the hosts on the key: least squares c(N) = a + b N
+    xs = [c["hosts_on_key"] for c in cost]
+    ys = [c["redis_usec_per_call"] for c in cost]
+    n = len(xs)
+    mx, my = sum(xs) / n, sum(ys) / n
+    b = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+    a = my - b * mx
+    byts = statistics.mean(c["bytes_in_per_call"] + c["bytes_out_per_call"] for c in cost)
+    crow = ["| hosts on the key | Redis µs per call | client calls/s (pipelined, one connection) | bytes per call (both ways) |",
+            "|---|---|---|---|"]
+    crow += [f"| {c['hosts_on_key']} | {c['redis_usec_per_call']:.1f} | {c['client_calls_per_sec']:,.0f} | "
+             f"{c['bytes_in_per_call'] + c['bytes_out_per_call']:.0f} |" for c in cost]
+    sc = fleet["shared_counter_cost"]
+    ids, T = 100000, 0.5
+    srow = ["| hosts | identities active per host | calls/s to Redis | Redis CPU (cores, single-threaded shards) | per host per interval | whole fleet |",
+            "|---|---|---|---|---|---|"]
+    for hosts in (10, 100, 1000):
+        calls = hosts * ids / T
+        cores = calls * (a + b * hosts) / 1e6
+        srow.append(f"| {hosts} | {ids:,} | {calls:,.0f} | {cores:,.0f} | {ids * byts / 1e6:.1f} MB | "
+                    f"{calls * byts * 8 / 1e9:.1f} Gbit/s |")
+    sections.append(
+        "## Fleet mode: one limit across hosts (docs/fleet.md)\n\n"
+        f"`bench/run fleet` (`make bench-fleet`), `bg-fleet-bench`: the lease script in a real `redis-server` "
+        f"on a virtual clock, {fleet['duration_s']:.0f} s per run, R = {R} pps, B = {fleet['burst_pkts']} packets; each "
+        "host a GCRA bucket as the XDP program meters, fed by a demand of 2 R that cycles every 10 s through "
+        "even / all on one host / moving every 2 s / random 500 ms on-off bursts. Side by side on the same demand: "
+        "**static R/N** (no coordination) and a **shared counter** (one bucket for all, one engine call per packet: "
+        "the ideal, the reference of utilisation). Worst window: the most admitted in any window over R·t + B "
+        "(100% = the bound).\n\n" + "\n".join(rows) +
+        "\n\nEvery scheme holds the bound; what separates them is utilisation. The fleet's shares follow demand "
+        "within about three intervals, so it beats a static split by more the shorter the interval and the more "
+        "the demand stays put; demand that jumps faster than that (the on-off bursts) is served no better than by "
+        "a static split. The shared counter is exact and fully used, at one engine round trip per packet "
+        f"({sc['redis_usec_per_call']:.1f} µs of Redis each: {1e6 / sc['redis_usec_per_call']:,.0f} packets/s per "
+        "Redis core for the whole fleet) and that round trip in every packet's path, which XDP cannot wait for.\n\n"
+        "### What a sync costs\n\n" + "\n".join(crow) +
+        f"\n\nThe script reads every host's record of the identity, so its time grows with the hosts that hold "
+        f"it (fit: {a:.1f} + {b:.2f}·N µs). Sizing from these numbers, on paper, with every identity active on "
+        "every host (an idle one costs a call per lease, half as many at the default lease of 4 intervals), "
+        "at the default interval of 500 ms:\n\n" + "\n".join(srow) +
+        "\n\nA call per identity per host per interval, and a script that reads all hosts, make the engine's "
+        "work grow as hosts² per identity: fine for tens of hosts (10 hosts × 100k identities fits a small "
+        "Redis Cluster), out of reach at 1000. Beyond a few dozen hosts per identity, the script would need "
+        "aggregates it updates per call instead of reading every host (not done: see docs/fleet.md).\n")
+
 # ---- assemble ----
 m = machine
 goal_rows = ["| goal | target | measured | |", "|---|---|---|---|"]

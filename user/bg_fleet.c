@@ -270,8 +270,9 @@ int bg_fleet_read(const struct bg_state *s, char (**names)[BG_NAME_LEN], struct 
 	return err;
 }
 
-const struct bg_fleet_rec *bg_fleet_find(char (*names)[BG_NAME_LEN], const struct bg_fleet_rec *recs,
-					 size_t n, const char *name)
+const struct bg_fleet_rec *bg_fleet_find(char (*names)[BG_NAME_LEN],
+					 const struct bg_fleet_rec *recs, size_t n,
+					 const char *name)
 {
 	size_t i;
 

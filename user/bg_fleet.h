@@ -43,7 +43,7 @@
 #define BG_FLEET_INTERVAL_MS_MIN 50U
 #define BG_FLEET_INTERVAL_MS_MAX 10000U
 #define BG_FLEET_LEASE_INTERVALS 4U /* a lease lasts this many intervals by default */
-#define BG_FLEET_MEMBER_TIMEOUT_MS_DEFAULT 10000U
+#define BG_FLEET_MEMBER_TIMEOUT_MS_DEFAULT 30000U
 #define BG_FLEET_FLOOR_PPM_DEFAULT 50000U /* f = 5% */
 #define BG_FLEET_HOST_LEN 64 /* host id, NUL-terminated */
 #define BG_FLEET_ENGINE_LEN 128 /* redis://HOST:PORT or unix:PATH */
@@ -203,8 +203,9 @@ int bg_fleet_rec_list(int fd, char (**names)[BG_NAME_LEN], struct bg_fleet_rec *
 int bg_fleet_read(const struct bg_state *s, char (**names)[BG_NAME_LEN], struct bg_fleet_rec **recs,
 		  size_t *n, struct bg_fleet_host *host);
 /* The record of name among n read by bg_fleet_read(); NULL if none. */
-const struct bg_fleet_rec *bg_fleet_find(char (*names)[BG_NAME_LEN], const struct bg_fleet_rec *recs,
-					 size_t n, const char *name);
+const struct bg_fleet_rec *bg_fleet_find(char (*names)[BG_NAME_LEN],
+					 const struct bg_fleet_rec *recs, size_t n,
+					 const char *name);
 
 /* CLOCK_MONOTONIC in milliseconds. */
 __u64 bg_fleet_now_ms(void);

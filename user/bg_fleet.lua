@@ -12,6 +12,7 @@
 --          5 lease ms           6 member timeout ms    7 floor f (ppm)
 --          8 N the host last knew (0: none)   9 its limits, "R:B:Rbits:Bbytes"
 --          10 its traffic, "admitted_pps admitted_bps dropped_pps dropped_bps"
+--          [11 now, ms: the benchmark's virtual clock; hosts never send it]
 -- Returns  { lease (ppm), N, hosts heard from, flags }
 --          flags: 1 learning (the leases of before are still being learnt)
 --                 2 the hosts' limits for this identity differ
@@ -48,8 +49,15 @@ local limits = ARGV[9]
 local traffic = ARGV[10]
 local WHOLE = 1000000
 
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- Redis's clock is the fleet's one clock (the hosts' may differ). ARGV[11]
+-- replaces it only for bg-fleet-bench, which simulates on a virtual one.
+local now
+if ARGV[11] then
+	now = tonumber(ARGV[11])
+else
+	local t = redis.call('TIME')
+	now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
 
 local all = redis.call('HGETALL', key)
 local meta = { epoch = now, nh = 0, nhe = 0 }

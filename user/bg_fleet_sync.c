@@ -325,8 +325,9 @@ static void set_link(struct bg_fleet_sync *fs, __u32 link, const char *why)
 		flog(fs, BG_FLEET_LOG_NOTICE, "fleet: engine %s answers again after %.1fs",
 		     fs->cfg.engine, (double)(now - fs->st.link_since_ms) / 1000);
 	else
-		flog(fs, BG_FLEET_LOG_NOTICE, "fleet: engine %s answers (host %s, %zu global identit%s)",
-		     fs->cfg.engine, fs->cfg.host, fs->nids, fs->nids == 1 ? "y" : "ies");
+		flog(fs, BG_FLEET_LOG_NOTICE,
+		     "fleet: engine %s answers (host %s, %zu global identit%s)", fs->cfg.engine,
+		     fs->cfg.host, fs->nids, fs->nids == 1 ? "y" : "ies");
 	fs->st.link = link;
 	fs->st.link_since_ms = now;
 }
@@ -346,9 +347,15 @@ static void fail_link(struct bg_fleet_sync *fs, const char *why)
 	fs->watched_wr = false;
 	snprintf(fs->last_err, sizeof(fs->last_err), "%s", why);
 	set_link(fs, BG_FLEET_LINK_DOWN, why);
+	/*
+	 * Retry sooner than a lease: a host back within the member timeout
+	 * rejoins before the engine forgets it (docs/fleet.md, partitions).
+	 */
 	fs->backoff_ms = fs->backoff_ms ? fs->backoff_ms * 2 : fs->cfg.interval_ms;
 	if (fs->backoff_ms > RECONNECT_MAX_MS)
 		fs->backoff_ms = RECONNECT_MAX_MS;
+	if (fs->backoff_ms > fs->cfg.lease_ms)
+		fs->backoff_ms = fs->cfg.lease_ms;
 	fs->next_connect_ms = bg_fleet_now_ms() + fs->backoff_ms;
 	put_host(fs);
 }
@@ -421,10 +428,10 @@ static int send_lease(struct bg_fleet_sync *fs, int tag, const char *name, __u64
 		      __u32 inforce, const char *op, __u32 members, const struct bg_limits *g,
 		      const __u64 *traffic)
 {
-	char key[BG_NAME_LEN + 16], d[24], f[16], lease[16], member[16], floor[16], n[16],
-		lim[96], tr[96];
-	const char *argv[] = { "EVALSHA", fs->sha, "1",	  key, fs->cfg.host, d, f,
-			       op,	  lease,   member, floor, n,   lim,	     tr };
+	char key[BG_NAME_LEN + 16], d[24], f[16], lease[16], member[16], floor[16], n[16], lim[96],
+		tr[96];
+	const char *argv[] = { "EVALSHA", fs->sha, "1",	  key, fs->cfg.host, d, f, op,
+			       lease,	  member,  floor, n,   lim,	     tr };
 
 	script_key(name, key, sizeof(key));
 	snprintf(d, sizeof(d), "%llu", (unsigned long long)demand);
@@ -875,8 +882,8 @@ void bg_fleet_sync_leave(struct bg_fleet_sync *fs, int timeout_ms)
 		return;
 	fs->ntags = fs->got = 0;
 	for (i = 0; !err && i < fs->nids; i++)
-		err = send_lease(fs, TAG_LEAVE, fs->ids[i].name, 0, fs->ids[i].applied_ppm,
-				 "leave", 0, &fs->ids[i].global, none);
+		err = send_lease(fs, TAG_LEAVE, fs->ids[i].name, 0, fs->ids[i].applied_ppm, "leave",
+				 0, &fs->ids[i].global, none);
 	fs->inflight = !err;
 	while (fs->inflight && fs->got < fs->ntags && bg_fleet_now_ms() < until) {
 		char e[256];

@@ -31,7 +31,12 @@
 struct bg_fleet_sync;
 
 /* syslog priorities, as journald reads them */
-enum { BG_FLEET_LOG_ERR = 3, BG_FLEET_LOG_WARNING = 4, BG_FLEET_LOG_NOTICE = 5, BG_FLEET_LOG_INFO = 6 };
+enum {
+	BG_FLEET_LOG_ERR = 3,
+	BG_FLEET_LOG_WARNING = 4,
+	BG_FLEET_LOG_NOTICE = 5,
+	BG_FLEET_LOG_INFO = 6
+};
 
 struct bg_fleet_hooks {
 	void *arg;
@@ -43,7 +48,6 @@ struct bg_fleet_hooks {
 	 */
 	void (*watch)(void *arg, int old_fd, int fd, bool wr);
 };
-
 
 int bg_fleet_sync_timer_fd(const struct bg_fleet_sync *fs);
 

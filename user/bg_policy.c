@@ -258,9 +258,19 @@ static int str_copy(struct ctx *c, const yaml_node_t *n, const char *what, char 
 /* ---- Identities ---- */
 
 static const char *const id_keys[] = {
-	"action",	   "rate",	 "burst",	"burst_min",
-	"burst_max",	   "bytes_rate", "bytes_burst", "bytes_burst_min",
-	"bytes_burst_max", "prefixes",	 "token_files", "scope", NULL,
+	"action",
+	"rate",
+	"burst",
+	"burst_min",
+	"burst_max",
+	"bytes_rate",
+	"bytes_burst",
+	"bytes_burst_min",
+	"bytes_burst_max",
+	"prefixes",
+	"token_files",
+	"scope",
+	NULL,
 };
 
 static int parse_prefixes(struct ctx *c, const yaml_node_t *list, struct bg_pol_identity *id)
@@ -380,7 +390,8 @@ static int check_global(struct ctx *c, const yaml_node_t *n, struct bg_pol_ident
 			"identity %s: scope: global needs action enforce or shadow (%s has no limit to share)",
 			id->name, bg_action_name(id->lim.action));
 	if (!id->lim.rate_pps && !id->lim.byte_rate_bits)
-		return fail(c, n, "identity %s: scope: global needs a rate or a bytes_rate to share",
+		return fail(c, n,
+			    "identity %s: scope: global needs a rate or a bytes_rate to share",
 			    id->name);
 	if (bg_tune_active(&id->tune))
 		return fail(
@@ -883,14 +894,15 @@ static bool host_id_ok(const char *s)
 
 	if (!n || n >= BG_FLEET_HOST_LEN || s[0] == '_' || s[0] == '-')
 		return false;
-	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:@-") == n;
+	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:@-") ==
+	       n;
 }
 
 static int parse_fleet(struct ctx *c, const yaml_node_t *map)
 {
-	static const char *const keys[] = { "engine", "host",	"interval",	  "lease",
-					     "member_timeout", "floor", "hosts",  "on_engine_down",
-					     "password_file",  NULL };
+	static const char *const keys[] = { "engine",	      "host",  "interval", "lease",
+					    "member_timeout", "floor", "hosts",	   "on_engine_down",
+					    "password_file",  NULL };
 	struct bg_fleet_cfg *f = &c->p->fleet;
 	const yaml_node_t *nengine = NULL, *nlease = NULL, *nmember = NULL;
 	yaml_node_pair_t *pair;
@@ -938,7 +950,8 @@ static int parse_fleet(struct ctx *c, const yaml_node_t *map)
 			pct = strtod(s, &end);
 			if (errno || end == s || strcmp(end, "%") || pct < 0 || pct > 50)
 				err = fail(c, v,
-					   "floor \"%s\": expected a percentage from 0%% to 50%%", s);
+					   "floor \"%s\": expected a percentage from 0%% to 50%%",
+					   s);
 			f->floor_ppm = (__u32)(pct * 10000 + 0.5);
 		} else if (!strcmp(key, "hosts")) {
 			err = parse_u32_node(c, v, "hosts", 1, &f->hosts);

@@ -34,21 +34,21 @@ int bg_redis_parse_addr(const char *s, struct bg_redis_addr *a, char *err, size_
 		return 0;
 	}
 	if (strncmp(s, "redis://", 8)) {
-		snprintf(err, errlen,
-			 "engine \"%s\": use redis://HOST[:PORT] or unix:/PATH (TLS is not built in: see docs/fleet.md)",
-			 s);
+		snprintf(
+			err, errlen,
+			"engine \"%s\": use redis://HOST[:PORT] or unix:/PATH (TLS is not built in: see docs/fleet.md)",
+			s);
 		return -EINVAL;
 	}
 	hp = s + 8;
 	if (*hp == '[') { /* [IPv6]:port */
-		colon = strchr(hp, ']');
-		if (!colon)
+		const char *rb = strchr(hp, ']');
+
+		if (!rb || (rb[1] && rb[1] != ':'))
 			goto bad;
-		n = (size_t)(colon - hp - 1);
+		n = (size_t)(rb - hp - 1);
 		hp++;
-		colon = colon[1] == ':' ? colon + 1 : (colon[1] ? NULL : colon + 1);
-		if (!colon)
-			goto bad;
+		colon = rb[1] == ':' ? rb + 1 : NULL;
 	} else {
 		colon = strchr(hp, ':');
 		n = colon ? (size_t)(colon - hp) : strlen(hp);
@@ -65,9 +65,10 @@ int bg_redis_parse_addr(const char *s, struct bg_redis_addr *a, char *err, size_
 	a->port = (int)port;
 	return 0;
 bad:
-	snprintf(err, errlen,
-		 "engine \"%s\": not redis://HOST[:PORT] (a host name or address, [IPv6], a port 1-65535; no user, password or database: see fleet.password_file)",
-		 s);
+	snprintf(
+		err, errlen,
+		"engine \"%s\": not redis://HOST[:PORT] (a host name or address, [IPv6], a port 1-65535; no user, password or database: see fleet.password_file)",
+		s);
 	return -EINVAL;
 }
 
@@ -162,7 +163,8 @@ int bg_redis_io(struct bg_redis *r, bg_redis_reply_fn fn, void *arg, char *err, 
 		size_t before = strlen(r->c->obuf);
 
 		if (redisBufferWrite(r->c, &done) != REDIS_OK)
-			return fail(r, err, errlen, r->c->errstr[0] ? r->c->errstr : "write failed");
+			return fail(r, err, errlen,
+				    r->c->errstr[0] ? r->c->errstr : "write failed");
 		if (!done && strlen(r->c->obuf) == before)
 			break; /* the socket is full (EAGAIN): when it is writable again */
 	}

@@ -689,7 +689,7 @@ int bg_state_remove(const char *pin_path, int (*detach)(const char *pin_path))
 	err = detach ? detach(pin_path) : 0;
 	for (i = 0; i < N_MAPS + 1 + N_EXTRA_PINS; i++) {
 		pin_file(path, sizeof(path), pin_path,
-			 i < N_MAPS ? map_descs[i].name :
+			 i < N_MAPS  ? map_descs[i].name :
 			 i == N_MAPS ? rec_desc.name :
 				       extra_pins[i - N_MAPS - 1]);
 		if (unlink(path) && errno != ENOENT) {

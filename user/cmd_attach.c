@@ -255,8 +255,10 @@ static void status_fleet(const struct bg_state *s)
 	out_begin_object("fleet");
 	out_str("host", "fleet       host %s", h.cfg.host);
 	out_str("engine", " at %s", h.cfg.engine);
-	out_str("link", ": link %s", h.link == BG_FLEET_LINK_UP ? "up" :
-				    h.link == BG_FLEET_LINK_DOWN ? "down" : "none (no controller yet)");
+	out_str("link", ": link %s",
+		h.link == BG_FLEET_LINK_UP   ? "up" :
+		h.link == BG_FLEET_LINK_DOWN ? "down" :
+					       "none (no controller yet)");
 	out_u64("identities", ", %llu global", n);
 	out_u64("lease", " (%llu lease", by[BG_FLEET_LEASE]);
 	out_u64("held", ", %llu held", by[BG_FLEET_HELD]);

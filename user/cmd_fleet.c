@@ -276,8 +276,9 @@ static int show_identity(const char *name)
 		out_double("lease_pct", "%7.2f%% ", l / 10000.0);
 		out_u64("lease_rate_pps", NULL,
 			(unsigned long long)((double)rec.global.rate_pps * l / BG_FLEET_PPM));
-		out_text("%10s ", bg_fmt_pps((__u64)((double)rec.global.rate_pps * l / BG_FLEET_PPM),
-					     b, sizeof(b)));
+		out_text("%10s ",
+			 bg_fmt_pps((__u64)((double)rec.global.rate_pps * l / BG_FLEET_PPM), b,
+				    sizeof(b)));
 		out_double("demand_pct", "%9.1f%% ", jnum(j, "d") / 10000.0);
 		out_u64("admitted_pps", "%10llu ", tr[0]);
 		out_u64("dropped_pps", "%10llu ", tr[2]);

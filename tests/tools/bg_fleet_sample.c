@@ -71,7 +71,8 @@ int main(int argc, char **argv)
 
 		if (bg_state_open(&s[n], argv[optind], BG_OPEN_READ) ||
 		    bg_identity_get(&s[n], name, &id)) {
-			fprintf(stderr, "bg-fleet-sample: %s: no identity %s\n", argv[optind], name);
+			fprintf(stderr, "bg-fleet-sample: %s: no identity %s\n", argv[optind],
+				name);
 			return 1;
 		}
 		slot[n] = id.id;

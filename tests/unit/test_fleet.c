@@ -18,6 +18,7 @@
 #include "bg_fleet.h"
 #include "bg_fleet_lua.h"
 #include "bg_gcra.h"
+#include "bg_policy.h"
 #include "unit.h"
 
 static void test_demand(void)
@@ -135,6 +136,112 @@ static void test_rescale_strict(void)
 	/* empty stays empty */
 	tat = bg_bucket_rescale_strict(&o, &n, now + o.tau, now);
 	CU_ASSERT_DOUBLE_EQUAL(bg_bucket_fill(&n, tat, now), 0.0, 0.01);
+}
+
+/* ---- The policy's fleet section and scope: global ---- */
+
+static const char good_fleet[] = "version: 1\n"
+				 "fleet:\n"
+				 "  engine: redis://[2001:db8::5]:7000\n"
+				 "  host: web-3\n"
+				 "  interval: 250ms\n"
+				 "  floor: 2.5%\n"
+				 "  hosts: 4\n"
+				 "  on_engine_down: open\n"
+				 "identities:\n"
+				 "  agent-7:\n"
+				 "    scope: global\n"
+				 "    rate: 1000pps\n"
+				 "    burst: 200\n"
+				 "  local-1:\n"
+				 "    scope: local\n"
+				 "    rate: 10pps\n";
+
+static void test_policy_fleet(void)
+{
+	struct bg_policy p, q;
+	char err[512], *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	CU_ASSERT_FATAL(bg_policy_parse("p.yaml", good_fleet, sizeof(good_fleet) - 1, &p, err,
+					sizeof(err)) == 0);
+	CU_ASSERT_STRING_EQUAL(p.fleet.engine, "redis://[2001:db8::5]:7000");
+	CU_ASSERT_STRING_EQUAL(p.fleet.host, "web-3");
+	CU_ASSERT_EQUAL(p.fleet.interval_ms, 250);
+	CU_ASSERT_EQUAL(p.fleet.lease_ms, 1000); /* 4 intervals */
+	CU_ASSERT_EQUAL(p.fleet.member_timeout_ms, BG_FLEET_MEMBER_TIMEOUT_MS_DEFAULT);
+	CU_ASSERT_EQUAL(p.fleet.floor_ppm, 25000);
+	CU_ASSERT_EQUAL(p.fleet.hosts, 4);
+	CU_ASSERT_EQUAL(p.fleet.on_down, BG_FLEET_DOWN_OPEN);
+	CU_ASSERT_EQUAL(p.nglobal, 1);
+	CU_ASSERT_TRUE(p.ids[0].global);
+	CU_ASSERT_EQUAL(p.ids[0].glim.rate_pps, 1000);
+	CU_ASSERT_FALSE(p.ids[1].global);
+	/* written and read back: the same fleet, the same scopes */
+	f = open_memstream(&buf, &len);
+	CU_ASSERT_FATAL(f != NULL);
+	CU_ASSERT_EQUAL(bg_policy_write(f, &p), 0);
+	fclose(f);
+	CU_ASSERT_FATAL(bg_policy_parse("dump", buf, len, &q, err, sizeof(err)) == 0);
+	CU_ASSERT_EQUAL(memcmp(&q.fleet, &p.fleet, sizeof(p.fleet)), 0);
+	CU_ASSERT_TRUE(q.ids[0].global);
+	CU_ASSERT_EQUAL(q.ids[0].glim.burst_pkts, 200);
+	CU_ASSERT_FALSE(q.ids[1].global);
+	bg_policy_free(&q);
+	bg_policy_free(&p);
+	free(buf);
+}
+
+/* Each bad policy is refused where it is wrong, saying what is accepted. */
+static void test_policy_fleet_bad(void)
+{
+	static const struct {
+		const char *text, *want;
+	} bad[] = {
+		{ "version: 1\nidentities:\n  a:\n    scope: global\n    rate: 10pps\n",
+		  "p.yaml:1:1: identities with scope: global need a fleet section" },
+		{ "version: 1\nfleet:\n  host: x\n", "fleet: needs an engine" },
+		{ "version: 1\nfleet:\n  engine: http://x\n",
+		  "use redis://HOST[:PORT] or unix:/PATH" },
+		{ "version: 1\nfleet:\n  engine: redis://x:99999\n", "a port 1-65535" },
+		{ "version: 1\nfleet:\n  engine: unix:rel\n", "needs an absolute path" },
+		{ "version: 1\nfleet:\n  engine: redis://x\n  host: _x\n",
+		  "host \"_x\": a host id" },
+		{ "version: 1\nfleet:\n  engine: redis://x\n  interval: 1s\n  lease: 1500ms\n",
+		  "p.yaml:5:10: lease 1500ms: must be at least twice the interval" },
+		{ "version: 1\nfleet:\n  engine: redis://x\n  member_timeout: 5s\n",
+		  "member_timeout 5000ms: must be at least 3 leases" },
+		{ "version: 1\nfleet:\n  engine: redis://x\n  floor: 60%\n", "from 0% to 50%" },
+		{ "version: 1\nfleet:\n  engine: redis://x\n  on_engine_down: closed\n",
+		  "use safe, R/N per host, or open" },
+		{ "version: 1\nfleet:\n  engine: redis://x\nidentities:\n  a:\n    scope: world\n",
+		  "p.yaml:6:12: scope \"world\": unknown (use local" },
+		{ "version: 1\nfleet:\n  engine: redis://x\nidentities:\n  a:\n    scope: global\n",
+		  "scope: global needs a rate or a bytes_rate" },
+		{ "version: 1\nfleet:\n  engine: redis://x\nidentities:\n  a:\n    scope: global\n"
+		  "    action: allow\n",
+		  "scope: global needs action enforce or shadow" },
+		{ "version: 1\nfleet:\n  engine: redis://x\nidentities:\n  a:\n    scope: global\n"
+		  "    rate: 10pps\n    burst_min: 1\n    burst_max: 20\n",
+		  "scope: global does not take burst_min/burst_max" },
+	};
+	struct bg_policy p;
+	char err[512];
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int ret = bg_policy_parse("p.yaml", bad[i].text, strlen(bad[i].text), &p, err,
+					  sizeof(err));
+
+		if (ret != -EINVAL || !strstr(err, bad[i].want)) {
+			printf("\n  case %zu: ret %d, message: %s\n  want: ...%s...", i, ret, err,
+			       bad[i].want);
+			CU_FAIL("bad fleet policy");
+		}
+		if (!ret)
+			bg_policy_free(&p);
+	}
 }
 
 /* ---- The lease script, in a real redis-server ---- */
@@ -444,15 +551,15 @@ static void test_script_restart(void)
 	struct grant g;
 
 	/* a host in safe mode (1/3), the first to call the restarted engine */
-	CU_ASSERT(call("rs", "a", 3000000, 333333, "sync", 300, 1000, 50000, 3, "100:10:0:0",
-		       &g) == 0);
+	CU_ASSERT(call("rs", "a", 3000000, 333333, "sync", 300, 1000, 50000, 3, "100:10:0:0", &g) ==
+		  0);
 	CU_ASSERT_EQUAL(g.n, 3);
 	CU_ASSERT_EQUAL(g.known, 1);
 	CU_ASSERT(g.flags & 1); /* learning */
 	CU_ASSERT(g.lease <= 333334);
 	/* a host still in safe mode gets no more than it holds while learning */
-	CU_ASSERT(call("rs", "b", 3000000, 200000, "sync", 300, 1000, 50000, 3, "100:10:0:0",
-		       &g) == 0);
+	CU_ASSERT(call("rs", "b", 3000000, 200000, "sync", 300, 1000, 50000, 3, "100:10:0:0", &g) ==
+		  0);
 	CU_ASSERT(g.lease <= 200000);
 	CU_ASSERT_EQUAL(g.known, 2);
 	/* policies that disagree on the limits are flagged */
@@ -476,8 +583,8 @@ static void test_script_random(void)
 		k = (int)(rand_r(&seed) % 6);
 		if (rand_r(&seed) % 8 == 0)
 			continue; /* a host that stays silent this time */
-		held[k] = ask("rnd", hosts[k], rand_r(&seed) % 3 ? (long long)(rand_r(&seed) % 900000) : 0,
-			      held[k]);
+		held[k] = ask("rnd", hosts[k],
+			      rand_r(&seed) % 3 ? (long long)(rand_r(&seed) % 900000) : 0, held[k]);
 		CU_ASSERT(held[k] >= 0);
 		if (i % 20 == 0) {
 			CU_ASSERT(counted("rnd") <= BG_FLEET_PPM);
@@ -501,8 +608,12 @@ static int script_clean(void)
 int add_fleet_suite(void)
 {
 	static const struct unit_test pure[] = {
-		{ "demand", test_demand },   { "limits", test_limits },
-		{ "modes", test_modes },     { "rescale_strict", test_rescale_strict },
+		{ "demand", test_demand },
+		{ "limits", test_limits },
+		{ "modes", test_modes },
+		{ "rescale_strict", test_rescale_strict },
+		{ "policy", test_policy_fleet },
+		{ "policy_bad", test_policy_fleet_bad },
 		{ NULL, NULL },
 	};
 	static const struct unit_test script[] = {

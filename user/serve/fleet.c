@@ -138,7 +138,8 @@ void fleet_update(struct serve *sv, const struct bg_policy *p)
 		ret = bg_fleet_sync_set_policy(sv->fleet->fs, p);
 		if (ret != -EAGAIN)
 			return;
-		slog(sv, LOG_NOTICE_, "fleet: the engine, host id or password changed: reconnecting");
+		slog(sv, LOG_NOTICE_,
+		     "fleet: the engine, host id or password changed: reconnecting");
 	}
 	if (sv->fleet)
 		fleet_stop(sv);

@@ -258,15 +258,20 @@ static void status_fleet(const struct bg_state *s)
 	out_str("link", ": link %s",
 		h.link == BG_FLEET_LINK_UP   ? "up" :
 		h.link == BG_FLEET_LINK_DOWN ? "down" :
-					       "none (no controller yet)");
-	out_u64("identities", ", %llu global", n);
+					       "none");
+	if (h.link == BG_FLEET_LINK_NONE)
+		out_text(" (no controller yet)");
+	out_u64("identity_count", ", %llu global", n);
+	out_begin_object("modes");
 	out_u64("lease", " (%llu lease", by[BG_FLEET_LEASE]);
 	out_u64("held", ", %llu held", by[BG_FLEET_HELD]);
 	out_u64("safe", ", %llu safe", by[BG_FLEET_SAFE]);
 	out_u64("open", ", %llu open)", by[BG_FLEET_OPEN]);
-	out_u64("oldest_lease_age_ms", ", oldest lease %llu ms", oldest);
-	out_u64("sync_errors_total", ", %llu sync errors", h.sync_errors_total);
-	out_u64("sync_duration_us", ", last sync %llu us\n", h.sync_us);
+	out_end_object();
+	out_double("oldest_lease_age_sec", ", oldest lease %.1fs", (double)oldest / 1000);
+	out_u64("sync_error_count", ", %llu sync errors", h.sync_errors_total);
+	out_double("sync_duration_sec", NULL, (double)h.sync_us / 1e6);
+	out_text(", last sync %.1f ms\n", (double)h.sync_us / 1000);
 	out_end_object();
 out:
 	free(names);

@@ -23,17 +23,16 @@ static int help(int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
-	if (!out_is_json())
-		printf("Usage: burstctl fleet status [identity NAME]\n"
-		       "\n"
-		       "Fleet mode (docs/fleet.md): identities with scope: global share one\n"
-		       "limit among the hosts of a fleet, through leases from Redis.\n"
-		       "\n"
-		       "status                  this host: the engine, the link to it, and\n"
-		       "                        each global identity's mode (lease, held,\n"
-		       "                        safe, open), share and limits in force\n"
-		       "status identity NAME    every host's lease, demand and traffic for\n"
-		       "                        NAME, as the engine holds them (asks it)\n");
+	out_help("Usage: burstctl fleet status [identity NAME]\n"
+		 "\n"
+		 "Fleet mode (docs/fleet.md): identities with scope: global share one\n"
+		 "limit among the hosts of a fleet, through leases from Redis.\n"
+		 "\n"
+		 "status                  this host: the engine, the link to it, and\n"
+		 "                        each global identity's mode (lease, held,\n"
+		 "                        safe, open), share and limits in force\n"
+		 "status identity NAME    every host's lease, demand and traffic for\n"
+		 "                        NAME, as the engine holds them (asks it)\n");
 	return 0;
 }
 
@@ -68,6 +67,21 @@ static int open_maps(struct bg_state *s, int *rec_fd, int *host_fd)
 	return err;
 }
 
+/* rate_pps, burst_pkts, rate_bits_per_sec, burst_bytes (null: unlimited), with a prefix */
+static void limits_json(const char *pre, const struct bg_limits *l)
+{
+	char k[64];
+
+	snprintf(k, sizeof(k), "%srate_pps", pre);
+	l->rate_pps ? out_u64(k, NULL, l->rate_pps) : out_null(k, NULL);
+	snprintf(k, sizeof(k), "%sburst_pkts", pre);
+	l->rate_pps ? out_u64(k, NULL, l->burst_pkts) : out_null(k, NULL);
+	snprintf(k, sizeof(k), "%srate_bits_per_sec", pre);
+	l->byte_rate_bits ? out_u64(k, NULL, l->byte_rate_bits) : out_null(k, NULL);
+	snprintf(k, sizeof(k), "%sburst_bytes", pre);
+	l->byte_rate_bits ? out_u64(k, NULL, l->burst_bytes) : out_null(k, NULL);
+}
+
 static int show_host(void)
 {
 	char(*names)[BG_NAME_LEN] = NULL;
@@ -94,18 +108,25 @@ static int show_host(void)
 	out_str("link", "link        %s", link_name(h.link));
 	if (h.link_since_ms)
 		out_text(" for %s", age(now, h.link_since_ms, a, sizeof(a)));
-	out_u64("controller_pid", h.pid ? " (controller pid %llu)\n" : "\n", h.pid);
-	out_u64("last_sync_age_ms", NULL, h.last_ok_ms ? now - h.last_ok_ms : 0);
+	if (h.pid)
+		out_u64("controller_pid", " (controller pid %llu)\n", h.pid);
+	else
+		out_null("controller_pid", "\n");
+	if (h.last_ok_ms)
+		out_double("last_sync_age_sec", NULL, (double)(now - h.last_ok_ms) / 1000);
+	else
+		out_null("last_sync_age_sec", NULL);
 	out_text("last sync   %s ago, %.1f ms round trip; %llu batches, %llu failed\n",
 		 age(now, h.last_ok_ms, a, sizeof(a)), (double)h.sync_us / 1000,
 		 (unsigned long long)h.syncs_total, (unsigned long long)h.sync_errors_total);
-	out_u64("sync_duration_us", NULL, h.sync_us);
-	out_u64("syncs_total", NULL, h.syncs_total);
-	out_u64("sync_errors_total", NULL, h.sync_errors_total);
-	out_u64("interval_ms", "interval    %llu ms", h.cfg.interval_ms);
-	out_u64("lease_ms", ", lease %llu ms", h.cfg.lease_ms);
-	out_u64("member_timeout_ms", ", member timeout %llu ms", h.cfg.member_timeout_ms);
-	out_double("floor_pct", ", floor %.1f%%", h.cfg.floor_ppm / 10000.0);
+	out_double("sync_duration_sec", NULL, (double)h.sync_us / 1e6);
+	out_u64("sync_count", NULL, h.syncs_total);
+	out_u64("sync_error_count", NULL, h.sync_errors_total);
+	out_double("interval_sec", "interval    %gs", h.cfg.interval_ms / 1000.0);
+	out_double("lease_sec", ", lease %gs", h.cfg.lease_ms / 1000.0);
+	out_double("member_timeout_sec", ", member timeout %gs", h.cfg.member_timeout_ms / 1000.0);
+	out_double("floor_ratio", NULL, h.cfg.floor_ppm / 1e6);
+	out_text(", floor %.1f%%", h.cfg.floor_ppm / 1e4);
 	out_str("on_engine_down", ", on engine down: %s\n",
 		h.cfg.on_down == BG_FLEET_DOWN_OPEN ? "open" : "safe");
 	out_text("\n%-20s %-6s %8s %8s %12s %12s %10s %8s\n", "IDENTITY", "MODE", "SHARE", "HOSTS",
@@ -118,9 +139,10 @@ static int show_host(void)
 
 		bg_fleet_limits(&r->global, r->share_ppm, &l);
 		out_begin_object(NULL);
-		out_str("name", "%-20s ", names[i]);
+		out_str("identity", "%-20s ", names[i]);
 		out_str("mode", "%-6s ", bg_fleet_mode_name(r->mode));
-		out_double("share_pct", "%7.2f%% ", r->share_ppm / 10000.0);
+		out_double("share_ratio", NULL, r->share_ppm / 1e6);
+		out_text("%7.2f%% ", r->share_ppm / 1e4);
 		out_u64("hosts", "%8llu ", r->members);
 		if (pk) {
 			out_text("%12s %12s ", bg_fmt_pps(l.rate_pps, a, sizeof(a)),
@@ -129,17 +151,15 @@ static int show_host(void)
 			out_text("%12s %12s ", bg_fmt_bitrate(l.byte_rate_bits, a, sizeof(a)),
 				 bg_fmt_bitrate(r->global.byte_rate_bits, b, sizeof(b)));
 		}
-		out_u64("rate_pps", NULL, l.rate_pps);
-		out_u64("burst_pkts", NULL, l.burst_pkts);
-		out_u64("bytes_rate_bits", NULL, l.byte_rate_bits);
-		out_u64("bytes_burst", NULL, l.burst_bytes);
-		out_u64("global_rate_pps", NULL, r->global.rate_pps);
-		out_u64("global_burst_pkts", NULL, r->global.burst_pkts);
-		out_u64("global_bytes_rate_bits", NULL, r->global.byte_rate_bits);
-		out_u64("global_bytes_burst", NULL, r->global.burst_bytes);
-		out_u64("lease_age_ms", NULL, r->lease_ms ? now - r->lease_ms : 0);
+		limits_json("", &l);
+		limits_json("global_", &r->global);
+		if (r->lease_ms)
+			out_double("lease_age_sec", NULL, (double)(now - r->lease_ms) / 1000);
+		else
+			out_null("lease_age_sec", NULL);
 		out_text("%10s ", age(now, r->lease_ms, c, sizeof(c)));
-		out_double("demand_pct", "%7.1f%%\n", r->demand_ppm / 10000.0);
+		out_double("demand_ratio", NULL, r->demand_ppm / 1e6);
+		out_text("%7.1f%%\n", r->demand_ppm / 1e4);
 		out_end_object();
 	}
 	out_end_array();
@@ -242,12 +262,13 @@ static int show_identity(const char *name)
 	now = atoll(t->element[0]->str) * 1000 + atoll(t->element[1]->str) / 1000;
 	out_begin_object(NULL);
 	out_str("identity", "identity %s", name);
-	out_u64("global_rate_pps", ": rate %llu pps", rec.global.rate_pps);
-	out_u64("global_burst_pkts", ", burst %llu", rec.global.burst_pkts);
-	out_u64("global_bytes_rate_bits", ", bytes_rate %llu bit/s", rec.global.byte_rate_bits);
-	out_u64("global_bytes_burst", ", bytes_burst %llu B\n", rec.global.burst_bytes);
+	out_text(": rate %llu pps, burst %llu, bytes_rate %llu bit/s, bytes_burst %llu B\n",
+		 (unsigned long long)rec.global.rate_pps, (unsigned long long)rec.global.burst_pkts,
+		 (unsigned long long)rec.global.byte_rate_bits,
+		 (unsigned long long)rec.global.burst_bytes);
+	limits_json("global_", &rec.global);
 	out_text("%-20s %-7s %8s %10s %10s %10s %10s %10s\n", "HOST", "STATE", "LEASE", "RATE",
-		 "DEMAND", "ADMITTED", "DROPPED", "EXPIRES");
+		 "DEMAND", "PASSED/s", "DROPPED/s", "EXPIRES");
 	out_begin_array("hosts");
 	for (i = 0; i + 1 < r->elements; i += 2) {
 		json_t *j;
@@ -273,24 +294,24 @@ static int show_identity(const char *name)
 		out_begin_object(NULL);
 		out_str("host", "%-20s ", r->element[i]->str);
 		out_str("state", "%-7s ", state);
-		out_double("lease_pct", "%7.2f%% ", l / 10000.0);
-		out_u64("lease_rate_pps", NULL,
-			(unsigned long long)((double)rec.global.rate_pps * l / BG_FLEET_PPM));
+		out_double("lease_ratio", NULL, l / 1e6);
+		out_text("%7.2f%% ", l / 1e4);
 		out_text("%10s ",
 			 bg_fmt_pps((__u64)((double)rec.global.rate_pps * l / BG_FLEET_PPM), b,
 				    sizeof(b)));
-		out_double("demand_pct", "%9.1f%% ", jnum(j, "d") / 10000.0);
-		out_u64("admitted_pps", "%10llu ", tr[0]);
+		out_double("demand_ratio", NULL, jnum(j, "d") / 1e6);
+		out_text("%9.1f%% ", jnum(j, "d") / 1e4);
+		out_u64("passed_pps", "%10llu ", tr[0]);
 		out_u64("dropped_pps", "%10llu ", tr[2]);
-		out_u64("admitted_bits", NULL, tr[1]);
-		out_u64("dropped_bits", NULL, tr[3]);
-		out_i64("expires_in_ms", NULL, e - now);
-		out_text("%9.1fs\n", (double)(e - now) / 1000);
+		out_u64("passed_bits_per_sec", NULL, tr[1]);
+		out_u64("dropped_bits_per_sec", NULL, tr[3]);
+		out_double("expires_in_sec", "%9.1fs\n", (double)(e - now) / 1000);
 		out_end_object();
 		json_decref(j);
 	}
 	out_end_array();
-	out_double("leased_pct", "leased: %.2f%% of the limit\n", sum / 10000.0);
+	out_double("leased_ratio", NULL, sum / 1e6);
+	out_text("leased: %.2f%% of the limit\n", sum / 1e4);
 	out_end_object();
 out:
 	if (t)

@@ -124,6 +124,14 @@ js "policy apply" policy apply "$TMPF.pol.yaml"
 "${VALIDATE[@]}" check "audit log" "$TMPF.audit" >"$TMPF.why" &&
 	ok "audit log: each line matches docs/json.md" || bad "audit log: $(cat "$TMPF.why")"
 COVERED+="audit log "
+# fleet mode (docs/fleet.md): no engine needed to show this host's side
+sed "s|^identities:|fleet: { engine: \"unix:$TMPF.nosock\", host: json-test }\nidentities:\n  epsilon: { rate: 100pps, scope: global }|" \
+	"$TMPF.pol.yaml" >"$TMPF.fleet.yaml"
+js "policy apply" policy apply "$TMPF.fleet.yaml"
+js fleet fleet status
+js status status
+check "status: the fleet, one global identity in safe mode" \
+	eq "$(json "$TMPF.out" "j['fleet']['modes']['safe']")" 1
 js "token del" token del "$fp"
 js "identity del" identity del delta
 js "prefix del" prefix del 10.77.1.0/28

@@ -374,13 +374,16 @@ if fleet:
         rows.append(f"| {r['hosts']} | {name} | {ivl} | {r['worst_1s'] * 100:.1f}% | {r['worst_10s'] * 100:.1f}% | "
                     f"{r['utilisation'] * 100:.1f}% | {r['engine_calls_per_sec']:,.0f} |")
     cost = fleet["lease_script_cost"]
-    # the script's time per call grows with the hosts on the key: least squares c(N) = a + b N
-    xs = [c["hosts_on_key"] for c in cost]
-    ys = [c["redis_usec_per_call"] for c in cost]
-    n = len(xs)
-    mx, my = sum(xs) / n, sum(ys) / n
-    b = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
-    a = my - b * mx
+    # the script's time per call grows with the hosts on the key: measured at a few
+    # sizes, straight lines between them (and beyond the last two)
+    pts = sorted((c["hosts_on_key"], c["redis_usec_per_call"]) for c in cost)
+
+    def usec(hosts):
+        for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
+            if hosts <= x1 or (x1, y1) == pts[-1]:
+                return y0 + (y1 - y0) * (hosts - x0) / (x1 - x0)
+        return pts[-1][1]
+    b = (pts[-1][1] - pts[-2][1]) / (pts[-1][0] - pts[-2][0])
     byts = statistics.mean(c["bytes_in_per_call"] + c["bytes_out_per_call"] for c in cost)
     crow = ["| hosts on the key | Redis µs per call | client calls/s (pipelined, one connection) | bytes per call (both ways) |",
             "|---|---|---|---|"]
@@ -388,11 +391,13 @@ if fleet:
              f"{c['bytes_in_per_call'] + c['bytes_out_per_call']:.0f} |" for c in cost]
     sc = fleet["shared_counter_cost"]
     ids, T = 100000, 0.5
+    cores_at = {}
     srow = ["| hosts | identities active per host | calls/s to Redis | Redis CPU (cores, single-threaded shards) | per host per interval | whole fleet |",
             "|---|---|---|---|---|---|"]
     for hosts in (10, 100, 1000):
         calls = hosts * ids / T
-        cores = calls * (a + b * hosts) / 1e6
+        cores = calls * usec(hosts) / 1e6
+        cores_at[hosts] = cores
         srow.append(f"| {hosts} | {ids:,} | {calls:,.0f} | {cores:,.0f} | {ids * byts / 1e6:.1f} MB | "
                     f"{calls * byts * 8 / 1e9:.1f} Gbit/s |")
     sections.append(
@@ -412,13 +417,17 @@ if fleet:
         "Redis core for the whole fleet) and that round trip in every packet's path, which XDP cannot wait for.\n\n"
         "### What a sync costs\n\n" + "\n".join(crow) +
         f"\n\nThe script reads every host's record of the identity, so its time grows with the hosts that hold "
-        f"it (fit: {a:.1f} + {b:.2f}·N µs). Sizing from these numbers, on paper, with every identity active on "
+        f"it (about {b:.1f} µs more per host, at the larger sizes). Sizing from these numbers, on paper, with every identity active on "
         "every host (an idle one costs a call per lease, half as many at the default lease of 4 intervals), "
         "at the default interval of 500 ms:\n\n" + "\n".join(srow) +
         "\n\nA call per identity per host per interval, and a script that reads all hosts, make the engine's "
-        "work grow as hosts² per identity: fine for tens of hosts (10 hosts × 100k identities fits a small "
-        "Redis Cluster), out of reach at 1000. Beyond a few dozen hosts per identity, the script would need "
-        "aggregates it updates per call instead of reading every host (not done: see docs/fleet.md).\n")
+        f"work grow as hosts² per identity: {cores_at[10]:,.0f} Redis cores for 10 hosts × 100k identities "
+        "active on every host, out of reach beyond. What fits one Redis core at 500 ms: about "
+        f"{0.5e6 / (10 * usec(10)):,.0f} identities active on all of 10 hosts, "
+        f"{0.5e6 / (3 * usec(3)):,.0f} on 3, {0.5e6 / (100 * usec(100)):,.0f} on 100. Fleet mode as built is for fleets of a few to tens of hosts "
+        "and identities that are global because they matter (hundreds to thousands), not for every identity of a "
+        "large fleet; beyond that the script needs aggregates it updates per call instead of reading every "
+        "host (docs/fleet.md, Cost).\n")
 
 # ---- assemble ----
 m = machine

@@ -541,6 +541,15 @@ int bg_metrics_format(FILE *f, const struct bg_snap *snap, const struct bg_healt
 		"Flow-table entries removed by the controller's garbage collection (dead, or of an expired token).",
 		h->gc_flows_total);
 	fleet_series(f, &h->fleet);
+	if (h->http_on) {
+		gauge(f, "burstgate_metrics_http_connections",
+		      "Connections open on this metrics endpoint.", (double)h->http_connections);
+		gauge(f, "burstgate_metrics_http_connections_limit",
+		      "Connections the metrics endpoint serves at once.", BG_METRICS_CONNS_MAX);
+		counter(f, "burstgate_metrics_http_evicted_total",
+			"Metrics connections shut down to make room (the oldest without a request).",
+			h->http_evicted_total);
+	}
 	if (!h->bind_on)
 		return ferror(f) ? -EIO : 0;
 	gauge(f, "burstgate_bind_connections", "Connections open on the bind socket.",
@@ -585,11 +594,117 @@ int bg_metrics_format(FILE *f, const struct bg_snap *snap, const struct bg_healt
 
 /* ---- HTTP ---- */
 
+/*
+ * The endpoint must not be wedged by a local user holding connections
+ * that never finish a request: anyone who can reach the port can open
+ * them. So: at most BG_METRICS_CONNS_MAX connections at once and
+ * BG_METRICS_CONNS_PER_IP from one address (a Prometheus server needs one
+ * or two); a connection idle for BG_METRICS_IDLE_S is closed (the loop
+ * runs MHD whenever its timeouts are due, not only when it is idle); and
+ * once BG_METRICS_CONNS_ROOM of the slots are taken, each new connection
+ * shuts down the oldest one without a whole request, so MHD never reaches
+ * its limit and keeps taking connections from the listen queue: a scraper
+ * (whose request is in its socket by the time it is accepted) always gets
+ * in, from any address, behind however many idle ones (a local user can
+ * connect from every address of 127.0.0.0/8, so the per-address limit
+ * alone does not do it). With none of those, the oldest connection at
+ * least BG_METRICS_EVICT_MS old goes (a keep-alive scraper reconnects; a
+ * client that sent a request and does not read the answer stays no
+ * longer). A trickled request keeps a connection alive past the idle
+ * timeout; only this eviction ends it.
+ */
+/* MHD accepts up to 10 in a row before anything it closes is gone: room for them */
+#define BG_METRICS_CONNS_ROOM (BG_METRICS_CONNS_MAX - 16)
+#define BG_METRICS_IDLE_S 10U
+#define BG_METRICS_EVICT_MS 1000U
+#define BG_METRICS_CHECK_MS 250 /* crowded: look for one to evict this often */
+
+struct metrics_conn {
+	int fd; /* -1: slot free */
+	__u64 start_ms; /* CLOCK_MONOTONIC */
+	bool requested; /* a whole request came in */
+	bool evicted; /* shut down by us; MHD closes it at its next run */
+};
+
 struct bg_metrics_server {
 	struct MHD_Daemon *d;
 	bg_metrics_fill_fn fill;
 	void *arg;
+	struct metrics_conn conns[BG_METRICS_CONNS_MAX];
+	unsigned int nconns; /* open, evicted ones included until MHD closes them */
+	__u64 evicted_total;
+	__u64 checked_ms;
 };
+
+static __u64 now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000 + (__u64)ts.tv_nsec / 1000000;
+}
+
+static bool crowded(const struct bg_metrics_server *m)
+{
+	return m->nconns >= BG_METRICS_CONNS_ROOM;
+}
+
+/* Crowded: shut down the oldest connection without a request, else the oldest if old enough. */
+static void make_room(struct bg_metrics_server *m)
+{
+	struct metrics_conn *victim = NULL, *c;
+	__u64 now = now_ms();
+	unsigned int i, live = 0;
+
+	m->checked_ms = now;
+	for (i = 0; i < BG_METRICS_CONNS_MAX; i++)
+		live += m->conns[i].fd >= 0 && !m->conns[i].evicted;
+	if (live < BG_METRICS_CONNS_ROOM)
+		return;
+	for (i = 0; i < BG_METRICS_CONNS_MAX; i++) {
+		c = &m->conns[i];
+		if (c->fd < 0 || c->evicted ||
+		    (c->requested && now - c->start_ms < BG_METRICS_EVICT_MS))
+			continue;
+		if (!victim || (victim->requested && !c->requested) ||
+		    (victim->requested == c->requested && c->start_ms < victim->start_ms))
+			victim = c;
+	}
+	if (!victim)
+		return;
+	shutdown(victim->fd, SHUT_RDWR); /* MHD reads the end and closes it */
+	victim->evicted = true;
+	m->evicted_total++;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	struct bg_metrics_server *m = cls;
+	const union MHD_ConnectionInfo *i;
+	struct metrics_conn *mc = *socket_context;
+	unsigned int k;
+
+	if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+		if (mc) {
+			mc->fd = -1;
+			m->nconns--;
+		}
+		*socket_context = NULL;
+		return;
+	}
+	i = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	for (k = 0; i && k < BG_METRICS_CONNS_MAX; k++) {
+		if (m->conns[k].fd >= 0)
+			continue;
+		m->conns[k] = (struct metrics_conn){ .fd = i->connect_fd, .start_ms = now_ms() };
+		*socket_context = &m->conns[k];
+		m->nconns++;
+		break;
+	}
+	if (crowded(m))
+		make_room(m);
+}
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
 			      const char *method, const char *version, const char *upload,
@@ -604,10 +719,15 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	enum MHD_Result ret;
 	FILE *f;
 
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
 	(void)version;
 	(void)upload;
 	(void)upload_len;
 	(void)con_cls;
+	if (ci && ci->socket_context)
+		((struct metrics_conn *)ci->socket_context)->requested = true;
 	if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
 		static char msg[] = "only GET /metrics\n";
 
@@ -698,17 +818,24 @@ int bg_metrics_start(const char *addr, bg_metrics_fill_fn fill, void *arg,
 		return -ENOMEM;
 	m->fill = fill;
 	m->arg = arg;
+	for (unsigned int k = 0; k < BG_METRICS_CONNS_MAX; k++)
+		m->conns[k].fd = -1;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	if (any)
-		m->d = MHD_start_daemon(flags | MHD_USE_DUAL_STACK,
-					ntohs(((struct sockaddr_in *)&ss)->sin_port), NULL, NULL,
-					handle, m, MHD_OPTION_CONNECTION_TIMEOUT, 10U,
-					MHD_OPTION_CONNECTION_LIMIT, 16U, MHD_OPTION_END);
+		m->d = MHD_start_daemon(
+			flags | MHD_USE_DUAL_STACK, ntohs(((struct sockaddr_in *)&ss)->sin_port),
+			NULL, NULL, handle, m, MHD_OPTION_CONNECTION_TIMEOUT, BG_METRICS_IDLE_S,
+			MHD_OPTION_CONNECTION_LIMIT, BG_METRICS_CONNS_MAX,
+			MHD_OPTION_PER_IP_CONNECTION_LIMIT, BG_METRICS_CONNS_PER_IP,
+			MHD_OPTION_NOTIFY_CONNECTION, on_connection, m, MHD_OPTION_END);
 	else
 		m->d = MHD_start_daemon(flags, 0, NULL, NULL, handle, m, MHD_OPTION_SOCK_ADDR,
-					(struct sockaddr *)&ss, MHD_OPTION_CONNECTION_TIMEOUT, 10U,
-					MHD_OPTION_CONNECTION_LIMIT, 16U, MHD_OPTION_END);
+					(struct sockaddr *)&ss, MHD_OPTION_CONNECTION_TIMEOUT,
+					BG_METRICS_IDLE_S, MHD_OPTION_CONNECTION_LIMIT,
+					BG_METRICS_CONNS_MAX, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+					BG_METRICS_CONNS_PER_IP, MHD_OPTION_NOTIFY_CONNECTION,
+					on_connection, m, MHD_OPTION_END);
 	if (!m->d) {
 		snprintf(
 			err, errlen,
@@ -731,15 +858,32 @@ int bg_metrics_fd(struct bg_metrics_server *m)
 int bg_metrics_timeout_ms(struct bg_metrics_server *m)
 {
 	MHD_UNSIGNED_LONG_LONG t;
+	int ms = -1;
 
-	if (MHD_get_timeout(m->d, &t) != MHD_YES)
-		return -1;
-	return t > 60000 ? 60000 : (int)t;
+	if (MHD_get_timeout(m->d, &t) == MHD_YES)
+		ms = t > 60000 ? 60000 : (int)t;
+	if (crowded(m)) {
+		/* wake up to make room, even if no connection says anything */
+		__u64 since = now_ms() - m->checked_ms;
+		int due = since >= BG_METRICS_CHECK_MS ? 0 : BG_METRICS_CHECK_MS - (int)since;
+
+		if (ms < 0 || due < ms)
+			ms = due;
+	}
+	return ms;
 }
 
 void bg_metrics_run(struct bg_metrics_server *m)
 {
 	MHD_run(m->d);
+	if (crowded(m))
+		make_room(m);
+}
+
+void bg_metrics_conn_stats(const struct bg_metrics_server *m, __u64 *open, __u64 *evicted)
+{
+	*open = m->nconns;
+	*evicted = m->evicted_total;
 }
 
 void bg_metrics_stop(struct bg_metrics_server *m)

@@ -83,6 +83,10 @@ struct bg_health {
 	struct bg_bindsrv_stats bind;
 	/* Fleet mode (docs/fleet.md), when the policy has global identities. */
 	struct bg_fleet_stats fleet;
+	/* The metrics endpoint itself (bg_metrics_conn_stats). */
+	bool http_on;
+	__u64 http_connections;
+	__u64 http_evicted_total;
 };
 
 /* Prometheus text format 0.0.4. Returns 0 or -EIO. */
@@ -92,17 +96,29 @@ int bg_metrics_format(FILE *f, const struct bg_snap *snap, const struct bg_healt
 /* Label value escaping (\\, \", \n), for the formatter and its tests. */
 void bg_metrics_escape(const char *in, char *out, size_t len);
 
-/* The HTTP endpoint (libmicrohttpd), driven by the caller's event loop. */
+/*
+ * The HTTP endpoint (libmicrohttpd), driven by the caller's event loop.
+ * Connections at once, and from one address (more are closed at once).
+ */
+#define BG_METRICS_CONNS_MAX 64U
+#define BG_METRICS_CONNS_PER_IP 8U
 struct bg_metrics_server;
 typedef int (*bg_metrics_fill_fn)(void *arg, FILE *f);
 
 /* addr: "HOST:PORT", "[V6]:PORT" or ":PORT" (all addresses). */
 int bg_metrics_start(const char *addr, bg_metrics_fill_fn fill, void *arg,
 		     struct bg_metrics_server **out, char *err, size_t errlen);
-/* An fd to poll for input, and the longest the loop may sleep (ms, -1: any). */
+/*
+ * An fd to poll for input, and the longest the loop may sleep (ms, -1:
+ * any). Call bg_metrics_run() when the fd is readable and whenever the
+ * timeout is due (0), even if other fds keep the loop busy: connection
+ * timeouts and making room for new connections happen there.
+ */
 int bg_metrics_fd(struct bg_metrics_server *m);
 int bg_metrics_timeout_ms(struct bg_metrics_server *m);
 void bg_metrics_run(struct bg_metrics_server *m);
+/* Connections open now, and those shut down to make room (since start). */
+void bg_metrics_conn_stats(const struct bg_metrics_server *m, __u64 *open, __u64 *evicted);
 void bg_metrics_stop(struct bg_metrics_server *m);
 
 #endif /* BG_METRICS_H */

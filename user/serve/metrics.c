@@ -17,12 +17,11 @@ struct serve_metrics {
 	struct loop_src src;
 };
 
+/* Its fd only wakes the loop: on_round() runs it, once per round. */
 static void on_metrics(void *arg, __u32 events)
 {
-	struct serve_metrics *m = arg;
-
+	(void)arg;
 	(void)events;
-	bg_metrics_run(m->ms);
 }
 
 static int fill_metrics(void *arg, FILE *f)
@@ -33,6 +32,8 @@ static int fill_metrics(void *arg, FILE *f)
 
 	if (ret)
 		return ret;
+	sv->h.http_on = true;
+	bg_metrics_conn_stats(sv->metrics->ms, &sv->h.http_connections, &sv->h.http_evicted_total);
 	ret = bg_metrics_format(f, &snap, &sv->h, sv->metrics_max_ids);
 	bg_snap_free(&snap);
 	return ret;
@@ -44,11 +45,16 @@ static int timeout_ms(void *arg)
 	return bg_metrics_timeout_ms(((struct serve_metrics *)arg)->ms);
 }
 
-/* ... and runs it when nothing else woke it. */
+/*
+ * ... and runs after every round: a run with nothing to do is one
+ * epoll_wait() of its own set, and waiting until its timeout is exactly
+ * due would starve it while other fds keep the loop busy (idle connections
+ * would then hold their slots for good, issue 9).
+ */
 static void on_round(void *arg, bool idle)
 {
-	if (idle)
-		bg_metrics_run(((struct serve_metrics *)arg)->ms);
+	(void)idle;
+	bg_metrics_run(((struct serve_metrics *)arg)->ms);
 }
 
 int metrics_start(struct serve *sv)

@@ -195,7 +195,8 @@ static int parse_reply(char *line, struct bg_client_reply *r)
 	} codes[] = {
 		{ BG_BIND_E_UNKNOWN_TOKEN, -ENOKEY }, { BG_BIND_E_EXPIRED_TOKEN, -EKEYEXPIRED },
 		{ BG_BIND_E_BAD_REQUEST, -EINVAL },   { BG_BIND_E_NOT_BOUND, -ENOENT },
-		{ BG_BIND_E_BUSY, -EBUSY },	      { BG_BIND_E_INTERNAL, -EIO },
+		{ BG_BIND_E_BUSY, -EBUSY },	      { BG_BIND_E_FORBIDDEN, -EPERM },
+		{ BG_BIND_E_INTERNAL, -EIO },
 	};
 	char *save = NULL, *tok;
 	size_t i;

@@ -17,7 +17,7 @@
  *
  * The protocol (docs/tokens.md), one line per request and per reply:
  *   BIND tcp|udp CLIENT-ADDR CLIENT-PORT SERVER-ADDR SERVER-PORT TOKEN [IDLE-SECONDS]
- *   UNBIND tcp|udp CLIENT-ADDR CLIENT-PORT SERVER-ADDR SERVER-PORT
+ *   UNBIND tcp|udp CLIENT-ADDR CLIENT-PORT SERVER-ADDR SERVER-PORT [TOKEN]
  *   -> OK IDENTITY FINGERPRINT | OK | ERR CODE MESSAGE
  */
 #ifndef BG_CLIENT_H
@@ -44,6 +44,8 @@ extern "C" {
 #define BG_BIND_E_NOT_BOUND "not-bound"
 #define BG_BIND_E_BUSY "busy"
 #define BG_BIND_E_INTERNAL "internal"
+/* the connection is bound by another uid (or learnt): its token, that uid or root only */
+#define BG_BIND_E_FORBIDDEN "forbidden"
 
 struct bg_client_reply {
 	char identity[48]; /* on success: the agent's identity */
@@ -58,6 +60,8 @@ struct bg_client_reply {
  * binding lapses; 0 for the server's default. Returns 0, or:
  *   -ENOKEY      the token is not registered
  *   -EKEYEXPIRED the token has expired
+ *   -EPERM       the connection is bound already, by another uid with
+ *                another token (only that uid or root may replace it)
  *   -EINVAL      the token or the socket cannot be sent (not a TCP/UDP
  *                socket, not connected, token with whitespace or too long)
  *   -EPROTO      the server's reply was not understood
@@ -68,7 +72,10 @@ struct bg_client_reply {
 int bg_client_bind(int sock, const char *token, size_t token_len, unsigned int idle_s,
 		   const char *socket_path, struct bg_client_reply *reply);
 
-/* Remove the binding of sock's connection (-ENOENT if there was none). */
+/*
+ * Remove the binding of sock's connection (-ENOENT if there was none;
+ * -EPERM if another uid bound it: only that uid or root may remove it).
+ */
 int bg_client_unbind(int sock, const char *socket_path, struct bg_client_reply *reply);
 
 #ifdef __cplusplus

@@ -20,112 +20,185 @@
 
 #define BIND_DIR_DEFAULT "/run/burstgate"
 
+/*
+ * The requests: a name and its fields. A new request is a row here, its
+ * fields in parse_fields() and a handler in bg_bindsrv_handle_line().
+ */
+static const struct bindreq_def {
+	const char *name;
+	int op;
+	int min, max; /* fields after the name */
+	const char *usage;
+} bindreq_defs[] = {
+	{ "BIND", BG_BINDREQ_BIND, 6, 7,
+	  "tcp|udp CLIENT-ADDR CLIENT-PORT SERVER-ADDR SERVER-PORT TOKEN [IDLE-SECONDS]" },
+	{ "UNBIND", BG_BINDREQ_UNBIND, 5, 6,
+	  "tcp|udp CLIENT-ADDR CLIENT-PORT SERVER-ADDR SERVER-PORT [TOKEN]" },
+};
+#define BINDREQ_FIELDS_MAX 8 /* the most any request has, its name included */
+
+/* IDLE-SECONDS; the message gives the length, not the value: a token may have slipped here */
+static int parse_idle(const char *f, __u64 *idle_ns, char *err, size_t errlen)
+{
+	char *end;
+	unsigned long long s = strtoull(f, &end, 10);
+
+	if (*end || !s || f[0] == '-' || s > BG_TTL_MAX_NS / BG_NS_PER_SEC) {
+		snprintf(err, errlen, "idle (%zu bytes): not a number of seconds, 1 to %llu",
+			 strlen(f), BG_TTL_MAX_NS / BG_NS_PER_SEC);
+		return -EINVAL;
+	}
+	*idle_ns = s * BG_NS_PER_SEC;
+	return 0;
+}
+
+/* f[0] is the request's name, n fields in all (checked against its row). */
+static int parse_fields(char **f, int n, struct bg_bindreq *r, char *err, size_t errlen)
+{
+	int ret = bg_flow_key_parse(&r->key, f[1], f[2], f[3], f[4], f[5], err, errlen);
+
+	if (ret)
+		return ret;
+	switch (r->op) {
+	case BG_BINDREQ_BIND:
+		r->token = f[6];
+		r->token_len = strlen(f[6]);
+		return n == 8 ? parse_idle(f[7], &r->idle_ns, err, errlen) : 0;
+	case BG_BINDREQ_UNBIND:
+		if (n == 7) {
+			r->token = f[6];
+			r->token_len = strlen(f[6]);
+		}
+		return 0;
+	}
+	return -EINVAL;
+}
+
 int bg_bindreq_parse(char *line, struct bg_bindreq *r, char *err, size_t errlen)
 {
-	char *f[9], *save = NULL, *t;
-	int n = 0, ret;
+	char *f[BINDREQ_FIELDS_MAX + 1], *save = NULL, *t;
+	const struct bindreq_def *d = NULL;
+	int n = 0;
+	size_t i;
 
 	memset(r, 0, sizeof(*r));
-	for (t = strtok_r(line, " ", &save); t && n < 9; t = strtok_r(NULL, " ", &save))
+	for (t = strtok_r(line, " ", &save); t && n <= BINDREQ_FIELDS_MAX;
+	     t = strtok_r(NULL, " ", &save))
 		f[n++] = t;
 	if (!n) {
 		snprintf(err, errlen, "empty request (expected BIND or UNBIND)");
 		return -EINVAL;
 	}
-	if (!strcmp(f[0], "BIND")) {
-		r->op = BG_BINDREQ_BIND;
-		if (n != 7 && n != 8) {
-			snprintf(
-				err, errlen,
-				"BIND takes 6 or 7 fields: tcp|udp CLIENT-ADDR CLIENT-PORT SERVER-ADDR SERVER-PORT TOKEN [IDLE-SECONDS]; got %d",
-				n - 1);
-			return -EINVAL;
-		}
-	} else if (!strcmp(f[0], "UNBIND")) {
-		r->op = BG_BINDREQ_UNBIND;
-		if (n != 6) {
-			snprintf(
-				err, errlen,
-				"UNBIND takes 5 fields: tcp|udp CLIENT-ADDR CLIENT-PORT SERVER-ADDR SERVER-PORT; got %d",
-				n - 1);
-			return -EINVAL;
-		}
-	} else {
+	for (i = 0; i < sizeof(bindreq_defs) / sizeof(bindreq_defs[0]); i++)
+		if (!strcmp(f[0], bindreq_defs[i].name))
+			d = &bindreq_defs[i];
+	if (!d) {
 		snprintf(err, errlen, "unknown request (expected BIND or UNBIND)");
 		return -EINVAL;
 	}
-	ret = bg_flow_key_parse(&r->key, f[1], f[2], f[3], f[4], f[5], err, errlen);
-	if (ret)
-		return ret;
-	if (r->op == BG_BINDREQ_UNBIND)
-		return 0;
-	r->token = f[6];
-	r->token_len = strlen(f[6]);
-	if (n == 8) {
-		char *end;
-		unsigned long long s = strtoull(f[7], &end, 10);
-
-		if (*end || !s || f[7][0] == '-' || s > BG_TTL_MAX_NS / BG_NS_PER_SEC) {
-			/* the length, not the value: a token may have slipped here */
-			snprintf(err, errlen,
-				 "idle (%zu bytes): not a number of seconds, 1 to %llu",
-				 strlen(f[7]), BG_TTL_MAX_NS / BG_NS_PER_SEC);
-			return -EINVAL;
-		}
-		r->idle_ns = s * BG_NS_PER_SEC;
+	r->op = d->op;
+	if (n - 1 < d->min || n - 1 > d->max) {
+		if (d->min == d->max)
+			snprintf(err, errlen, "%s takes %d fields: %s; got %d", d->name, d->min,
+				 d->usage, n - 1);
+		else
+			snprintf(err, errlen, "%s takes %d or %d fields: %s; got %d", d->name,
+				 d->min, d->max, d->usage, n - 1);
+		return -EINVAL;
 	}
-	return 0;
+	return parse_fields(f, n, r, err, errlen);
 }
 
-void bg_bindsrv_handle_line(const struct bg_state *s, char (*names)[BG_NAME_LEN], char *line,
-			    char *reply, size_t replylen, char *log, size_t loglen)
+/* ERR code of a refused request, from the -errno of bg_bind_by()/bg_unbind_by(). */
+static const char *err_code(int ret)
+{
+	switch (ret) {
+	case -ENOKEY:
+		return BG_BIND_E_UNKNOWN_TOKEN;
+	case -EKEYEXPIRED:
+		return BG_BIND_E_EXPIRED_TOKEN;
+	case -EINVAL:
+		return BG_BIND_E_BAD_REQUEST;
+	case -ENOENT:
+		return BG_BIND_E_NOT_BOUND;
+	case -EPERM:
+		return BG_BIND_E_FORBIDDEN;
+	default:
+		return BG_BIND_E_INTERNAL;
+	}
+}
+
+static void handle_unbind(const struct bg_bindreq_ctx *x, struct bg_bindreq *r, const char *flow,
+			  char *reply, size_t replylen, char *log, size_t loglen)
+{
+	char err[256];
+	int ret = bg_unbind_by(x->s, &r->key, r->token, r->token_len, x->uid, err, sizeof(err));
+
+	if (!ret) {
+		snprintf(reply, replylen, "OK");
+		snprintf(log, loglen, "unbind %s: done", flow);
+		return;
+	}
+	if (ret == -ENOENT)
+		snprintf(err, sizeof(err), "%s is not bound", flow);
+	snprintf(reply, replylen, "ERR %s %s", err_code(ret), err);
+	snprintf(log, loglen, "unbind %s refused: %s", flow, err);
+}
+
+static void handle_bind(const struct bg_bindreq_ctx *x, struct bg_bindreq *r, const char *flow,
+			char *reply, size_t replylen, char *log, size_t loglen)
 {
 	struct bg_bind_info info;
+	char err[256], fp[16];
+	int ret = bg_bind_by(x->s, x->names, &r->key, r->token, r->token_len, r->idle_ns, x->uid,
+			     &info, err, sizeof(err));
+
+	if (!ret) {
+		bg_fp_fmt(info.fingerprint, fp, sizeof(fp));
+		snprintf(reply, replylen, "OK %s %s", info.identity, fp);
+		snprintf(log, loglen, "bound %s to identity %s (token %s)", flow, info.identity,
+			 fp);
+		return;
+	}
+	snprintf(reply, replylen, "ERR %s %s", err_code(ret), err);
+	snprintf(log, loglen, "bind %s refused: %s", flow, err);
+}
+
+bool bg_bindsrv_handle(const struct bg_bindreq_ctx *x, char *line, char *reply, size_t replylen,
+		       char *log, size_t loglen)
+{
+	char err[256], flow[160];
 	struct bg_bindreq r;
-	char err[256], flow[160], fp[16];
 	int ret;
 
 	ret = bg_bindreq_parse(line, &r, err, sizeof(err));
 	if (ret) {
 		snprintf(reply, replylen, "ERR %s %s", BG_BIND_E_BAD_REQUEST, err);
-		if (log)
-			snprintf(log, loglen, "bad request: %s", err);
-		return;
+		snprintf(log, loglen, "bad request: %s", err);
+		return false;
 	}
 	bg_flow_key_fmt(&r.key, flow, sizeof(flow));
-	if (r.op == BG_BINDREQ_UNBIND) {
-		ret = bg_unbind(s, &r.key);
-		if (!ret)
-			snprintf(reply, replylen, "OK");
-		else if (ret == -ENOENT)
-			snprintf(reply, replylen, "ERR %s %s is not bound", BG_BIND_E_NOT_BOUND,
-				 flow);
-		else
-			snprintf(reply, replylen, "ERR %s unbind %s: %s", BG_BIND_E_INTERNAL, flow,
-				 strerror(-ret));
-		if (log)
-			snprintf(log, loglen, "unbind %s: %s", flow, ret ? strerror(-ret) : "done");
-		return;
+	switch (r.op) {
+	case BG_BINDREQ_BIND:
+		handle_bind(x, &r, flow, reply, replylen, log, loglen);
+		break;
+	case BG_BINDREQ_UNBIND:
+		handle_unbind(x, &r, flow, reply, replylen, log, loglen);
+		break;
 	}
-	ret = bg_bind_named(s, names, &r.key, r.token, r.token_len, r.idle_ns, &info, err,
-			    sizeof(err));
-	explicit_bzero(line + (r.token - line), r.token_len);
-	if (!ret) {
-		bg_fp_fmt(info.fingerprint, fp, sizeof(fp));
-		snprintf(reply, replylen, "OK %s %s", info.identity, fp);
-		if (log)
-			snprintf(log, loglen, "bound %s to identity %s (token %s)", flow,
-				 info.identity, fp);
-		return;
-	}
-	snprintf(reply, replylen, "ERR %s %s",
-		 ret == -ENOKEY	     ? BG_BIND_E_UNKNOWN_TOKEN :
-		 ret == -EKEYEXPIRED ? BG_BIND_E_EXPIRED_TOKEN :
-		 ret == -EINVAL	     ? BG_BIND_E_BAD_REQUEST :
-				       BG_BIND_E_INTERNAL,
-		 err);
-	if (log)
-		snprintf(log, loglen, "bind %s refused: %s", flow, err);
+	if (r.token)
+		explicit_bzero(line + (r.token - line), r.token_len);
+	return !strncmp(reply, "OK", 2);
+}
+
+void bg_bindsrv_handle_line(const struct bg_state *s, char (*names)[BG_NAME_LEN], char *line,
+			    char *reply, size_t replylen, char *log, size_t loglen)
+{
+	const struct bg_bindreq_ctx x = { .s = s, .names = names, .uid = 0 };
+	char dummy[8];
+
+	bg_bindsrv_handle(&x, line, reply, replylen, log ? log : dummy,
+			  log ? loglen : sizeof(dummy));
 }
 
 /* Is somebody serving path? Then we must not take it over. */
@@ -250,8 +323,11 @@ void bg_bindsrv_conn_init(struct bg_bindsrv_conn *c, int fd)
 	c->fd = fd;
 	c->last_ms = bg_bindsrv_now_ms();
 	c->uid = (uid_t)-1;
-	if (!getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len))
+	c->pid = -1;
+	if (!getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len)) {
 		c->uid = cred.uid;
+		c->pid = cred.pid;
+	}
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
 
@@ -262,6 +338,7 @@ static const char *const result_codes[BG_BIND_R_ERRORS] = {
 	[BG_BIND_R_NOT_BOUND] = BG_BIND_E_NOT_BOUND,
 	[BG_BIND_R_BUSY] = BG_BIND_E_BUSY,
 	[BG_BIND_R_INTERNAL] = BG_BIND_E_INTERNAL,
+	[BG_BIND_R_FORBIDDEN] = BG_BIND_E_FORBIDDEN,
 };
 
 const char *bg_bind_result_code(enum bg_bind_result r)
@@ -307,14 +384,15 @@ static int reply_line(struct bg_bindsrv_conn *c, const char *reply)
 	return -1;
 }
 
-static void conn_log(struct bg_bindsrv_conn *c, const char *msg)
+/* refused: anything but a binding made or removed (any client can cause it at will) */
+static void conn_log(struct bg_bindsrv_conn *c, const char *msg, bool refused)
 {
 	char line[600];
 
 	if (!c->log)
 		return;
 	snprintf(line, sizeof(line), "uid %d: %s", (int)c->uid, msg);
-	c->log(line, c->log_arg);
+	c->log(line, refused, c->log_arg);
 }
 
 int bg_bindsrv_conn_io(const struct bg_state *s, struct bg_bindsrv_conn *c)
@@ -337,23 +415,24 @@ int bg_bindsrv_conn_io(const struct bg_state *s, struct bg_bindsrv_conn *c)
 		c->buf[c->len] = '\0';
 		while ((nl = memchr(c->buf, '\n', c->len))) {
 			size_t used = (size_t)(nl - c->buf) + 1;
+			const struct bg_bindreq_ctx x = { s, c->names, c->uid };
+			bool ok;
 			int r;
 
 			*nl = '\0';
 			if (nl > c->buf && nl[-1] == '\r')
 				nl[-1] = '\0';
-			bg_bindsrv_handle_line(s, c->names, c->buf, reply, sizeof(reply), log,
-					       sizeof(log));
+			ok = bg_bindsrv_handle(&x, c->buf, reply, sizeof(reply), log, sizeof(log));
 			r = reply_line(c, reply);
 			answered = true;
-			conn_log(c, log);
+			conn_log(c, log, !ok);
 			explicit_bzero(c->buf, used);
 			memmove(c->buf, c->buf + used, c->len - used);
 			c->len -= used;
 			if (r) {
 				if (c->stats)
 					c->stats->slow_peers++;
-				conn_log(c, "closed: it does not read its replies");
+				conn_log(c, "closed: it does not read its replies", true);
 				goto over;
 			}
 		}
@@ -371,7 +450,7 @@ int bg_bindsrv_conn_io(const struct bg_state *s, struct bg_bindsrv_conn *c)
 			reply_line(c, reply);
 			if (c->stats)
 				c->stats->closed_oversize++;
-			conn_log(c, "bad request: line longer than the limit: closed");
+			conn_log(c, "bad request: line longer than the limit: closed", true);
 			goto over;
 		}
 	}
@@ -399,7 +478,7 @@ int bg_bindsrv_conn_expired(struct bg_bindsrv_conn *c, __u64 now_ms)
 		snprintf(msg, sizeof(msg),
 			 "closed: %zu bytes of a request, no end of line within %u s", c->len,
 			 BG_BINDSRV_PARTIAL_MS / 1000);
-		conn_log(c, msg);
+		conn_log(c, msg, true);
 		goto over;
 	}
 	if (!c->len && now_ms - c->last_ms >= BG_BINDSRV_IDLE_MS) {
@@ -414,12 +493,13 @@ over:
 	return 1;
 }
 
-static void log_stderr(const char *line, void *arg)
+static void log_stderr(const char *line, bool refused, void *arg)
 {
 	char when[32];
 	time_t t = time(NULL);
 
 	(void)arg;
+	(void)refused;
 	bg_fmt_rfc3339((__s64)t, when, sizeof(when));
 	fprintf(stderr, "%s %s: bind: %s\n", when, bg_prog_name, line);
 }

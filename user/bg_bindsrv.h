@@ -53,6 +53,7 @@ enum bg_bind_result {
 	BG_BIND_R_NOT_BOUND,
 	BG_BIND_R_BUSY,
 	BG_BIND_R_INTERNAL,
+	BG_BIND_R_FORBIDDEN,
 	BG_BIND_R_ERRORS, /* the errors above; then: */
 	BG_BIND_R_OK = BG_BIND_R_ERRORS,
 	BG_BIND_R_MAX,
@@ -89,8 +90,24 @@ struct bg_bindreq {
  */
 int bg_bindreq_parse(char *line, struct bg_bindreq *r, char *err, size_t errlen);
 
+/* What a request is served with: the state, the slot names, the peer. */
+struct bg_bindreq_ctx {
+	const struct bg_state *s;
+	char (*names)[BG_NAME_LEN]; /* bg_id_name_cached()'s table; may be NULL */
+	uid_t uid; /* the peer's (SO_PEERCRED): whose bindings it may change */
+};
+
 /*
- * Serve one request line: the reply (without LF) in reply, and in log (if
+ * Serve one request line (bg_bindreq_parse() says which requests there
+ * are; each has its handler): the reply (without LF) in reply, a line for
+ * the server's log in log, both free of the token. true: OK; false:
+ * refused (ERR), which any client can cause at will: log it throttled.
+ */
+bool bg_bindsrv_handle(const struct bg_bindreq_ctx *x, char *line, char *reply, size_t replylen,
+		       char *log, size_t loglen);
+
+/*
+ * The same as root (no peer), for tools and tests. Serve one request line: the reply (without LF) in reply, and in log (if
  * not NULL) a line for the server's log, both free of the token (and of
  * every field's value, when the request is malformed: a field left out
  * shifts the token into another). names: the caller's table of slot names
@@ -110,14 +127,15 @@ int bg_bindsrv_listen(const char *path, const char *group);
 
 struct bg_bindsrv_conn {
 	int fd;
-	uid_t uid; /* the peer, from SO_PEERCRED: for the log */
+	uid_t uid; /* the peer, from SO_PEERCRED: for the log and bg_bindreq_ctx */
+	pid_t pid; /* idem: the controller caps connections per uid and per pid */
 	size_t len; /* bytes in buf */
 	char buf[BG_BIND_LINE_MAX + 1];
 	__u64 last_ms; /* CLOCK_MONOTONIC: accepted, or its last request */
 	__u64 partial_ms; /* when the partial line in buf began; 0: none */
 	char (*names)[BG_NAME_LEN]; /* bg_bindsrv_handle_line()'s; may be NULL */
-	/* Called with each log line; NULL: no log. */
-	void (*log)(const char *line, void *arg);
+	/* Called with each log line (refused: not a binding made or removed); NULL: no log. */
+	void (*log)(const char *line, bool refused, void *arg);
 	void *log_arg;
 	struct bg_bindsrv_stats *stats; /* counted into if not NULL */
 };

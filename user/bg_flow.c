@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "bg_identity.h"
+#include "bg_log.h"
 #include "bg_time.h"
 #include "bg_token_reg.h"
 
@@ -130,6 +131,54 @@ int bg_bind_named(const struct bg_state *s, char (*names)[BG_NAME_LEN], const st
 		  const char *tok, size_t len, __u64 idle_ns, struct bg_bind_info *out, char *err,
 		  size_t errlen)
 {
+	return bg_bind_by(s, names, k, tok, len, idle_ns, 0, out, err, errlen);
+}
+
+/*
+ * May uid replace or remove the entry of connection k? tok_hash: of the
+ * token the request carries (0: none). Root may; anyone may take a
+ * connection without a live entry; a request with the token the entry
+ * was bound or learnt with may; and the uid that bound it (bg_bind_own,
+ * counted only while it describes this binding). 0 or -EPERM (err says
+ * whose it is, never with a token).
+ */
+static int may_change(const struct bg_state *s, const struct bg_flow_key *k, __u32 uid,
+		      __u64 tok_hash, __u64 now_ns, char *err, size_t errlen)
+{
+	struct bg_bind_own o = {};
+	struct bg_flow f;
+	char flow[160];
+	bool known;
+
+	if (!uid || bpf_map_lookup_elem(s->flows_fd, k, &f) || !bg_flow_live(&f, now_ns))
+		return 0;
+	if (tok_hash && f.tok_hash == tok_hash)
+		return 0;
+	known = f.source == BG_FLOW_BIND && s->own_fd >= 0 &&
+		!bpf_map_lookup_elem(s->own_fd, k, &o) && o.tok_hash == f.tok_hash;
+	if (known && o.uid == uid)
+		return 0;
+	bg_flow_key_fmt(k, flow, sizeof(flow));
+	if (known)
+		snprintf(
+			err, errlen,
+			"%s is bound by uid %u: only that user, root, or a request with the connection's token may change it",
+			flow, o.uid);
+	else
+		snprintf(
+			err, errlen,
+			"%s is %s: only root or a request with the connection's token may change it",
+			flow,
+			f.source == BG_FLOW_BIND ? "bound by another user" :
+						   "learnt from an HTTP request");
+	return -EPERM;
+}
+
+int bg_bind_by(const struct bg_state *s, char (*names)[BG_NAME_LEN], const struct bg_flow_key *k,
+	       const char *tok, size_t len, __u64 idle_ns, __u32 uid, struct bg_bind_info *out,
+	       char *err, size_t errlen)
+{
+	struct bg_bind_own own = { .uid = uid };
 	struct bg_token_entry e;
 	struct bg_id_cfg cfg;
 	struct bg_tok_cfg tc;
@@ -168,6 +217,9 @@ int bg_bind_named(const struct bg_state *s, char (*names)[BG_NAME_LEN], const st
 		snprintf(err, errlen, "token %s names an identity that was just deleted", fp);
 		return -ENOKEY;
 	}
+	ret = may_change(s, k, uid, e.hash, now.boot_ns, err, errlen);
+	if (ret)
+		return ret;
 	ret = bg_tok_cfg_get(s, &tc);
 	if (ret)
 		goto fail;
@@ -181,6 +233,10 @@ int bg_bind_named(const struct bg_state *s, char (*names)[BG_NAME_LEN], const st
 		ret = -errno;
 		goto fail;
 	}
+	/* full (gc removes the records of dead flows): only the token or root may then change it */
+	own.tok_hash = e.hash;
+	if (s->own_fd >= 0 && bpf_map_update_elem(s->own_fd, k, &own, BPF_ANY))
+		bg_dbg("bind: owner of a binding not recorded: %s", strerror(errno));
 	return 0;
 fail:
 	snprintf(err, errlen, "flow table in %s: %s", s->pin_path, strerror(-ret));
@@ -189,9 +245,41 @@ fail:
 
 int bg_unbind(const struct bg_state *s, const struct bg_flow_key *k)
 {
+	if (s->own_fd >= 0)
+		bpf_map_delete_elem(s->own_fd, k);
 	if (bpf_map_delete_elem(s->flows_fd, k))
 		return -errno;
 	return 0;
+}
+
+int bg_unbind_by(const struct bg_state *s, const struct bg_flow_key *k, const char *tok, size_t len,
+		 __u32 uid, char *err, size_t errlen)
+{
+	struct bg_token_entry e = {};
+	struct bg_clock now;
+	int ret;
+
+	if (tok) {
+		ret = bg_token_check(tok, len, err, errlen);
+		if (ret)
+			return ret;
+		ret = bg_token_get(s, tok, len, &e);
+		if (ret && ret != -ENOENT)
+			goto fail;
+	}
+	ret = bg_clock_now(&now);
+	if (ret)
+		goto fail;
+	ret = may_change(s, k, uid, e.hash, now.boot_ns, err, errlen);
+	if (ret)
+		return ret;
+	ret = bg_unbind(s, k);
+	if (ret && ret != -ENOENT)
+		goto fail;
+	return ret;
+fail:
+	snprintf(err, errlen, "flow table in %s: %s", s->pin_path, strerror(-ret));
+	return ret;
 }
 
 int bg_flow_list(const struct bg_state *s, struct bg_flow_entry **out, size_t *n)
@@ -236,9 +324,13 @@ static int del_where(const struct bg_state *s, bool (*match)(const struct bg_flo
 	err = bg_flow_list(s, &v, &n);
 	if (err)
 		return err;
-	for (i = 0; i < n; i++)
-		if (match(&v[i].flow, arg) && !bpf_map_delete_elem(s->flows_fd, &v[i].key))
-			cnt++;
+	for (i = 0; i < n; i++) {
+		if (!match(&v[i].flow, arg) || bpf_map_delete_elem(s->flows_fd, &v[i].key))
+			continue;
+		if (s->own_fd >= 0 && v[i].flow.source == BG_FLOW_BIND)
+			bpf_map_delete_elem(s->own_fd, &v[i].key);
+		cnt++;
+	}
 	free(v);
 	if (removed)
 		*removed = cnt;
@@ -324,7 +416,35 @@ int bg_flow_del_for_id(const struct bg_state *s, __u32 id, size_t *removed)
 	return del_where(s, of_id, id, removed);
 }
 
+/*
+ * Owner records whose binding went another way (the kernel's LRU made
+ * room, the data plane replaced it): checked only when there are more
+ * records than bindings, so a steady state costs one batch read.
+ */
+static void own_gc(const struct bg_state *s)
+{
+	struct bg_flow_key *keys;
+	struct bg_bind_own *own;
+	size_t n, i, http, bind;
+	struct bg_flow f;
+
+	if (s->own_fd < 0 || bg_flow_count(s, &http, &bind) ||
+	    bg_map_read_all(s->own_fd, sizeof(*keys), sizeof(*own), (void **)&keys, (void **)&own,
+			    &n))
+		return;
+	for (i = 0; n > bind && i < n; i++)
+		if (bpf_map_lookup_elem(s->flows_fd, &keys[i], &f) || f.source != BG_FLOW_BIND ||
+		    f.tok_hash != own[i].tok_hash)
+			bpf_map_delete_elem(s->own_fd, &keys[i]);
+	free(keys);
+	free(own);
+}
+
 int bg_flow_gc(const struct bg_state *s, __u64 now_boot_ns, size_t *removed)
 {
-	return del_where(s, dead_at, now_boot_ns, removed);
+	int err = del_where(s, dead_at, now_boot_ns, removed);
+
+	if (!err)
+		own_gc(s);
+	return err;
 }

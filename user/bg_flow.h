@@ -59,8 +59,21 @@ int bg_bind(const struct bg_state *s, const struct bg_flow_key *k, const char *t
 int bg_bind_named(const struct bg_state *s, char (*names)[BG_NAME_LEN], const struct bg_flow_key *k,
 		  const char *tok, size_t len, __u64 idle_ns, struct bg_bind_info *out, char *err,
 		  size_t errlen);
+/*
+ * The bind socket's: the same, on behalf of uid (the peer's, SO_PEERCRED).
+ * A live entry of the connection may be replaced only by root, the uid
+ * that bound it, or a request with the token it was bound or learnt with
+ * (bg_state.h, bg_bind_own): else -EPERM, err says whose it is. bg_bind()
+ * and bg_bind_named() bind as root.
+ */
+int bg_bind_by(const struct bg_state *s, char (*names)[BG_NAME_LEN], const struct bg_flow_key *k,
+	       const char *tok, size_t len, __u64 idle_ns, __u32 uid, struct bg_bind_info *out,
+	       char *err, size_t errlen);
 /* Remove a connection's entry, bound or learnt. -ENOENT if none. */
 int bg_unbind(const struct bg_state *s, const struct bg_flow_key *k);
+/* The same on behalf of uid, under the rule of bg_bind_by(); tok may be NULL. */
+int bg_unbind_by(const struct bg_state *s, const struct bg_flow_key *k, const char *tok, size_t len,
+		 __u32 uid, char *err, size_t errlen);
 
 /* Every entry; free() the array. */
 int bg_flow_list(const struct bg_state *s, struct bg_flow_entry **out, size_t *n);

@@ -79,13 +79,17 @@ static const struct map_desc {
 };
 #define N_MAPS (sizeof(map_descs) / sizeof(map_descs[0]))
 
-/* burstctl's own map (bg_state.h): not in the BPF object, made by create_rec(). */
-static const struct map_desc rec_desc = { BG_MAP_POL_REC,
-					  offsetof(struct bg_state, rec_fd),
-					  BPF_MAP_TYPE_HASH,
-					  sizeof(struct bg_rec_key),
-					  sizeof(struct bg_rec_val),
-					  SZ_FIXED };
+/*
+ * burstctl's own maps (bg_state.h): not in the BPF object, made by
+ * create_own_maps(), optional when opening (a state made before them).
+ */
+static const struct map_desc own_descs[] = {
+	{ BG_MAP_POL_REC, offsetof(struct bg_state, rec_fd), BPF_MAP_TYPE_HASH,
+	  sizeof(struct bg_rec_key), sizeof(struct bg_rec_val), SZ_FIXED },
+	{ BG_MAP_BIND_OWN, offsetof(struct bg_state, own_fd), BPF_MAP_TYPE_HASH,
+	  sizeof(struct bg_flow_key), sizeof(struct bg_bind_own), SZ_FIXED },
+};
+#define N_OWN_MAPS (sizeof(own_descs) / sizeof(own_descs[0]))
 
 /* Maps that burstctl makes when it needs them (their owners open them): fleet mode. */
 static const char *const extra_pins[] = { "bg_fleet", "bg_fleet_host" };
@@ -303,9 +307,13 @@ void bg_state_close(struct bg_state *s)
 			close(*fd);
 		*fd = -1;
 	}
-	if (s->rec_fd >= 0)
-		close(s->rec_fd);
-	s->rec_fd = -1;
+	for (i = 0; i < N_OWN_MAPS; i++) {
+		int *fd = desc_fd(s, &own_descs[i]);
+
+		if (*fd >= 0)
+			close(*fd);
+		*fd = -1;
+	}
 	if (s->dir_fd >= 0)
 		close(s->dir_fd); /* releases the flock */
 	s->dir_fd = -1;
@@ -319,7 +327,7 @@ int bg_state_open(struct bg_state *s, const char *pin_path, int flags)
 	int err;
 
 	memset(s, 0, sizeof(*s));
-	s->dir_fd = s->rec_fd = -1;
+	s->dir_fd = s->rec_fd = s->own_fd = -1;
 	for (i = 0; i < N_MAPS; i++)
 		*desc_fd(s, &map_descs[i]) = -1;
 	if (strlen(pin_path) >= sizeof(s->pin_path) - 20) {
@@ -365,10 +373,14 @@ int bg_state_open(struct bg_state *s, const char *pin_path, int flags)
 			s->max_pfx = info.max_entries;
 	}
 
-	s->rec_fd = open_pinned(pin_path, &rec_desc, &info);
-	if (s->rec_fd < 0 && s->rec_fd != -ENOENT) {
-		err = s->rec_fd;
-		goto fail;
+	for (i = 0; i < N_OWN_MAPS; i++) {
+		int fd = open_pinned(pin_path, &own_descs[i], &info);
+
+		if (fd < 0 && fd != -ENOENT) {
+			err = fd;
+			goto fail;
+		}
+		*desc_fd(s, &own_descs[i]) = fd < 0 ? -1 : fd;
 	}
 
 	s->ncpus = libbpf_num_possible_cpus();
@@ -480,34 +492,52 @@ static int create_maps(const char *pin_path, __u32 max_ids, __u32 max_pfx)
  * The policy record (bg_state.h): room for a token file per token and a
  * marker per identity, allocated as used (no prealloc).
  */
-static int create_rec(const struct bg_state *s)
+/* The maxima of the BPF map fd (for sizing ours after it), or dflt. */
+static __u32 max_entries_of(int fd, __u32 dflt)
 {
-	LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = BPF_F_NO_PREALLOC);
 	struct bpf_map_info info = {};
 	__u32 len = sizeof(info);
+
+	return bpf_obj_get_info_by_fd(fd, &info, &len) ? dflt : info.max_entries;
+}
+
+/* burstctl's own maps that the state lacks (made before them, or new). */
+static int create_own_maps(const struct bg_state *s)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = BPF_F_NO_PREALLOC);
+	const __u32 sizes[N_OWN_MAPS] = {
+		/* a record per token file and per identity, and the controller's */
+		s->max_ids + max_entries_of(s->tokens_fd, BG_MAX_TOKENS_DEFAULT) + 16,
+		/* an owner per bound flow */
+		max_entries_of(s->flows_fd, BG_MAX_FLOWS_DEFAULT),
+	};
 	char path[256];
+	size_t i;
 	int fd, err = 0;
 
-	if (bpf_obj_get_info_by_fd(s->tokens_fd, &info, &len))
-		info.max_entries = BG_MAX_TOKENS_DEFAULT;
-	fd = bpf_map_create(BPF_MAP_TYPE_HASH, BG_MAP_POL_REC, sizeof(struct bg_rec_key),
-			    sizeof(struct bg_rec_val), s->max_ids + info.max_entries + 16, &o);
-	if (fd < 0) {
-		err = -errno;
-		bg_err("create map %s in %s: %s", BG_MAP_POL_REC, s->pin_path, strerror(-err));
-		return err;
+	for (i = 0; i < N_OWN_MAPS && !err; i++) {
+		const struct map_desc *d = &own_descs[i];
+
+		if (*(const int *)((const char *)s + d->fd_off) >= 0)
+			continue;
+		fd = bpf_map_create(d->type, d->name, d->key_size, d->value_size, sizes[i], &o);
+		if (fd < 0) {
+			err = -errno;
+			bg_err("create map %s in %s: %s", d->name, s->pin_path, strerror(-err));
+			return err;
+		}
+		pin_file(path, sizeof(path), s->pin_path, d->name);
+		if (bpf_obj_pin(fd, path) && errno != EEXIST) {
+			err = -errno;
+			bg_err("pin %s: %s", path, strerror(-err));
+		}
+		close(fd);
 	}
-	pin_file(path, sizeof(path), s->pin_path, BG_MAP_POL_REC);
-	if (bpf_obj_pin(fd, path) && errno != EEXIST) {
-		err = -errno;
-		bg_err("pin %s: %s", path, strerror(-err));
-	}
-	close(fd);
 	return err;
 }
 
 /*
- * What the state itself needs in its maps: burstctl's record map, the
+ * What the state itself needs in its maps: burstctl's own maps, the
  * global switches and the default identity. What the layers above keep in
  * them (the token secret, the prefix-map bits) is theirs: init, under the
  * same lock (bg_setup.c passes it).
@@ -526,8 +556,8 @@ static int init_contents(const char *pin_path, bg_state_init_fn init)
 	err = bg_state_open(&s, pin_path, BG_OPEN_READ);
 	if (err)
 		return err;
-	if (s.rec_fd < 0)
-		err = create_rec(&s);
+	if (s.rec_fd < 0 || s.own_fd < 0)
+		err = create_own_maps(&s);
 	if (!err)
 		err = bg_global_get(&s, &g);
 	if (!err && g.max_ids) {
@@ -687,11 +717,11 @@ int bg_state_remove(const char *pin_path, int (*detach)(const char *pin_path))
 		}
 	}
 	err = detach ? detach(pin_path) : 0;
-	for (i = 0; i < N_MAPS + 1 + N_EXTRA_PINS; i++) {
+	for (i = 0; i < N_MAPS + N_OWN_MAPS + N_EXTRA_PINS; i++) {
 		pin_file(path, sizeof(path), pin_path,
-			 i < N_MAPS  ? map_descs[i].name :
-			 i == N_MAPS ? rec_desc.name :
-				       extra_pins[i - N_MAPS - 1]);
+			 i < N_MAPS		 ? map_descs[i].name :
+			 i < N_MAPS + N_OWN_MAPS ? own_descs[i - N_MAPS].name :
+						   extra_pins[i - N_MAPS - N_OWN_MAPS]);
 		if (unlink(path) && errno != ENOENT) {
 			err = -errno;
 			bg_err("unpin %s: %s", path, strerror(-err));

@@ -59,6 +59,7 @@ struct bg_state {
 	int tok_cfg_fd;
 	int secret_fd;
 	int rec_fd; /* bg_pol_rec; -1 in a state made before it (setup adds it) */
+	int own_fd; /* bg_bind_own; idem */
 	struct bg_id_state *tats; /* bg_id_state, mmapped */
 	size_t tats_len;
 	__u32 max_ids;
@@ -91,6 +92,23 @@ struct bg_rec_val {
 	__u32 count; /* the identity's token files (0: `token_files: []`) */
 	__u32 pad;
 	char str[BG_REC_STR_LEN]; /* a path or group name, NUL-terminated */
+};
+
+/*
+ * bg_bind_own: HASH (no prealloc) by struct bg_flow_key, burstctl only.
+ * Who bound a connection through the bind socket (bg_flow.c): a binding
+ * may be replaced or removed only by the same uid, root, or a request
+ * carrying the connection's token. The record counts only while the
+ * connection's entry in bg_flows is a binding with the same token (a
+ * record outliving its flow is ignored, and removed by gc). Written by
+ * the bind server and gc; the XDP program never reads it.
+ */
+#define BG_MAP_BIND_OWN "bg_bind_own"
+
+struct bg_bind_own {
+	__u32 uid; /* the binder's, from SO_PEERCRED */
+	__u32 pad;
+	__u64 tok_hash; /* the token it bound with: the flow's tok_hash */
 };
 
 enum {

@@ -516,6 +516,70 @@ static void test_bind_lifetime(void)
 	fx_down();
 }
 
+/*
+ * Whose a binding is (bg_bind_by, bg_unbind_by): another uid needs the
+ * connection's token, root does not, a dead flow is anyone's. The owner's
+ * record goes with its flow: at unbind, at gc of a dead flow, and when the
+ * flow went another way (here: deleted behind our back, as the kernel's
+ * LRU does).
+ */
+static void test_bind_owner(void)
+{
+	struct timespec nap = { 1, 100 * 1000000L };
+	struct bg_flow_key k, k2;
+	struct bg_bind_info info;
+	struct bg_bind_own o;
+	struct bg_clock now;
+	char err[256];
+	size_t n;
+
+	agents_up();
+	CU_ASSERT_FATAL(st.own_fd >= 0);
+	key_of(&k, "tcp", 4, 28000, 80);
+	key_of(&k2, "tcp", 4, 28001, 80);
+	CU_ASSERT_EQUAL(
+		bg_bind_by(&st, NULL, &k, "tok-bob-abcdef", 14, 0, 1000, &info, err, sizeof(err)),
+		0);
+	CU_ASSERT_EQUAL_FATAL(bpf_map_lookup_elem(st.own_fd, &k, &o), 0);
+	CU_ASSERT_EQUAL(o.uid, 1000);
+	CU_ASSERT_EQUAL(bg_unbind_by(&st, &k, NULL, 0, 1001, err, sizeof(err)), -EPERM);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "bound by uid 1000"));
+	CU_ASSERT_EQUAL(bg_bind_by(&st, NULL, &k, "tok-alice-0123456789", 20, 0, 1001, &info, err,
+				   sizeof(err)),
+			-EPERM);
+	CU_ASSERT_EQUAL(bg_unbind_by(&st, &k, "tok-alice-0123456789", 20, 1001, err, sizeof(err)),
+			-EPERM);
+	CU_ASSERT_EQUAL(bg_unbind_by(&st, &k, "tok-bob-abcdef", 14, 1001, err, sizeof(err)), 0);
+	CU_ASSERT_NOT_EQUAL(bpf_map_lookup_elem(st.own_fd, &k, &o), 0);
+	CU_ASSERT_EQUAL(
+		bg_bind_by(&st, NULL, &k, "tok-bob-abcdef", 14, 0, 1000, &info, err, sizeof(err)),
+		0);
+	CU_ASSERT_EQUAL(bg_unbind_by(&st, &k, NULL, 0, 0, err, sizeof(err)), 0); /* root */
+
+	/* a dead flow is anyone's; gc takes its owner with it */
+	CU_ASSERT_EQUAL(bg_bind_by(&st, NULL, &k, "tok-bob-abcdef", 14, 1000000000ULL, 1000, &info,
+				   err, sizeof(err)),
+			0);
+	CU_ASSERT_EQUAL(bg_bind_by(&st, NULL, &k2, "tok-bob-abcdef", 14, 1000000000ULL, 1000, &info,
+				   err, sizeof(err)),
+			0);
+	nanosleep(&nap, NULL);
+	CU_ASSERT_EQUAL(bg_bind_by(&st, NULL, &k2, "tok-alice-0123456789", 20, 0, 1001, &info, err,
+				   sizeof(err)),
+			0);
+	CU_ASSERT_EQUAL_FATAL(bg_clock_now(&now), 0);
+	CU_ASSERT_EQUAL(bg_flow_gc(&st, now.boot_ns, &n), 0);
+	CU_ASSERT_EQUAL(n, 1); /* k: dead */
+	CU_ASSERT_NOT_EQUAL(bpf_map_lookup_elem(st.own_fd, &k, &o), 0);
+	CU_ASSERT_EQUAL_FATAL(bpf_map_lookup_elem(st.own_fd, &k2, &o), 0);
+	CU_ASSERT_EQUAL(o.uid, 1001);
+	/* the flow gone another way: its record is swept at the next gc */
+	CU_ASSERT_EQUAL(bpf_map_delete_elem(st.flows_fd, &k2), 0);
+	CU_ASSERT_EQUAL(bg_flow_gc(&st, now.boot_ns, &n), 0);
+	CU_ASSERT_NOT_EQUAL(bpf_map_lookup_elem(st.own_fd, &k2, &o), 0);
+	fx_down();
+}
+
 /* ---- The registry on real maps ---- */
 
 static bool map_holds(int fd, size_t ksz, size_t vsz, const char *needle)
@@ -889,6 +953,7 @@ void add_token_tests(CU_pSuite s)
 		{ "bind: bound connections, SYN, unbind", test_bind },
 		{ "bind: idle timeout and revocation", test_bind_lifetime },
 		{ "bind: identity names from the server's table", test_bind_names_table },
+		{ "bind: whose a binding is, and its owner's record", test_bind_owner },
 		{ "tokens: registry on real maps", test_registry },
 		{ "bind: Unix socket and client library", test_bind_socket },
 		{ "bind: a flood is served in turns, a peer not reading is dropped",

@@ -132,14 +132,19 @@ for _ in $(seq 50); do
 done
 check "no connection left open before" eq "$(metric burstgate_bind_connections)" 0
 "$PY" - "$SOCK" "$LIMIT" "$A" "$B" >"$TMPF.cap" <<'PY'
-import socket, sys
+import os, socket, sys
 path, limit, a, b = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-conns = []
-for _ in range(limit + 4):  # 4 past the limit
-    s = socket.socket(socket.AF_UNIX)
-    s.connect(path)  # blocking: waits while the listen backlog is full
+PER_PID = 16  # BIND_CONNS_PER_PID: each group connected by a child of its own
+conns = [socket.socket(socket.AF_UNIX) for _ in range(limit + 4)]  # 4 past the limit
+for i in range(0, len(conns), PER_PID):
+    pid = os.fork()
+    if pid == 0:  # the peer's pid is the connecting process's
+        for s in conns[i:i + PER_PID]:
+            s.connect(path)  # blocking: waits while the listen backlog is full
+        os._exit(0)
+    os.waitpid(pid, 0)
+for s in conns:
     s.settimeout(10)
-    conns.append(s)
 req = ("UNBIND tcp %s 1 %s 2\n" % (a, b)).encode()
 replies = {}
 for s in conns:

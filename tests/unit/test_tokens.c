@@ -177,6 +177,14 @@ static void test_bind_request(void)
 	CU_ASSERT_EQUAL_FATAL(bg_bindreq_parse(line, &r, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL(r.op, BG_BINDREQ_UNBIND);
 	CU_ASSERT_EQUAL(r.key.ip_ver, 6);
+	CU_ASSERT_PTR_NULL(r.token);
+
+	/* the connection's token: what lets another uid unbind it */
+	snprintf(line, sizeof(line), "UNBIND tcp 198.18.1.10 40000 198.18.1.1 9000 tok-1");
+	CU_ASSERT_EQUAL_FATAL(bg_bindreq_parse(line, &r, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(r.op, BG_BINDREQ_UNBIND);
+	CU_ASSERT_EQUAL(r.token_len, 5);
+	CU_ASSERT_EQUAL(memcmp(r.token, "tok-1", 5), 0);
 
 	struct {
 		const char *line, *msg;
@@ -184,7 +192,8 @@ static void test_bind_request(void)
 		{ "", "empty request" },
 		{ "HELLO", "unknown request" },
 		{ "BIND tcp 198.18.1.10 40000 198.18.1.1 9000", "6 or 7 fields" },
-		{ "UNBIND tcp 198.18.1.10 40000 198.18.1.1 9000 tok", "5 fields" },
+		{ "UNBIND tcp 198.18.1.10 40000 198.18.1.1 9000 tok x", "5 or 6 fields" },
+		{ "BIND tcp 198.18.1.10 40000 198.18.1.1 9000 tok 5 x y z", "6 or 7 fields" },
 		{ "BIND sctp 198.18.1.10 1 198.18.1.1 2 t",
 		  "proto (4 bytes): neither tcp nor udp" },
 		{ "BIND tcp 198.18.1.300 1 198.18.1.1 2 t", "src (12 bytes): not an IPv4 or IPv6" },
@@ -223,7 +232,8 @@ static void test_bind_request_no_echo(void)
 		"BIND tcp 198.18.1.10 1 198.18.1.1 %s", /* the port left out */
 		"BIND tcp 198.18.1.10 198.18.1.1 2 %s 30", /* a port left out: shifted */
 		"UNBIND tcp 198.18.1.10 1 198.18.1.1 %s",
-		"UNBIND tcp 198.18.1.10 1 198.18.1.1 2 %s",
+		"UNBIND tcp 198.18.1.10 1 198.18.1.1 2 tok %s",
+		"UNBIND tcp 198.18.1.10 1 198.18.1.1 %s tok",
 		"%s",
 	};
 	char line[256], reply[BG_BIND_LINE_MAX], log[512];

@@ -17,7 +17,15 @@
 #include "bg_log.h"
 #include "serve.h"
 
-#define BIND_CONNS_MAX 256 /* bind connections at once; more are told busy */
+/*
+ * Connections at once, and from one uid and one pid (root's uid is not
+ * capped, its pids are): more are told busy. A member of the socket's
+ * group cannot take every slot, and a server with several workers (one
+ * connection each while it binds) gets its share.
+ */
+#define BIND_CONNS_MAX 256
+#define BIND_CONNS_PER_UID 64
+#define BIND_CONNS_PER_PID 16
 #define BIND_ACCEPT_MAX 16 /* accepts per wakeup: others get their turn */
 #define BIND_SWEEP_MS 1000U /* bind connections checked for their timeouts this often */
 #define BIND_ERR_LOG_PER_S 20 /* refused bind requests logged per second */
@@ -66,12 +74,12 @@ static void log_flush(struct serve_bind *b)
  * any client on the socket can cause at will, at most BIND_ERR_LOG_PER_S a
  * second.
  */
-static void bind_log(const char *line, void *arg)
+static void bind_log(const char *line, bool refused, void *arg)
 {
 	struct serve_bind *b = arg;
 	__u64 sec = loop_now_ms() / 1000;
 
-	if (!strstr(line, ": bound ") && !strstr(line, ": unbind ")) {
+	if (refused) {
 		if (sec != b->log_sec) {
 			log_flush(b);
 			b->log_sec = sec;
@@ -124,12 +132,35 @@ static void on_conn(void *arg, __u32 events)
 		conn_close(c->b, c);
 }
 
+/* NULL if fd may have a slot; else why not (the busy reply's message). */
+static const char *over_cap(const struct serve_bind *b, int fd)
+{
+	struct ucred cred = { .pid = -1, .uid = (uid_t)-1 };
+	socklen_t len = sizeof(cred);
+	unsigned int uid_n = 0, pid_n = 0;
+	const struct bind_conn *c;
+
+	if (b->nconns >= BIND_CONNS_MAX)
+		return "too many connections";
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len))
+		return NULL;
+	for (c = b->conns; c; c = c->next) {
+		uid_n += c->c.uid == cred.uid;
+		pid_n += c->c.pid == cred.pid;
+	}
+	if (cred.uid != 0 && uid_n >= BIND_CONNS_PER_UID)
+		return "too many connections from your user";
+	if (pid_n >= BIND_CONNS_PER_PID)
+		return "too many connections from your process";
+	return NULL;
+}
+
 static void on_accept(void *arg, __u32 events)
 {
-	static const char busy[] = "ERR " BG_BIND_E_BUSY " too many connections, try again\n";
 	struct serve_bind *b = arg;
 	struct serve *sv = b->sv;
 	struct bind_conn *c;
+	const char *why;
 	int i, fd;
 
 	(void)events;
@@ -145,9 +176,14 @@ static void on_accept(void *arg, __u32 events)
 		}
 		if (fd < 0)
 			return; /* EAGAIN: no more waiting */
-		c = b->nconns < BIND_CONNS_MAX ? calloc(1, sizeof(*c)) : NULL;
+		why = over_cap(b, fd);
+		c = why ? NULL : calloc(1, sizeof(*c));
 		if (!c) {
-			if (send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+			char busy[96];
+			int n = snprintf(busy, sizeof(busy), "ERR %s %s, try again\n",
+					 BG_BIND_E_BUSY, why ? why : "out of memory");
+
+			if (send(fd, busy, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 				bg_dbg("bind: busy reply: %s", strerror(errno));
 			close(fd);
 			sv->h.bind.replies[BG_BIND_R_BUSY]++;
@@ -257,8 +293,9 @@ static void on_round(void *arg, bool idle)
 	}
 	if (refused)
 		slog(sv, LOG_WARNING_,
-		     "bind socket: %llu connection%s refused (busy): %d open already, the most served at once",
-		     (unsigned long long)refused, refused == 1 ? "" : "s", BIND_CONNS_MAX);
+		     "bind socket: %llu connection%s refused (busy): %zu open (at most %d, %d per uid, %d per pid)",
+		     (unsigned long long)refused, refused == 1 ? "" : "s", b->nconns,
+		     BIND_CONNS_MAX, BIND_CONNS_PER_UID, BIND_CONNS_PER_PID);
 	b->refused_logged = sv->h.bind.refused;
 out:
 	free_dead_conns(b); /* after the round: its events may name them */

@@ -71,7 +71,9 @@ wait_skipped() {
 }
 
 serve_start "$TMPF.log" --policy "$POL" --metrics "127.0.0.1:$PORT" || exit 1
-check "starts at burst_min" eq "$(burst)" 10
+# (on a loaded machine the tuner may grow it before we look: its first step then says from what)
+first_step() { grep -m1 -o 'tuner: identity bursty burst [0-9]* ->' "$TMPF.log" | awk '{ print $5 }'; }
+check "starts at burst_min" sh -c "[ '$(burst)' = 10 ] || [ '$(first_step)' = 10 ]"
 
 # another process holding the state's writer lock (as a long burstctl
 # command does) stalls neither the controller nor its metrics: the tuner

@@ -70,6 +70,8 @@ LIB_SRCS += user/bg_policy.c user/bg_apply.c user/bg_tuner.c user/bg_metrics.c \
 LIB_SRCS += user/bg_time.c user/bg_token_reg.c user/bg_flow.c user/bg_bindsrv.c
 # Fleet mode (issue 14): leases from Redis into the local buckets.
 LIB_SRCS += user/bg_fleet.c user/bg_redis.c user/bg_fleet_sync.c
+# Agent identity lifecycle (issue 15): scopes, the audit trail of tokens.
+LIB_SRCS += user/bg_scope_reg.c
 CLI_SRCS := user/burstctl.c user/cmd_attach.c user/cmd_identity.c \
 	user/cmd_prefix.c user/cmd_stats.c user/cmd_config.c
 CLI_SRCS += user/cmd_policy.c user/cmd_serve.c user/cmd_top.c user/cmd_events.c
@@ -81,6 +83,7 @@ SERVE_SRCS := user/serve/loop.c user/serve/log.c user/serve/policy.c user/serve/
 	user/serve/links.c user/serve/events.c user/serve/bind.c user/serve/tuner.c \
 	user/serve/metrics.c user/serve/gc.c user/serve/fleet.c
 CLI_SRCS += $(SERVE_SRCS)
+CLI_SRCS += user/cmd_audit.c
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(LIB_SRCS))
 CLI_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(CLI_SRCS))
 LIB := $(OUTPUT)/libburstgate.a

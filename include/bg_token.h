@@ -82,9 +82,12 @@ struct bg_tok_cfg {
  * what it stands for. Written by burstctl; read by the XDP program and by
  * the bind API.
  */
+/* bg_token.flags: burstctl's; the XDP program does not read them. */
+#define BG_TOKF_RETIRING (1U << 0) /* rotated out: lives until deadline_ns (the grace) */
+
 struct bg_token {
 	__u32 id; /* identity index */
-	__u32 flags; /* 0; reserved */
+	__u32 flags; /* BG_TOKF_* */
 	__u64 deadline_ns; /* CLOCK_BOOTTIME ns from which it is dead; 0: never */
 	__u64 created_unix; /* wall clock, seconds: display only */
 	__u64 expires_unix; /* wall clock, seconds: display only; 0: never */

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include "bg_apply.h"
+#include "bg_time.h"
 
 #include <bpf/bpf.h>
 #include <errno.h>
@@ -99,6 +100,8 @@ int bg_live_read(const struct bg_state *s, struct bg_live *live)
 	}
 	if (!err)
 		err = read_rec(s, live);
+	if (!err)
+		err = bg_clock_now(&live->now);
 	if (err)
 		bg_live_free(live);
 	return err;
@@ -584,6 +587,42 @@ static void tok_value(struct bg_token *t, __u32 id, __u64 fp, const struct bg_to
 	t->fingerprint = fp;
 	t->deadline_ns = 0; /* a token of a file never expires: remove it from the file */
 	t->expires_unix = 0;
+	t->flags &= ~BG_TOKF_RETIRING; /* back in a file: no longer rotated out */
+}
+
+/*
+ * A token taken out of its identity's token_files, with a token_grace:
+ * rather than removed, it keeps working until the grace is over (gc then
+ * removes it). One already rotated out keeps its deadline. Returns false
+ * when the token has to go now after all (its deadline has passed).
+ */
+static bool plan_retire(const struct bg_live *live, struct bg_plan *plan,
+			const struct bg_token_entry *l, __u64 grace_ns)
+{
+	struct bg_plan_tok *x;
+	__u64 deadline, exp_unix;
+
+	if (bg_token_dead(&l->tok, live->now.boot_ns))
+		return false;
+	if (l->tok.flags & BG_TOKF_RETIRING) {
+		plan->ntok_retiring++;
+		return true;
+	}
+	bg_expiry_from_ttl(&live->now, grace_ns, &deadline, &exp_unix);
+	x = &plan->tok_move[plan->ntok_move++];
+	*x = (struct bg_plan_tok){ .hash = l->hash, .old_id = l->tok.id, .new_id = l->tok.id };
+	x->old_name = x->new_name = name_of(live, l->tok.id);
+	x->old = l->tok;
+	x->tok = l->tok;
+	x->tok.flags |= BG_TOKF_RETIRING;
+	if (!x->tok.deadline_ns || x->tok.deadline_ns > deadline) {
+		x->tok.deadline_ns = deadline;
+		x->tok.expires_unix = exp_unix;
+	}
+	x->retire = true;
+	x->why = "not in the identity's token_files: working until its token_grace is over";
+	plan->ntok_retire++;
+	return true;
 }
 
 /*
@@ -594,12 +633,12 @@ static int plan_tokens(const struct bg_policy *p, const struct bg_live *live, st
 		       const __u32 *slot_of, const __u32 *gone, size_t ngone, char *err,
 		       size_t errlen)
 {
-	char *owned = calloc(live->max_ids + 1, 1);
+	__u32 *owned = calloc(live->max_ids + 1, sizeof(*owned)); /* slot -> policy index + 1 */
 	size_t a = 0, b = 0, i, first, after;
 	struct bg_plan_tok *x = NULL;
 
 	plan->tok_add = calloc(p->ntoks + 1, sizeof(*plan->tok_add));
-	plan->tok_move = calloc(p->ntoks + 1, sizeof(*plan->tok_move));
+	plan->tok_move = calloc(p->ntoks + live->ntoks + 1, sizeof(*plan->tok_move));
 	plan->tok_del = calloc(live->ntoks + 1, sizeof(*plan->tok_del));
 	if (!owned || !plan->tok_add || !plan->tok_move || !plan->tok_del) {
 		free(owned);
@@ -608,7 +647,7 @@ static int plan_tokens(const struct bg_policy *p, const struct bg_live *live, st
 	}
 	for (i = 0; i < p->nids; i++)
 		if (p->ids[i].has_token_files && slot_of[i] < live->max_ids)
-			owned[slot_of[i]] = 1;
+			owned[slot_of[i]] = (__u32)i + 1;
 	while (a < p->ntoks || b < live->ntoks) {
 		int r = a == p->ntoks			     ? 1 :
 			b == live->ntoks		     ? -1 :
@@ -617,6 +656,7 @@ static int plan_tokens(const struct bg_policy *p, const struct bg_live *live, st
 		const struct bg_token_entry *l = r >= 0 ? &live->toks[b++] : NULL;
 		const struct bg_pol_token *w;
 		const struct bg_pol_identity *wid;
+		__u64 grace;
 		__u32 to;
 		bool dead;
 
@@ -628,6 +668,11 @@ static int plan_tokens(const struct bg_policy *p, const struct bg_live *live, st
 				plan->ntok_hand++; /* by hand, for an identity the policy leaves alone */
 				continue;
 			}
+			grace = !dead && owned[l->tok.id] ?
+					bg_pol_grace(p, &p->ids[owned[l->tok.id] - 1]) :
+					0;
+			if (grace && plan_retire(live, plan, l, grace))
+				continue;
 			x = &plan->tok_del[plan->ntok_del++];
 			*x = (struct bg_plan_tok){ .hash = l->hash, .old_id = l->tok.id };
 			x->tok = l->tok;
@@ -735,21 +780,61 @@ static const char *rec_str(const struct bg_live *live, __u32 owner, __u32 idx)
 	return "";
 }
 
+/* A record of seconds ("" for none) as a duration, "none" for none. */
+static void secs_text(char *buf, size_t len, const char *rec)
+{
+	unsigned long long v = strtoull(rec, NULL, 10);
+
+	if (!*rec)
+		snprintf(buf, len, "none");
+	else if (!v)
+		snprintf(buf, len, "0");
+	else
+		bg_fmt_duration(v * BG_NS_PER_SEC, buf, len);
+}
+
+/*
+ * A controller setting in seconds, recorded (for `policy dump`) unless it
+ * is its default; a change is a host change.
+ */
+static void ctl_secs(struct bg_plan *plan, const struct bg_live *live, struct bg_rec_entry *e,
+		     size_t *nw, __u32 idx, const char *what, __u64 secs, __u64 deflt)
+{
+	char have[64], next[64], rec[32] = "";
+
+	if (secs != deflt) {
+		snprintf(rec, sizeof(rec), "%llu", (unsigned long long)secs);
+		rec_set(e, BG_REC_CTL, idx, 0, rec);
+		(*nw)++;
+	}
+	if (!strcmp(rec_str(live, BG_REC_CTL, idx), rec))
+		return;
+	snprintf(rec, sizeof(rec), "%llu", (unsigned long long)deflt);
+	secs_text(have, sizeof(have),
+		  *rec_str(live, BG_REC_CTL, idx) ? rec_str(live, BG_REC_CTL, idx) : rec);
+	snprintf(rec, sizeof(rec), "%llu", (unsigned long long)secs);
+	secs_text(next, sizeof(next), rec);
+	snprintf(rec, sizeof(rec), "%.12s -> %.12s", have, next);
+	append(plan->host_what, sizeof(plan->host_what), "%s%s %s", what, rec);
+	plan->ctl_changed = true;
+}
+
 /* The record the policy leaves (token files by slot, the bind socket), diffed. */
 static int plan_records(const struct bg_policy *p, const struct bg_live *live, struct bg_plan *plan,
 			const __u32 *slot_of, const char *is_new)
 {
 	struct bg_rec_entry *want;
 	size_t n = 2, nw = 0, i, j, a, b;
-	char have[400], next[400];
+	char have[400], next[400], secs[32], gh[40], gn[40];
 
 	for (i = 0; i < p->nids; i++)
-		n += p->ids[i].ntoken_files + 1;
+		n += p->ids[i].ntoken_files + 2;
+	n += 1;
 	want = calloc(n, sizeof(*want));
 	plan->rec_put = calloc(n, sizeof(*plan->rec_put));
 	plan->rec_del = calloc(live->nrec + 1, sizeof(*plan->rec_del));
 	plan->rec_old = calloc(live->nrec + 1, sizeof(*plan->rec_old));
-	plan->files = calloc(p->nids + 1, sizeof(*plan->files));
+	plan->files = calloc(2 * p->nids + 1, sizeof(*plan->files)); /* token_files, token_grace */
 	if (!want || !plan->rec_put || !plan->rec_del || !plan->rec_old || !plan->files) {
 		free(want);
 		return -ENOMEM;
@@ -762,8 +847,23 @@ static int plan_records(const struct bg_policy *p, const struct bg_live *live, s
 		for (j = 0; id->has_token_files && j < id->ntoken_files; j++)
 			rec_set(&want[nw++], slot_of[i], (__u32)j, (__u32)id->ntoken_files,
 				id->token_files[j].path);
+		secs[0] = '\0';
+		if (id->grace_given) {
+			snprintf(secs, sizeof(secs), "%llu",
+				 (unsigned long long)(id->token_grace_ns / BG_NS_PER_SEC));
+			rec_set(&want[nw++], BG_REC_IDSET | slot_of[i], BG_REC_TOKEN_GRACE, 0,
+				secs);
+		}
 		if (is_new[i])
 			continue;
+		secs_text(gh, sizeof(gh),
+			  rec_str(live, BG_REC_IDSET | slot_of[i], BG_REC_TOKEN_GRACE));
+		secs_text(gn, sizeof(gn), secs);
+		if (strcmp(gh, gn)) {
+			plan->files[plan->nfiles].name = id->name;
+			snprintf(plan->files[plan->nfiles++].what, sizeof(plan->files[0].what),
+				 "token_grace %s -> %s", gh, gn);
+		}
 		files_text(have, sizeof(have), live, slot_of[i], NULL);
 		files_text(next, sizeof(next), live, slot_of[i], id);
 		if (strcmp(have, next)) {
@@ -772,6 +872,8 @@ static int plan_records(const struct bg_policy *p, const struct bg_live *live, s
 				 "token_files %.190s -> %.190s", have, next);
 		}
 	}
+	ctl_secs(plan, live, &want[nw], &nw, BG_REC_TOKEN_GRACE, "token_grace",
+		 p->token_grace_ns / BG_NS_PER_SEC, 0);
 	if (p->bind_socket[0])
 		rec_set(&want[nw++], BG_REC_CTL, BG_REC_BIND_SOCKET, 0, p->bind_socket);
 	if (p->bind_group[0])
@@ -1023,7 +1125,7 @@ void bg_plan_describe(const struct bg_plan *plan, size_t max,
 		      void *arg)
 {
 	size_t i, n = 0, total = bg_plan_changes(plan);
-	char line[512], buf[64];
+	char line[512], buf[64], when[40];
 
 #define EMIT(kind, name, ...)                                      \
 	do {                                                       \
@@ -1062,7 +1164,12 @@ void bg_plan_describe(const struct bg_plan *plan, size_t max,
 	for (i = 0; i < plan->ntok_move; i++) {
 		const struct bg_plan_tok *t = &plan->tok_move[i];
 
-		if (t->old_id == t->new_id)
+		if (t->retire)
+			EMIT("token_retiring", t->new_name,
+			     "token %s of %s: not in its token_files any more: works until %s (token_grace)",
+			     bg_fp_fmt(t->tok.fingerprint, buf, sizeof(buf)), t->new_name,
+			     bg_fmt_rfc3339((__s64)t->tok.expires_unix, when, sizeof(when)));
+		else if (t->old_id == t->new_id)
 			EMIT("token_changed", t->new_name,
 			     "token %s of %s: no longer expires (%s line %u lists it)",
 			     bg_fp_fmt(t->tok.fingerprint, buf, sizeof(buf)), t->new_name, t->file,
@@ -1672,11 +1779,19 @@ static int fix_flows(struct bg_state *s, struct bg_plan *plan, bool del, bool mo
 			continue;
 		}
 		m = move ? bsearch(&key, moves, plan->ntok_move, sizeof(*moves), cmp_move) : NULL;
-		if (!m || f->id != m->old_id || m->old_id == m->new_id)
+		if (!m || f->id != m->old_id ||
+		    (m->old_id == m->new_id && f->deadline_ns == m->tok.deadline_ns))
 			continue;
-		/* An update replaces the element: a packet racing it refreshes the old copy. */
+		/*
+		 * The connection follows its token: to its new identity, and to
+		 * its new deadline (a token rotated out takes its connections
+		 * with it when its grace ends). An update replaces the element:
+		 * a packet racing it refreshes the old copy.
+		 */
 		f->id = m->new_id;
-		if (!bpf_map_update_elem(s->flows_fd, &v[i].key, f, BPF_EXIST))
+		f->deadline_ns = m->tok.deadline_ns;
+		if (!bpf_map_update_elem(s->flows_fd, &v[i].key, f, BPF_EXIST) &&
+		    m->old_id != m->new_id)
 			plan->flows_moved++;
 	}
 out:
@@ -2027,6 +2142,8 @@ int bg_live_to_policy(const struct bg_state *s, const struct bg_live *live, stru
 		 rec_str(live, BG_REC_CTL, BG_REC_BIND_SOCKET));
 	snprintf(p->bind_group, sizeof(p->bind_group), "%.63s",
 		 rec_str(live, BG_REC_CTL, BG_REC_BIND_GROUP));
+	p->token_grace_ns =
+		strtoull(rec_str(live, BG_REC_CTL, BG_REC_TOKEN_GRACE), NULL, 10) * BG_NS_PER_SEC;
 	if (live->ctl.flags & BG_CTL_F_IFACES) {
 		p->has_ifaces = true;
 		bg_links_list(s->pin_path, &links, &nlinks);
@@ -2062,6 +2179,13 @@ int bg_live_to_policy(const struct bg_state *s, const struct bg_live *live, stru
 			p->ntuned++;
 		if (live_token_files(live, h->id, id))
 			goto nomem;
+		if (*rec_str(live, BG_REC_IDSET | h->id, BG_REC_TOKEN_GRACE)) {
+			id->grace_given = true;
+			id->token_grace_ns =
+				strtoull(rec_str(live, BG_REC_IDSET | h->id, BG_REC_TOKEN_GRACE),
+					 NULL, 10) *
+				BG_NS_PER_SEC;
+		}
 		p->ntoken_files += id->ntoken_files;
 		while (j < live->npfx && pfx[j].id < h->id)
 			j++; /* prefixes of no live identity: stale, not part of a policy */

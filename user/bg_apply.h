@@ -44,6 +44,7 @@
 #include "bg_policy.h"
 #include "bg_prefix.h"
 #include "bg_state.h"
+#include "bg_time.h"
 #include "bg_token_reg.h"
 
 /* The live state, as read from the maps. */
@@ -62,6 +63,7 @@ struct bg_live {
 	struct bg_tok_cfg tok_cfg;
 	struct bg_rec_entry *rec; /* the policy record (bg_state.h), by owner, idx */
 	size_t nrec;
+	struct bg_clock now; /* when it was read: token grace is counted from it */
 };
 
 struct bg_rec_entry {
@@ -100,6 +102,7 @@ struct bg_plan_tok {
 	const char *why; /* removals: why */
 	struct bg_token tok; /* the value to write (removals: the value removed) */
 	struct bg_token old; /* moves: the value replaced (to undo) */
+	bool retire; /* a move in place: out of its token_files, kept for its token_grace */
 };
 
 /* What bg_plan_exec() did. */
@@ -122,6 +125,8 @@ struct bg_plan {
 	size_t ntok_add, ntok_del, ntok_move;
 	size_t ntok_same; /* from the policy's files, already in place */
 	size_t ntok_hand; /* added by hand to identities without token_files: kept */
+	size_t ntok_retire; /* of the moves: taken out of token_files, kept for their grace */
+	size_t ntok_retiring; /* rotated out earlier, still in their grace: left alone */
 	/* The policy record: entries to write and to remove. */
 	struct bg_rec_entry *rec_put;
 	size_t nrec_put;

@@ -388,6 +388,44 @@ int bg_flow_del_for_tokens(const struct bg_state *s, const __u64 *hashes, size_t
 	return 0;
 }
 
+int bg_flow_follow_tokens(const struct bg_state *s, const struct bg_token_entry *toks, size_t n,
+			  size_t *updated)
+{
+	struct bg_flow_entry *v;
+	size_t nf, i, lo, hi, cnt = 0;
+	int err;
+
+	*updated = 0;
+	if (!n)
+		return 0;
+	err = bg_flow_list(s, &v, &nf);
+	if (err)
+		return err;
+	for (i = 0; i < nf; i++) {
+		struct bg_flow *f = &v[i].flow;
+
+		for (lo = 0, hi = n; lo < hi;) { /* toks is sorted by hash */
+			size_t mid = (lo + hi) / 2;
+
+			if (toks[mid].hash < f->tok_hash)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo == n || toks[lo].hash != f->tok_hash ||
+		    (f->id == toks[lo].tok.id && f->deadline_ns == toks[lo].tok.deadline_ns))
+			continue;
+		f->id = toks[lo].tok.id;
+		f->deadline_ns = toks[lo].tok.deadline_ns;
+		/* An update replaces the element: a packet racing it refreshes the old copy. */
+		if (!bpf_map_update_elem(s->flows_fd, &v[i].key, f, BPF_EXIST))
+			cnt++;
+	}
+	free(v);
+	*updated = cnt;
+	return 0;
+}
+
 int bg_flow_count(const struct bg_state *s, size_t *http, size_t *bind)
 {
 	struct bg_flow_key *keys;

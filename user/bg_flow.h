@@ -84,6 +84,14 @@ int bg_flow_del_for_id(const struct bg_state *s, __u32 id, size_t *removed);
 /* Those of any of n tokens (hashes sorted ascending): one pass over the table. */
 int bg_flow_del_for_tokens(const struct bg_state *s, const __u64 *hashes, size_t n,
 			   size_t *removed);
+/*
+ * Connections learnt or bound through one of n tokens (sorted by hash)
+ * take that token's identity and deadline as it is now: after a rotation
+ * gives old tokens a grace, their connections end with it. One pass.
+ */
+struct bg_token_entry;
+int bg_flow_follow_tokens(const struct bg_state *s, const struct bg_token_entry *toks, size_t n,
+			  size_t *updated);
 /* Entries in the table by source (learnt from HTTP, bound), live or idle. */
 int bg_flow_count(const struct bg_state *s, size_t *http, size_t *bind);
 int bg_flow_gc(const struct bg_state *s, __u64 now_boot_ns, size_t *removed);

@@ -21,6 +21,7 @@
 #include <yaml.h>
 
 #include "bg_redis.h"
+#include "bg_time.h"
 #include "bg_token_reg.h"
 #include "bg_units.h"
 
@@ -242,6 +243,25 @@ static int parse_ms(struct ctx *c, const yaml_node_t *n, const char *what, __u32
 	return 0;
 }
 
+/* A duration as `token add ttl` takes it (90s, 15m, 1h30m, 7d); "0" if allow0. */
+static int parse_duration_node(struct ctx *c, const yaml_node_t *n, const char *what, bool allow0,
+			       __u64 *ns)
+{
+	const char *s;
+	char e[256];
+	int err = scalar(c, n, what, &s);
+
+	if (err)
+		return err;
+	if (allow0 && !strcmp(s, "0")) {
+		*ns = 0;
+		return 0;
+	}
+	if (bg_parse_duration(s, ns, e, sizeof(e)))
+		return fail(c, n, "%s %s%s", what, e, allow0 ? " (or 0 for none)" : "");
+	return 0;
+}
+
 static int str_copy(struct ctx *c, const yaml_node_t *n, const char *what, char *dst, size_t len)
 {
 	const char *s;
@@ -258,19 +278,10 @@ static int str_copy(struct ctx *c, const yaml_node_t *n, const char *what, char 
 /* ---- Identities ---- */
 
 static const char *const id_keys[] = {
-	"action",
-	"rate",
-	"burst",
-	"burst_min",
-	"burst_max",
-	"bytes_rate",
-	"bytes_burst",
-	"bytes_burst_min",
-	"bytes_burst_max",
-	"prefixes",
-	"token_files",
-	"scope",
-	NULL,
+	"action",	   "rate",	 "burst",	"burst_min",
+	"burst_max",	   "bytes_rate", "bytes_burst", "bytes_burst_min",
+	"bytes_burst_max", "prefixes",	 "token_files", "scope",
+	"token_grace",	   NULL,
 };
 
 static int parse_prefixes(struct ctx *c, const yaml_node_t *list, struct bg_pol_identity *id)
@@ -489,6 +500,9 @@ static int parse_identity(struct ctx *c, const yaml_node_t *map, struct bg_pol_i
 				where, key);
 		} else if (!strcmp(key, "prefixes")) {
 			err = parse_prefixes(c, v, id);
+		} else if (!strcmp(key, "token_grace")) {
+			err = parse_duration_node(c, v, "token_grace", true, &id->token_grace_ns);
+			id->grace_given = true;
 		} else {
 			err = parse_token_files(c, v, id);
 		}
@@ -755,6 +769,7 @@ static int parse_host(struct ctx *c, const yaml_node_t *map)
 					    "http_token_header",
 					    "http_token_scheme",
 					    "on_token_expired",
+					    "token_grace",
 					    NULL };
 	struct bg_tok_cfg scratch = {};
 	yaml_node_pair_t *pair;
@@ -785,6 +800,8 @@ static int parse_host(struct ctx *c, const yaml_node_t *map)
 			err = parse_u32_node(c, v, "max_identities", 2, &c->p->max_ids);
 		} else if (!strcmp(key, "max_prefixes")) {
 			err = parse_u32_node(c, v, "max_prefixes", 2, &c->p->max_pfx);
+		} else if (!strcmp(key, "token_grace")) {
+			err = parse_duration_node(c, v, "token_grace", true, &c->p->token_grace_ns);
 		} else if (!strcmp(key, "http_token_header")) {
 			/* the same rules as `burstctl token config header` */
 			err = str_copy(c, v, "http_token_header", c->p->http_token_header,
@@ -1332,6 +1349,9 @@ int bg_policy_write(FILE *f, const struct bg_policy *p)
 		put_quoted(f, p->on_token_expired);
 		fprintf(f, "\n");
 	}
+	if (p->token_grace_ns)
+		fprintf(f, "  token_grace: %s\n",
+			bg_fmt_duration(p->token_grace_ns, buf, sizeof(buf)));
 	fprintf(f, "controller:\n  tune_interval: %ums\n  grow_below: %u%%\n  shrink_above: %u%%\n",
 		p->ctl.tune_interval_ms, p->ctl.grow_below_pct, p->ctl.shrink_above_pct);
 	fprintf(f, "  audit_log: ");
@@ -1388,6 +1408,11 @@ int bg_policy_write(FILE *f, const struct bg_policy *p)
 			}
 			fprintf(f, "]\n");
 		}
+		if (id->grace_given)
+			fprintf(f, "    token_grace: %s\n",
+				id->token_grace_ns ?
+					bg_fmt_duration(id->token_grace_ns, buf, sizeof(buf)) :
+					"0");
 	}
 	return ferror(f) ? -EIO : 0;
 }
@@ -1411,6 +1436,16 @@ void bg_policy_notes(const struct bg_policy *p, void (*fn)(void *arg, const char
 			"http_token_header %s with the default scheme bearer: requests must carry \"%s: Bearer TOKEN\" (http_token_scheme: none for \"%s: TOKEN\")",
 			p->http_token_header, p->http_token_header, p->http_token_header);
 		fn(arg, note);
+	}
+	for (i = 0; i < p->nids; i++) {
+		if (p->ids[i].grace_given && p->ids[i].token_grace_ns &&
+		    !p->ids[i].has_token_files) {
+			snprintf(
+				note, sizeof(note),
+				"identity %s: token_grace without token_files does nothing (it is the grace of tokens taken out of token files; `burstctl token rotate` takes its own)",
+				p->ids[i].name);
+			fn(arg, note);
+		}
 	}
 	for (i = 0; i < p->nids; i++) {
 		np += p->ids[i].tune.max_pkts && !p->ctl.capacity_pps;

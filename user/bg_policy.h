@@ -95,6 +95,8 @@ struct bg_pol_identity {
 	 */
 	bool global;
 	struct bg_limits glim;
+	__u64 token_grace_ns; /* token_grace: a token taken out of its files lives this long */
+	bool grace_given; /* token_grace said here (else the host's) */
 	unsigned int line, col;
 };
 
@@ -128,6 +130,7 @@ struct bg_policy {
 	 */
 	char on_token_expired[BG_NAME_LEN];
 	char audit_log[BG_POL_PATH_LEN];
+	__u64 token_grace_ns; /* host.token_grace: default of identities' token_grace; 0: none */
 	char bind_socket[BG_POL_SOCKET_LEN]; /* controller.bind_socket; "": none */
 	char bind_group[BG_POL_GROUP_LEN]; /* controller.bind_socket_group; "": root only */
 	struct bg_fleet_cfg fleet; /* the fleet section; fleet.engine[0] == 0: none */
@@ -171,6 +174,12 @@ int bg_policy_write(FILE *f, const struct bg_policy *p);
  * a capacity to tune against. fn is called once per note.
  */
 void bg_policy_notes(const struct bg_policy *p, void (*fn)(void *arg, const char *note), void *arg);
+
+/* An identity's token grace: its own token_grace, else the host's. */
+static inline __u64 bg_pol_grace(const struct bg_policy *p, const struct bg_pol_identity *id)
+{
+	return id->grace_given ? id->token_grace_ns : p->token_grace_ns;
+}
 
 /* Does the identity have adaptive bounds? */
 static inline bool bg_tune_active(const struct bg_tune_bounds *t)

@@ -81,7 +81,12 @@ struct bg_state {
 #define BG_MAP_POL_REC "bg_pol_rec"
 #define BG_REC_STR_LEN 256
 #define BG_REC_CTL 0xffffffffU /* owner of the controller settings */
-enum { BG_REC_BIND_SOCKET = 0, BG_REC_BIND_GROUP = 1 };
+#define BG_REC_IDSET 0x80000000U /* owner BG_REC_IDSET | slot: an identity's token settings */
+enum {
+	BG_REC_BIND_SOCKET = 0,
+	BG_REC_BIND_GROUP = 1,
+	BG_REC_TOKEN_GRACE = 2, /* seconds, in decimal (BG_REC_CTL: the host's; IDSET: its own) */
+};
 
 struct bg_rec_key {
 	__u32 owner; /* identity slot (its token files), or BG_REC_CTL */

@@ -17,6 +17,7 @@
 #include "bg_flow.h"
 #include "bg_log.h"
 #include "bg_siphash.h"
+#include "bg_time.h"
 
 int bg_secret_get(const struct bg_state *s, struct bg_secret *sec)
 {
@@ -362,6 +363,14 @@ int bg_token_del(const struct bg_state *s, __u64 hash, size_t *flows_removed)
 	return bg_flow_del_for_token(s, hash, flows_removed);
 }
 
+static int cmp_entry_hash(const void *a, const void *b)
+{
+	__u64 x = ((const struct bg_token_entry *)a)->hash,
+	      y = ((const struct bg_token_entry *)b)->hash;
+
+	return x < y ? -1 : x > y;
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
 	__u64 x = *(const __u64 *)a, y = *(const __u64 *)b;
@@ -450,6 +459,51 @@ int bg_token_gc_entries(const struct bg_state *s, __u64 now_boot_ns, struct bg_t
 int bg_token_del_for_id(const struct bg_state *s, __u32 id, size_t *removed)
 {
 	return del_where(s, of_id, id, removed, NULL, NULL);
+}
+
+int bg_token_retire(const struct bg_state *s, __u32 id, __u64 keep_hash, __u64 deadline_ns,
+		    __u64 expires_unix, struct bg_token_entry **out, size_t *n)
+{
+	struct bg_token_entry *v;
+	struct bg_clock now;
+	size_t nv, i, k = 0, moved;
+	int err;
+
+	*out = NULL;
+	*n = 0;
+	err = bg_clock_now(&now);
+	if (!err)
+		err = bg_token_list(s, &v, &nv);
+	if (err)
+		return err;
+	for (i = 0; i < nv; i++) {
+		struct bg_token t = v[i].tok;
+
+		if (t.id != id || v[i].hash == keep_hash || bg_token_dead(&t, now.boot_ns))
+			continue;
+		if (!t.deadline_ns || t.deadline_ns > deadline_ns) {
+			t.deadline_ns = deadline_ns;
+			t.expires_unix = expires_unix;
+		}
+		t.flags |= BG_TOKF_RETIRING;
+		if (bpf_map_update_elem(s->tokens_fd, &v[i].hash, &t, BPF_EXIST)) {
+			if (errno == ENOENT)
+				continue; /* removed meanwhile */
+			err = -errno;
+			break;
+		}
+		v[k].hash = v[i].hash;
+		v[k++].tok = t; /* k <= i: compacts in place, still sorted by hash */
+	}
+	if (k) {
+		qsort(v, k, sizeof(*v), cmp_entry_hash);
+		moved = 0;
+		if (!err)
+			err = bg_flow_follow_tokens(s, v, k, &moved);
+	}
+	*out = v;
+	*n = k;
+	return err;
 }
 
 int bg_token_count(const struct bg_state *s, __u64 now_boot_ns, size_t *live, size_t *expired)

@@ -21,6 +21,8 @@
 #define BG_SCHEME_DEFAULT "bearer"
 #define BG_HTTP_IDLE_DEFAULT_NS (60ULL * 1000000000ULL)
 #define BG_BIND_IDLE_DEFAULT_NS (600ULL * 1000000000ULL)
+/* `token rotate` without grace: how long the old tokens keep working. */
+#define BG_ROTATE_GRACE_DEFAULT_NS (600ULL * 1000000000ULL)
 
 /* One registry entry, as listed. */
 struct bg_token_entry {
@@ -76,6 +78,14 @@ int bg_token_gc_entries(const struct bg_state *s, __u64 now_boot_ns, struct bg_t
 			size_t *n, size_t *flows_removed);
 /* Registered tokens, live and dead at now_boot_ns (dead ones wait for gc). */
 int bg_token_count(const struct bg_state *s, __u64 now_boot_ns, size_t *live, size_t *expired);
+/*
+ * Rotation: every live token of identity id but keep_hash gets a deadline
+ * no later than deadline_ns (expires_unix for display) and is marked
+ * BG_TOKF_RETIRING; connections learnt or bound through them follow the
+ * new deadline. The entries changed, as they are now, in *out (free()).
+ */
+int bg_token_retire(const struct bg_state *s, __u32 id, __u64 keep_hash, __u64 deadline_ns,
+		    __u64 expires_unix, struct bg_token_entry **out, size_t *n);
 /* Remove every token of an identity (it is being deleted). */
 int bg_token_del_for_id(const struct bg_state *s, __u32 id, size_t *removed);
 

@@ -146,7 +146,7 @@ static int do_help(int argc, char **argv)
 		"  identity add|set|del|list|show      named limits (see `identity help`)\n"
 		"  prefix add|del|list                 source prefixes to identities\n"
 		"  config show|set                     host-wide shadow mode, malformed verdict\n"
-		"  token add|del|list|show|gc|config   agent tokens to identities (HTTP header)\n"
+		"  token add|rotate|del|list|show|gc|config   agent tokens to identities\n"
 		"  bind add|del|list|serve             connections to agents (TLS, non-HTTP)\n"
 		"  setup [max-identities N] [max-prefixes N]   create the pinned state\n"
 		"  teardown                            detach everywhere and remove all state\n"
@@ -156,6 +156,7 @@ static int do_help(int argc, char **argv)
 		"  events                              identities starting/stopping being limited\n"
 		"  batch FILE                          many identity/prefix commands at once\n"
 		"  fleet status [identity NAME]        fleet mode: leases of global identities\n"
+		"  audit [--since T] [--identity N]    the audit log: applies, token lifecycle and use\n"
 		"  version\n"
 		"\n"
 		"Options:\n"
@@ -207,6 +208,7 @@ static const struct cmd objects[] = {
 	{ "teardown", do_teardown },
 	{ "batch", do_batch },
 	{ "fleet", do_fleet },
+	{ "audit", do_audit },
 	{ "version", do_version },
 	{ NULL, NULL },
 };

@@ -74,6 +74,7 @@ int do_token(int argc, char **argv);
 int do_bind(int argc, char **argv);
 int do_batch(int argc, char **argv);
 int do_fleet(int argc, char **argv);
+int do_audit(int argc, char **argv);
 
 struct bg_limits;
 /* LIMITS of `identity add|set` (cmd_identity.c), shared with batch. */

@@ -130,12 +130,16 @@ static int read_tokens(const struct bg_state *s, struct bg_policy *p)
 static void print_token_plan(const struct bg_plan *plan)
 {
 	bool say = plan->ntok_add || plan->ntok_del || plan->ntok_move || plan->ntok_same ||
-		   plan->ntok_hand;
+		   plan->ntok_hand || plan->ntok_retiring;
 
 	out_begin_object("token_changes");
 	out_u64("added", say ? "tokens: %llu added" : NULL, plan->ntok_add);
 	out_u64("removed", say ? ", %llu removed" : NULL, plan->ntok_del);
-	out_u64("moved", say ? ", %llu moved" : NULL, plan->ntok_move);
+	out_u64("moved", say ? ", %llu moved" : NULL, plan->ntok_move - plan->ntok_retire);
+	out_u64("retiring",
+		say && (plan->ntok_retire || plan->ntok_retiring) ? ", %llu in their token_grace" :
+								    NULL,
+		plan->ntok_retire + plan->ntok_retiring);
 	out_u64("unchanged", say ? ", %llu unchanged" : NULL, plan->ntok_same);
 	out_u64("kept_by_hand",
 		say ? ", %llu added by hand kept (identities without token_files)\n" : NULL,

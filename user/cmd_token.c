@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bg_audit.h"
 #include "bg_flow.h"
 #include "bg_identity.h"
 #include "bg_log.h"
@@ -27,6 +28,8 @@ static int help(int argc, char **argv)
 	(void)argv;
 	out_help(
 		"Usage: burstctl token add identity NAME [ttl DURATION | expires TIME] [--token-file FILE]\n"
+		"       burstctl token rotate identity NAME [grace DURATION] [ttl DURATION | expires TIME]\n"
+		"                             [--token-file FILE]\n"
 		"       burstctl token del FINGERPRINT | --token-file FILE\n"
 		"       burstctl token show FINGERPRINT | --token-file FILE\n"
 		"       burstctl token list [identity NAME]\n"
@@ -48,6 +51,14 @@ static int help(int argc, char **argv)
 		"DURATION  90s, 15m, 1h30m, 7d      TIME  RFC 3339: 2026-12-01T10:00:00Z\n"
 		"A token past its deadline classifies as unknown traffic at once, in\n"
 		"the XDP program itself; `token gc` removes expired tokens.\n"
+		"\n"
+		"rotate: add the new token (from standard input or --token-file) and,\n"
+		"in the same step, give every other live token of the identity an\n"
+		"expiry `grace` from now (default 10m; 0: at once), so agents have\n"
+		"that long to switch. `token list` shows them as retiring.\n"
+		"\n"
+		"add, rotate, del and gc are recorded in the audit log (by\n"
+		"fingerprint, with your uid, pid and command; `burstctl audit`).\n"
 		"\n"
 		"config: which header carries tokens (default: authorization, scheme\n"
 		"bearer, i.e. \"Authorization: Bearer TOKEN\"; `header X-Api-Key scheme\n"
@@ -99,14 +110,14 @@ static __u64 boot_now(void)
  * One token: in detail (add, show; result names what was done) or as a
  * line of `token list`. JSON has the same fields either way.
  */
-static void print_entry(const struct bg_token_entry *e, const char *identity, __u64 now, bool table,
-			const char *result)
+static void print_fields(const struct bg_token_entry *e, const char *identity, __u64 now,
+			 bool table)
 {
 	const struct bg_token *t = &e->tok;
 	char fp[16], left[40];
 	bool dead = bg_token_dead(t, now);
+	bool retiring = !dead && (t->flags & BG_TOKF_RETIRING);
 
-	out_begin_object(NULL);
 	out_str("fingerprint", table ? "%-13s " : "token %s\n",
 		bg_fp_fmt(t->fingerprint, fp, sizeof(fp)));
 	out_str("identity", table ? "%-20s " : "  identity   %s", identity);
@@ -127,8 +138,17 @@ static void print_entry(const struct bg_token_entry *e, const char *identity, __
 							sizeof(left)));
 	}
 	out_bool("expired", NULL, dead);
+	out_bool("retiring", table || !retiring ? NULL : "  retiring   yes (rotated out)\n",
+		 retiring);
 	if (table)
-		out_text("%s\n", dead ? "expired" : "live");
+		out_text("%s\n", dead ? "expired" : retiring ? "retiring" : "live");
+}
+
+static void print_entry(const struct bg_token_entry *e, const char *identity, __u64 now, bool table,
+			const char *result)
+{
+	out_begin_object(NULL);
+	print_fields(e, identity, now, table);
 	if (result)
 		out_str("result", NULL, result);
 	out_end_object();
@@ -157,6 +177,40 @@ static void name_of(const struct bg_state *s, __u32 id, char *name, size_t len)
 		snprintf(name, len, "(deleted id %u)", id);
 }
 
+/* "burstctl token CMD ARGS": what the audit records as the command. */
+static void command_line(char *buf, size_t len, const char *cmd, int argc, char **argv)
+{
+	size_t off = (size_t)snprintf(buf, len, "burstctl token %s", cmd);
+	int i;
+
+	for (i = 0; i < argc && off < len; i++)
+		off += (size_t)snprintf(buf + off, len - off, " %s", argv[i]);
+}
+
+/* Append records to the audit log; a failure is a warning, not the command's. */
+static void audit(const struct bg_state *s, json_t **recs, size_t n)
+{
+	char path[BG_CTL_PATH_LEN];
+	int ret;
+
+	bg_audit_path(s, path, sizeof(path));
+	ret = bg_audit_append(path, recs, n);
+	if (ret)
+		bg_warn("audit log %s: cannot write it: %s (set controller: audit_log in the policy, or %s)",
+			path, strerror(-ret), BG_AUDIT_ENV);
+}
+
+/* One token's record: event, token, who. */
+static json_t *token_rec(const char *event, const struct bg_token_entry *e, const char *identity,
+			 const struct bg_audit_who *who)
+{
+	json_t *o = bg_audit_new(event);
+
+	bg_audit_set_token(o, e, identity, NULL);
+	bg_audit_set_who(o, who);
+	return o;
+}
+
 /* Consume "--token-file F" at argv[0]; 1 if it was there. */
 static int take_token_file(int *argc, char ***argv, const char **file)
 {
@@ -166,23 +220,23 @@ static int take_token_file(int *argc, char ***argv, const char **file)
 	return *file ? 1 : -EINVAL;
 }
 
-static int do_add(int argc, char **argv)
+/* add and rotate: what they read from the command line. */
+struct add_args {
+	const char *name, *ttl, *expires, *file, *grace;
+	__u64 ttl_ns, grace_ns;
+	__s64 when;
+};
+
+static int parse_add(const char *cmd, int argc, char **argv, struct add_args *a)
 {
-	const char *name = NULL, *ttl = NULL, *expires = NULL, *file = NULL;
-	char tok[TOKEN_BUF], err[256], ident[BG_NAME_LEN];
-	__u64 deadline = 0, exp_unix = 0, ttl_ns = 0;
-	struct bg_token_entry e;
-	struct bg_identity id;
-	struct bg_clock now;
-	struct bg_state s;
-	__s64 when = 0;
-	size_t len = 0;
+	char err[256];
 	int ret, pos = 1;
 
+	memset(a, 0, sizeof(*a));
 	while (argc > 0) {
 		const char *kw = argv[0], **dst;
 
-		ret = take_token_file(&argc, &argv, &file);
+		ret = take_token_file(&argc, &argv, &a->file);
 		if (ret < 0)
 			return ret;
 		if (ret) {
@@ -190,102 +244,220 @@ static int do_add(int argc, char **argv)
 			continue;
 		}
 		if (!strcmp(kw, "identity"))
-			dst = &name;
+			dst = &a->name;
 		else if (!strcmp(kw, "ttl"))
-			dst = &ttl;
+			dst = &a->ttl;
 		else if (!strcmp(kw, "expires"))
-			dst = &expires;
+			dst = &a->expires;
+		else if (!strcmp(kw, "grace") && !strcmp(cmd, "rotate"))
+			dst = &a->grace;
 		else
-			return unexpected("add", kw, pos);
+			return unexpected(cmd, kw, pos);
 		*dst = take_value(OBJ, &argc, &argv);
 		if (!*dst)
 			return -EINVAL;
 		pos += 2;
 	}
-	if (!name)
-		return usage_error(OBJ, "add: missing \"identity NAME\"");
-	if (ttl && expires)
-		return usage_error(OBJ, "add: give ttl or expires, not both");
-	if (ttl) {
-		ret = bg_parse_duration(ttl, &ttl_ns, err, sizeof(err));
+	if (!a->name)
+		return usage_error(OBJ, "%s: missing \"identity NAME\"", cmd);
+	if (a->ttl && a->expires)
+		return usage_error(OBJ, "%s: give ttl or expires, not both", cmd);
+	if (a->ttl) {
+		ret = bg_parse_duration(a->ttl, &a->ttl_ns, err, sizeof(err));
 		if (ret) {
-			bg_err("token add: ttl %s", err);
+			bg_err("token %s: ttl %s", cmd, err);
 			return ret;
 		}
 	}
-	if (expires) {
-		ret = bg_parse_rfc3339(expires, &when, err, sizeof(err));
+	if (a->expires) {
+		ret = bg_parse_rfc3339(a->expires, &a->when, err, sizeof(err));
 		if (ret) {
-			bg_err("token add: expires %s", err);
+			bg_err("token %s: expires %s", cmd, err);
 			return ret;
 		}
 	}
+	a->grace_ns = BG_ROTATE_GRACE_DEFAULT_NS;
+	if (a->grace && strcmp(a->grace, "0")) {
+		ret = bg_parse_duration(a->grace, &a->grace_ns, err, sizeof(err));
+		if (ret) {
+			bg_err("token %s: grace %s (or 0: the old tokens expire at once)", cmd,
+			       err);
+			return ret;
+		}
+	} else if (a->grace) {
+		a->grace_ns = 0;
+	}
+	return 0;
+}
+
+/* The new token's deadline, from ttl or expires; prints why not. */
+static int add_deadline(const char *cmd, const struct add_args *a, const struct bg_clock *now,
+			__u64 *deadline, __u64 *exp_unix)
+{
+	int ret;
+
+	*deadline = *exp_unix = 0;
+	if (a->ttl)
+		bg_expiry_from_ttl(now, a->ttl_ns, deadline, exp_unix);
+	if (!a->expires)
+		return 0;
+	ret = bg_expiry_from_unix(now, a->when, deadline);
+	if (ret == -ETIME)
+		bg_err("token %s: expires %s is not in the future", cmd, a->expires);
+	else if (ret)
+		bg_err("token %s: expires %s is more than 10 years away", cmd, a->expires);
+	else
+		*exp_unix = (__u64)a->when;
+	return ret;
+}
+
+static int do_add_or_rotate(const char *cmd, int argc, char **argv)
+{
+	char tok[TOKEN_BUF], ident[BG_NAME_LEN], cmdline[512];
+	__u64 deadline = 0, exp_unix = 0;
+	struct bg_token_entry e, *old = NULL;
+	struct bg_audit_who who;
+	struct bg_identity id;
+	struct bg_clock now;
+	struct bg_state s;
+	struct add_args a;
+	bool rotate = !strcmp(cmd, "rotate");
+	size_t len = 0, nold = 0, i;
+	json_t *rec;
+	int ret;
+
+	command_line(cmdline, sizeof(cmdline), cmd, argc, argv);
+	ret = parse_add(cmd, argc, argv, &a);
+	if (ret)
+		return ret;
 
 	/* Check the identity before asking for the token... */
 	ret = bg_state_open(&s, opts.pin_path, BG_OPEN_READ);
 	if (ret)
 		return ret;
-	ret = bg_identity_get(&s, name, &id);
+	ret = bg_identity_get(&s, a.name, &id);
+	if (!ret && rotate && policy_owns(&s, id.id)) {
+		bg_err("token rotate: identity %s takes its tokens from the policy's token_files: rotate by replacing the token in its file (the policy's token_grace keeps the old one working that long)",
+		       a.name);
+		ret = -EPERM;
+	}
 	bg_state_close(&s);
 	if (ret == -ENOENT) {
-		bg_err("token add: identity \"%s\" does not exist (create it with `burstctl identity add %s ...`)",
-		       name, name);
+		bg_err("token %s: identity \"%s\" does not exist (create it with `burstctl identity add %s ...`)",
+		       cmd, a.name, a.name);
 		return ret;
 	}
 	if (ret)
 		return ret;
 	/* ...and read it without holding the writer lock (a terminal may be slow). */
-	ret = bg_token_read(file, tok, sizeof(tok), &len);
+	ret = bg_token_read(a.file, tok, sizeof(tok), &len);
 	if (ret)
 		return ret;
 	ret = bg_state_open(&s, opts.pin_path, BG_OPEN_WRITE);
 	if (ret)
 		goto wipe;
-	ret = bg_identity_get(&s, name, &id);
+	ret = bg_identity_get(&s, a.name, &id);
 	if (ret) {
-		bg_err("token add: identity \"%s\" was deleted meanwhile", name);
+		bg_err("token %s: identity \"%s\" was deleted meanwhile", cmd, a.name);
 		goto out;
 	}
 	ret = bg_clock_now(&now);
+	if (!ret)
+		ret = add_deadline(cmd, &a, &now, &deadline, &exp_unix);
 	if (ret)
 		goto out;
-	if (ttl)
-		bg_expiry_from_ttl(&now, ttl_ns, &deadline, &exp_unix);
-	if (expires) {
-		ret = bg_expiry_from_unix(&now, when, &deadline);
-		if (ret == -ETIME) {
-			bg_err("token add: expires %s is not in the future", expires);
-			goto out;
-		}
-		if (ret) {
-			bg_err("token add: expires %s is more than 10 years away", expires);
-			goto out;
-		}
-		exp_unix = (__u64)when;
-	}
 	ret = bg_token_add(&s, tok, len, id.id, deadline, exp_unix, &e);
-	if (!ret && policy_owns(&s, id.id))
+	if (!ret && !rotate && policy_owns(&s, id.id))
 		bg_warn("identity %s takes its tokens from the policy's token_files: the next policy apply or reload removes this token (add it to one of those files instead)",
-			name);
+			a.name);
 	if (ret == -EEXIST) {
 		char fp[16];
 
 		name_of(&s, e.tok.id, ident, sizeof(ident));
-		bg_err("token add: this token is already registered (fingerprint %s, identity %s): to move it, `burstctl token del %s` first",
-		       bg_fp_fmt(e.tok.fingerprint, fp, sizeof(fp)), ident, fp);
+		bg_err("token %s: this token is already registered (fingerprint %s, identity %s): to move it, `burstctl token del %s` first",
+		       cmd, bg_fp_fmt(e.tok.fingerprint, fp, sizeof(fp)), ident, fp);
+		goto out;
 	} else if (ret == -ENOSPC) {
-		bg_err("token add: the token registry is full (%u tokens): remove unused ones (`burstctl token gc`, `burstctl token del`)",
-		       BG_MAX_TOKENS_DEFAULT);
+		bg_err("token %s: the token registry is full (%u tokens): remove unused ones (`burstctl token gc`, `burstctl token del`)",
+		       cmd, BG_MAX_TOKENS_DEFAULT);
+		goto out;
 	} else if (ret) {
-		bg_err("token add: %s", strerror(-ret));
-	} else {
-		print_entry(&e, name, now.boot_ns, false, "added");
+		bg_err("token %s: %s", cmd, strerror(-ret));
+		goto out;
 	}
+	if (rotate) {
+		__u64 old_deadline, old_unix;
+
+		/* a grace of 0 expires them now: a deadline already reached */
+		bg_expiry_from_ttl(&now, a.grace_ns ? a.grace_ns : 1, &old_deadline, &old_unix);
+		if (!a.grace_ns)
+			old_deadline = now.boot_ns;
+		ret = bg_token_retire(&s, id.id, e.hash, old_deadline, old_unix, &old, &nold);
+		if (ret)
+			bg_err("token rotate: the new token %s is registered, but giving the old ones their expiry failed: %s (run the rotate again, or `burstctl token del` them)",
+			       bg_fp_fmt(e.tok.fingerprint, ident, sizeof(ident)), strerror(-ret));
+	}
+	bg_audit_who_cli(&who, cmdline);
+	rec = token_rec(rotate ? "token_rotate" : "token_add", &e, a.name, &who);
+	if (rotate) {
+		json_t *arr = json_array();
+
+		json_object_set_new(rec, "grace_sec",
+				    json_integer((json_int_t)(a.grace_ns / BG_NS_PER_SEC)));
+		for (i = 0; i < nold; i++) {
+			json_t *r = json_object();
+			char fp[16];
+
+			json_object_set_new(
+				r, "fingerprint",
+				json_string(bg_fp_fmt(old[i].tok.fingerprint, fp, sizeof(fp))));
+			bg_audit_set_time(r, "expires_at", old[i].tok.expires_unix);
+			json_array_append_new(arr, r);
+		}
+		json_object_set_new(rec, "retiring_tokens", arr);
+	}
+	audit(&s, &rec, 1);
+	out_begin_object(NULL);
+	print_fields(&e, a.name, now.boot_ns, false);
+	out_str("result", NULL, rotate ? "rotated" : "added");
+	if (rotate) {
+		char fp[16], left[40];
+
+		out_begin_array("retiring_tokens");
+		if (!nold)
+			out_text("  retiring   none (the identity had no other live token)\n");
+		for (i = 0; i < nold; i++) {
+			__u64 left_ns = bg_expiry_left(old[i].tok.deadline_ns, now.boot_ns);
+
+			out_begin_object(NULL);
+			out_text("  %-10s ", i ? "" : "retiring");
+			out_str("fingerprint", "token %s",
+				bg_fp_fmt(old[i].tok.fingerprint, fp, sizeof(fp)));
+			out_time("expires_at", NULL, (int64_t)old[i].tok.expires_unix);
+			out_u64("expires_in_sec", NULL, left_ns / BG_NS_PER_SEC);
+			out_text(", expires %s%s\n", left_ns ? "in " : "now",
+				 left_ns ? bg_fmt_duration(left_ns, left, sizeof(left)) : "");
+			out_end_object();
+		}
+		out_end_array();
+	}
+	out_end_object();
 out:
+	free(old);
 	bg_state_close(&s);
 wipe:
 	explicit_bzero(tok, sizeof(tok));
 	return ret;
+}
+
+static int do_add(int argc, char **argv)
+{
+	return do_add_or_rotate("add", argc, argv);
+}
+
+static int do_rotate(int argc, char **argv)
+{
+	return do_add_or_rotate("rotate", argc, argv);
 }
 
 /*
@@ -331,12 +503,16 @@ static int find_entry(const char *cmd, const struct bg_state *s, int argc, char 
 
 static int do_del(int argc, char **argv)
 {
+	char fp[16], ident[BG_NAME_LEN], cmdline[512];
+	struct bg_audit_who who;
 	struct bg_token_entry e;
-	char fp[16], ident[BG_NAME_LEN];
 	struct bg_state s;
 	size_t flows = 0;
+	json_t *rec;
 	int ret;
 
+	/* a token given as an argument is refused by find_entry() before this is used */
+	command_line(cmdline, sizeof(cmdline), "del", argc, argv);
 	ret = bg_state_open(&s, opts.pin_path, BG_OPEN_WRITE);
 	if (ret)
 		return ret;
@@ -349,6 +525,11 @@ static int do_del(int argc, char **argv)
 		bg_err("token del: %s", strerror(-ret));
 		goto out;
 	}
+	bg_audit_who_cli(&who, cmdline);
+	rec = token_rec("token_remove", &e, ident, &who);
+	json_object_set_new(rec, "reason", json_string("deleted by hand"));
+	json_object_set_new(rec, "flows_removed", json_integer((json_int_t)flows));
+	audit(&s, &rec, 1);
 	out_begin_object(NULL);
 	out_str("fingerprint", "deleted token %s", bg_fp_fmt(e.tok.fingerprint, fp, sizeof(fp)));
 	out_str("identity", " (identity %s)", ident);
@@ -435,6 +616,8 @@ out:
 static int do_gc(int argc, char **argv)
 {
 	size_t toks = 0, tflows = 0, flows = 0;
+	struct bg_token_entry *gone = NULL;
+	struct bg_audit_who who;
 	struct bg_state s;
 	__u64 now;
 	int ret;
@@ -446,7 +629,16 @@ static int do_gc(int argc, char **argv)
 	if (ret)
 		return ret;
 	now = boot_now();
-	ret = bg_token_gc(&s, now, &toks, &tflows);
+	ret = bg_token_gc_entries(&s, now, &gone, &toks, &tflows);
+	if (!ret && toks) {
+		char path[BG_CTL_PATH_LEN];
+
+		bg_audit_who_cli(&who, "burstctl token gc");
+		bg_audit_path(&s, path, sizeof(path));
+		if (bg_audit_expired(&s, path, gone, toks, &who))
+			bg_warn("audit log %s: cannot write it", path);
+	}
+	free(gone);
 	if (!ret)
 		ret = bg_flow_gc(&s, now, &flows);
 	if (ret) {
@@ -641,9 +833,9 @@ fail:
 int do_token(int argc, char **argv)
 {
 	static const struct cmd cmds[] = {
-		{ "add", do_add },   { "del", do_del }, { "show", do_show },
-		{ "list", do_list }, { "gc", do_gc },	{ "config", do_tok_config },
-		{ NULL, NULL },
+		{ "add", do_add },	     { "rotate", do_rotate }, { "del", do_del },
+		{ "show", do_show },	     { "list", do_list },     { "gc", do_gc },
+		{ "config", do_tok_config }, { NULL, NULL },
 	};
 
 	return cmd_select(OBJ, cmds, argc, argv, help);

@@ -142,7 +142,7 @@ static int apply(const char *text, enum bg_exec_result *result, char *err, size_
 	return ret;
 }
 
-/* The last line of the audit log, parsed. */
+/* The last apply's line of the audit log (its tokens' lines follow it), parsed. */
 static json_t *last_audit(void)
 {
 	char line[8192], last[8192] = "";
@@ -152,7 +152,8 @@ static json_t *last_audit(void)
 	if (!f)
 		return NULL;
 	while (fgets(line, sizeof(line), f))
-		memcpy(last, line, sizeof(last));
+		if (strstr(line, "\"event\":\"policy_apply\""))
+			memcpy(last, line, sizeof(last));
 	fclose(f);
 	return json_loads(last, 0, &je);
 }

@@ -22,6 +22,9 @@ P=${BG_NET_PREFIX:-bgt$$}
 TX=${P}tx
 RX=${P}rx
 PIN=/sys/fs/bpf/${P}
+# burstctl's token commands write to the audit log of the policy in force, else
+# the system's: keep the tests' records to themselves (cleanup removes it)
+export BURSTGATE_AUDIT_LOG=${BURSTGATE_AUDIT_LOG:-/tmp/${P}.cli-audit}
 FAILS=0
 CHECKS=0
 
@@ -48,7 +51,7 @@ cleanup() {
 	"$BURSTCTL" -d "$PIN" teardown >/dev/null 2>&1
 	ip netns del "$TX" 2>/dev/null
 	ip netns del "$RX" 2>/dev/null
-	rm -f "${TMPF:-/nonexistent}" "${TMPF:-/nonexistent}".*
+	rm -f "${TMPF:-/nonexistent}" "${TMPF:-/nonexistent}".* "/tmp/${P}.cli-audit"
 	exit $rc
 }
 

@@ -93,6 +93,13 @@ js "bind add" bind add proto tcp src 10.77.1.10 sport 40000 dst 10.77.1.1 dport 
 js "bind list" bind list
 js "bind del" bind del proto tcp src 10.77.1.10 sport 40000 dst 10.77.1.1 dport 80
 js "token gc" token gc
+printf 'tok-json-test-3\n' >"$TMPF.tok3"
+js "token rotate" token rotate identity beta grace 1m --token-file "$TMPF.tok3"
+js audit audit
+js audit audit --identity beta --event token_rotate --since 1h
+check "audit: the rotate is one record" eq "$(json "$TMPF.out" "j['record_count']")" 1
+"${VALIDATE[@]}" check "audit log" "$BURSTGATE_AUDIT_LOG" >"$TMPF.why" &&
+	ok "token commands' audit log: each line matches docs/json.md" || bad "audit log: $(cat "$TMPF.why")"
 js stats stats
 js stats stats identity alpha
 js top top count 1 interval 1

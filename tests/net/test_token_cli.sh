@@ -80,7 +80,7 @@ chmod 600 "$TMPF.t3"
 b -j token list >"$TMPF.list"
 check "list has three tokens" eq "$(json "$TMPF.list" "len(j['tokens'])")" 3
 check "list says whose, when created and expiring" eq "$(json "$TMPF.list" "sorted(j['tokens'][0].keys())")" \
-	"['created_at', 'expired', 'expires_at', 'expires_in_sec', 'fingerprint', 'identity', 'identity_id']"
+	"['created_at', 'expired', 'expires_at', 'expires_in_sec', 'fingerprint', 'identity', 'identity_id', 'retiring']"
 check "list by identity" eq "$(b -j token list identity agent-a | json - "len(j['tokens'])")" 2
 check "show by fingerprint" eq "$(b -j token show "$FP2" | json - "j['identity']")" agent-b
 check "show by token (standard input)" eq "$(b -j token show <"$TMPF.t1" | json - "j['identity']")" agent-a

@@ -73,7 +73,7 @@ int main(void)
 		return 2;
 	if (add_gcra_suite() || add_units_suite() || add_parse_suite() || add_limits_suite() ||
 	    add_policy_suite() || add_apply_suite() || add_tuner_suite() || add_metrics_suite() ||
-	    add_siphash_suite() || add_tokens_suite() || add_fleet_suite()) {
+	    add_siphash_suite() || add_tokens_suite() || add_fleet_suite() || add_scope_suite()) {
 		fprintf(stderr, "unit: registering tests failed\n");
 		CU_cleanup_registry();
 		return 2;

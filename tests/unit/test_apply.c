@@ -449,6 +449,115 @@ static void test_tokens_dropped(void)
 	bg_live_free(&live);
 }
 
+static void live_apply(struct bg_live *live, const struct bg_plan *plan);
+
+/*
+ * token_grace: a token taken out of its identity's files keeps working
+ * until the grace is over (and its connections with it), is left alone at
+ * the applies in between, comes back to life if put back in a file, and
+ * goes at once when its grace is over or the identity has none.
+ */
+static void test_tokens_grace(void)
+{
+	struct bg_live live;
+	struct bg_policy p;
+	struct bg_plan plan;
+	struct lines l = { "" };
+	const struct bg_plan_tok *t;
+	char text[1024];
+
+	tok_files("s3cr3t-t1\ns3cr3t-t2\n", "s3cr3t-t1\ns3cr3t-t3\n", "s3cr3t-t1\n");
+	live_from(base, 16, &live);
+	live.now.boot_ns = 1000 * BG_NS_PER_SEC;
+	live.now.unix_ns = 1800000000ULL * BG_NS_PER_SEC;
+	live_tok(&live, "s3cr3t-t1", 1, 0);
+	live_tok(&live, "s3cr3t-t2", 1, 0);
+	live_rec(&live, 1, tokdir[0]);
+	snprintf(
+		text, sizeof(text),
+		"version: 1\n"
+		"host: { token_grace: 1h }\n"
+		"identities:\n"
+		"  a: { rate: 100pps, prefixes: [10.0.0.0/8], token_files: [\"%s\"], token_grace: 10m }\n"
+		"  b: { rate: 100pps, prefixes: [10.1.0.0/16] }\n"
+		"  c: { action: block, prefixes: [10.2.0.0/16, '2001:db8::/32'] }\n",
+		tokdir[1]);
+	want(text, &p);
+	CU_ASSERT_EQUAL(bg_pol_grace(&p, &p.ids[0]), 600 * BG_NS_PER_SEC);
+	CU_ASSERT_EQUAL(bg_pol_grace(&p, &p.ids[1]), 3600 * BG_NS_PER_SEC);
+	CU_ASSERT_EQUAL_FATAL(bg_plan_build(&p, &live, &plan, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(plan.ntok_del, 0);
+	CU_ASSERT_EQUAL(plan.ntok_add, 1); /* t3 */
+	CU_ASSERT_EQUAL(plan.ntok_retire, 1);
+	t = find_tok(plan.tok_move, plan.ntok_move, "s3cr3t-t2");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	CU_ASSERT_TRUE(t->retire);
+	CU_ASSERT_EQUAL(t->old_id, 1);
+	CU_ASSERT_EQUAL(t->new_id, 1);
+	CU_ASSERT_EQUAL(t->tok.deadline_ns, 1600 * BG_NS_PER_SEC);
+	CU_ASSERT_EQUAL(t->tok.expires_unix, 1800000600ULL);
+	CU_ASSERT(t->tok.flags & BG_TOKF_RETIRING);
+	bg_plan_describe(&plan, 100, collect, &l);
+	CU_ASSERT_PTR_NOT_NULL(strstr(l.text, "not in its token_files any more: works until "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(l.text, "identity a: token_grace none -> 10m"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(l.text, "token_grace 0 -> 1h"));
+	live_apply(&live, &plan);
+	bg_plan_free(&plan);
+
+	/* the next apply, within the grace: nothing to do */
+	CU_ASSERT_EQUAL_FATAL(bg_plan_build(&p, &live, &plan, err, sizeof(err)), 0);
+	l.text[0] = '\0';
+	bg_plan_describe(&plan, 100, collect, &l);
+	if (bg_plan_changes(&plan))
+		printf("\n%s", l.text);
+	CU_ASSERT_EQUAL(bg_plan_changes(&plan), 0);
+	CU_ASSERT_EQUAL(plan.ntok_retiring, 1);
+	bg_plan_free(&plan);
+
+	/* past the grace: it goes */
+	live.now.boot_ns = 1601 * BG_NS_PER_SEC;
+	CU_ASSERT_EQUAL_FATAL(bg_plan_build(&p, &live, &plan, err, sizeof(err)), 0);
+	CU_ASSERT_PTR_NOT_NULL(find_tok(plan.tok_del, plan.ntok_del, "s3cr3t-t2"));
+	bg_plan_free(&plan);
+
+	/* within it, but back in the file: no longer retiring, no expiry */
+	live.now.boot_ns = 1100 * BG_NS_PER_SEC;
+	bg_policy_free(&p);
+	snprintf(text, sizeof(text),
+		 "version: 1\n"
+		 "identities:\n"
+		 "  a: { rate: 100pps, prefixes: [10.0.0.0/8], token_files: [\"%s\", \"%s\"] }\n"
+		 "  b: { rate: 100pps, prefixes: [10.1.0.0/16] }\n"
+		 "  c: { action: block, prefixes: [10.2.0.0/16, '2001:db8::/32'] }\n",
+		 tokdir[0], tokdir[1]);
+	want(text, &p);
+	CU_ASSERT_EQUAL_FATAL(bg_plan_build(&p, &live, &plan, err, sizeof(err)), 0);
+	t = find_tok(plan.tok_move, plan.ntok_move, "s3cr3t-t2");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	CU_ASSERT_FALSE(t->retire);
+	CU_ASSERT_EQUAL(t->tok.deadline_ns, 0);
+	CU_ASSERT_FALSE(t->tok.flags & BG_TOKF_RETIRING);
+	bg_plan_free(&plan);
+
+	/* no grace any more: out of the files means removed at once */
+	bg_policy_free(&p);
+	snprintf(text, sizeof(text),
+		 "version: 1\n"
+		 "identities:\n"
+		 "  a: { rate: 100pps, prefixes: [10.0.0.0/8], token_files: [\"%s\"] }\n"
+		 "  b: { rate: 100pps, prefixes: [10.1.0.0/16] }\n"
+		 "  c: { action: block, prefixes: [10.2.0.0/16, '2001:db8::/32'] }\n",
+		 tokdir[2]);
+	want(text, &p);
+	CU_ASSERT_EQUAL_FATAL(bg_plan_build(&p, &live, &plan, err, sizeof(err)), 0);
+	CU_ASSERT_PTR_NOT_NULL(find_tok(plan.tok_del, plan.ntok_del, "s3cr3t-t2"));
+	CU_ASSERT_PTR_NOT_NULL(find_tok(plan.tok_del, plan.ntok_del, "s3cr3t-t3"));
+	CU_ASSERT_EQUAL(plan.ntok_retire, 0);
+	bg_plan_free(&plan);
+	bg_policy_free(&p);
+	bg_live_free(&live);
+}
+
 /* Table full: c's slot goes to e; c's token, now e's, must not point at e's slot early. */
 static void test_tokens_reuse(void)
 {
@@ -596,12 +705,12 @@ static void test_dump_roundtrip(void)
 	snprintf(
 		text, sizeof(text),
 		"version: 1\n"
-		"host: { http_token_header: X-Agent-Token, http_token_scheme: none }\n"
+		"host: { http_token_header: X-Agent-Token, http_token_scheme: none, token_grace: 90s }\n"
 		"controller: { bind_socket: /run/bg.sock }\n"
 		"identities:\n"
 		"  a: { rate: 100pps, burst: 10, prefixes: [10.0.0.0/8],\n"
 		"       token_files: [\"%s\", \"%s\"] }\n"
-		"  b: { rate: 100pps, prefixes: [10.1.0.0/16] }\n"
+		"  b: { rate: 100pps, prefixes: [10.1.0.0/16], token_grace: 0 }\n"
 		"  c: { action: block, prefixes: [10.2.0.0/16, '2001:db8::/32'], token_files: [] }\n",
 		tokdir[0], tokdir[1]);
 	want(text, &p);
@@ -621,6 +730,8 @@ static void test_dump_roundtrip(void)
 	snprintf(text, sizeof(text), "token_files: [\"%s\", \"%s\"]\n", tokdir[0], tokdir[1]);
 	CU_ASSERT_PTR_NOT_NULL(strstr(dump, text));
 	CU_ASSERT_PTR_NOT_NULL(strstr(dump, "token_files: []\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(dump, "  token_grace: 1m30s\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(dump, "    token_grace: 0\n"));
 	CU_ASSERT_PTR_NULL(strstr(dump, "s3cr3t"));
 
 	CU_ASSERT_EQUAL_FATAL(bg_policy_parse("dump.yaml", dump, len, &again, err, sizeof(err)), 0);
@@ -682,6 +793,8 @@ int add_apply_suite(void)
 		{ "tokens: removed with their identity or their token_files key",
 		  test_tokens_dropped },
 		{ "tokens: a move out of a reused slot is removed, then added", test_tokens_reuse },
+		{ "tokens: token_grace keeps a token out of its files working, then not",
+		  test_tokens_grace },
 		{ "tokens: registry too small, refused before any write", test_tokens_full },
 		{ "header and scheme, bind socket: host changes", test_tokens_host },
 		{ "dump round-trips: token files recorded, header, bind socket",

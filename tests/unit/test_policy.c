@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "bg_policy.h"
+#include "bg_time.h"
 #include "bg_token_reg.h"
 #include "unit.h"
 
@@ -423,6 +424,10 @@ static const struct {
 	  "identity \"jail\" is not defined under identities (define it, or use default or block)" },
 	{ "on_token_expired: bad name", "version: 1\nhost:\n  on_token_expired: \"a b\"\n",
 	  "p.yaml:3:21:", "(use default, block or an identity's name)" },
+	{ "bad token grace", "version: 1\nhost:\n  token_grace: 10 minutes\n",
+	  "p.yaml:3:16:", "token_grace " },
+	{ "identity token grace", "version: 1\nidentities:\n  a: { token_grace: -1m }\n",
+	  "p.yaml:3:21:", "(or 0 for none)" },
 };
 
 /* host.on_token_expired: default, block (an identity it adds), or a name. */
@@ -475,6 +480,26 @@ static void test_bad(void)
 		if (!ret)
 			bg_policy_free(&p);
 	}
+}
+
+/* The token lifecycle keys: grace (host default, identity's own), audit, warnings. */
+static void test_token_keys(void)
+{
+	static const char text[] = "version: 1\n"
+				   "host: { token_grace: 10m }\n"
+				   "identities:\n"
+				   "  a: { token_grace: 1h30m }\n"
+				   "  b: { token_grace: 0 }\n"
+				   "  c: {}\n";
+	struct bg_policy p;
+
+	CU_ASSERT_EQUAL_FATAL(parse(text, &p), 0);
+	CU_ASSERT_EQUAL(p.token_grace_ns, 600 * BG_NS_PER_SEC);
+	CU_ASSERT_EQUAL(bg_pol_grace(&p, &p.ids[0]), 5400 * BG_NS_PER_SEC);
+	CU_ASSERT_EQUAL(bg_pol_grace(&p, &p.ids[1]), 0);
+	CU_ASSERT_TRUE(p.ids[1].grace_given);
+	CU_ASSERT_EQUAL(bg_pol_grace(&p, &p.ids[2]), 600 * BG_NS_PER_SEC);
+	bg_policy_free(&p);
 }
 
 /* write -> parse gives the same policy, field by field. */
@@ -558,6 +583,7 @@ int add_policy_suite(void)
 		  test_token_errors },
 		{ "one token, two identities: refused", test_token_twice },
 		{ "token notes: loose file modes, bearer on a custom header", test_token_notes },
+		{ "token_grace: the host's, an identity's own", test_token_keys },
 		{ "every kind of bad file: FILE:LINE:COL and what is accepted", test_bad },
 		{ "write then parse round-trips", test_roundtrip },
 		{ "host.on_token_expired", test_on_token_expired },

@@ -29,5 +29,6 @@ int add_metrics_suite(void);
 int add_siphash_suite(void);
 int add_tokens_suite(void);
 int add_fleet_suite(void);
+int add_scope_suite(void);
 
 #endif

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <unistd.h>
 
 #include "bg_flow.h"
 #include "bg_time.h"
@@ -48,6 +49,13 @@ static void gc(struct serve *sv)
 		slog(sv, LOG_INFO_, "gc: token %s of identity %s expired: removed",
 		     bg_fp_fmt(gone[i].tok.fingerprint, fp, sizeof(fp)),
 		     id < sv->s.max_ids && *sv->names[id] ? sv->names[id] : "(deleted)");
+	}
+	if (n) {
+		struct bg_audit_who who = { .via = "gc", .uid = getuid(), .pid = getpid() };
+
+		/* each token's end, in the audit log too (by fingerprint) */
+		if (bg_audit_expired(&sv->s, sv->pol.audit_log, gone, n, &who))
+			slog(sv, LOG_WARNING_, "audit log %s: cannot write it", sv->pol.audit_log);
 	}
 	if (n)
 		slog(sv, LOG_INFO_,

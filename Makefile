@@ -32,13 +32,16 @@ endif
 # the missing ones; nothing else is needed on a fresh Debian 12.
 DEPS_BUILD := make gcc clang llvm pkg-config libbpf-dev bpftool libelf-dev \
 	zlib1g-dev libjansson-dev libcunit1-dev linux-libc-dev \
-	libyaml-dev libmicrohttpd-dev libhiredis-dev
+	libyaml-dev libmicrohttpd-dev libhiredis-dev libxdp-dev
 # redis-server: the fleet tests start their own (docs/fleet.md)
-DEPS_TEST := iproute2 util-linux procps python3 coreutils curl tmux redis-server
+DEPS_TEST := iproute2 util-linux procps python3 coreutils curl tmux redis-server \
+	xdp-tools
 # vmtest: QEMU, busybox as the guest's init, decompressors for the kernels
 DEPS_VMTEST := qemu-system-x86 busybox-static xz-utils zstd
+# make deb and its test (tests/pkg)
+DEPS_PKG := debhelper dpkg-dev lintian
 DEPS_LINT := clang-format clang-tidy cppcheck
-DEPS := $(DEPS_BUILD) $(DEPS_TEST) $(DEPS_VMTEST)
+DEPS := $(DEPS_BUILD) $(DEPS_TEST) $(DEPS_VMTEST) $(DEPS_PKG)
 # Benchmarks only (`make bench-deps`): the peers burstgate is measured
 # against, and the charts.
 DEPS_BENCH := nftables iptables ethtool gnuplot-nox
@@ -47,8 +50,10 @@ BPF_CFLAGS := -g -O2 -Wall -Werror -target bpf -mcpu=v3 \
 	-D__TARGET_ARCH_$(ARCH) -Iinclude $(if $(MULTIARCH),-I/usr/include/$(MULTIARCH))
 USER_CFLAGS := -g -O2 -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE \
 	-DBG_VERSION='"$(VERSION)"' -Iinclude -Iuser -Iclient -I$(OUTPUT) \
-	$(shell pkg-config --cflags libbpf jansson yaml-0.1 libmicrohttpd hiredis 2>/dev/null)
-USER_LIBS := $(shell pkg-config --libs libbpf jansson 2>/dev/null || echo -lbpf -ljansson) \
+	$(shell pkg-config --cflags libbpf jansson yaml-0.1 libmicrohttpd hiredis libxdp 2>/dev/null)
+# libxdp: multi-program mode (burstgate beside other XDP programs on a NIC)
+USER_LIBS := $(shell pkg-config --libs libxdp 2>/dev/null || echo -lxdp) \
+	$(shell pkg-config --libs libbpf jansson 2>/dev/null || echo -lbpf -ljansson) \
 	$(shell pkg-config --libs yaml-0.1 libmicrohttpd 2>/dev/null || echo -lyaml -lmicrohttpd) \
 	$(shell pkg-config --libs hiredis 2>/dev/null || echo -lhiredis) \
 	-lelf -lz -lm
@@ -57,6 +62,11 @@ LDFLAGS ?=
 
 BPF_OBJ := $(OUTPUT)/bg_xdp.bpf.o
 SKEL := $(OUTPUT)/bg_xdp.skel.h
+# Which build this is: `burstctl version`, `status`, burstgate_build_info.
+# The commit comes from git (-dirty with local changes), or from the caller
+# where there is no git (a source package): make BG_COMMIT=...
+BG_COMMIT ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)$(if $(shell git status --porcelain --untracked-files=no 2>/dev/null | head -1),-dirty)
+BUILD_H := $(OUTPUT)/bg_build.h
 BPF_HDRS := $(wildcard bpf/*.h) $(wildcard include/*.h)
 
 # The library: everything of the control plane but the CLI front end.
@@ -72,11 +82,14 @@ LIB_SRCS += user/bg_time.c user/bg_token_reg.c user/bg_flow.c user/bg_bindsrv.c
 LIB_SRCS += user/bg_fleet.c user/bg_redis.c user/bg_fleet_sync.c
 # Agent identity lifecycle (issue 15): scopes, the audit trail of tokens.
 LIB_SRCS += user/bg_scope_reg.c
+# Versions (issue 13).
+LIB_SRCS += user/bg_version.c
 CLI_SRCS := user/burstctl.c user/cmd_attach.c user/cmd_identity.c \
 	user/cmd_prefix.c user/cmd_stats.c user/cmd_config.c
 CLI_SRCS += user/cmd_policy.c user/cmd_serve.c user/cmd_top.c user/cmd_events.c
 CLI_SRCS += user/cmd_token.c user/cmd_bind.c
 CLI_SRCS += user/cmd_batch.c user/cmd_fleet.c
+CLI_SRCS += user/cmd_version.c
 # The controller (`burstctl serve`): cmd_serve.c wires up the rooms of serve/
 # (user/serve/serve.h says which file holds what).
 SERVE_SRCS := user/serve/loop.c user/serve/log.c user/serve/policy.c user/serve/files.c \
@@ -99,14 +112,21 @@ BPF_TESTS := $(OUTPUT)/tests/bpf_tests
 TRAFFIC := $(OUTPUT)/bg-traffic
 FLEET_SAMPLE := $(OUTPUT)/bg-fleet-sample
 FLEET_BENCH := $(OUTPUT)/bg-fleet-bench
+# A second XDP program, loaded through libxdp beside burstgate (test_multi)
+PEER_OBJ := $(OUTPUT)/tests/peer_filter.bpf.o
+# burstctl whose XDP program is compiled without loop unrolling: other
+# instructions (another tag), the same behaviour. Tests of upgrades, and of
+# status naming an attached program that is not this build's.
+VARIANT := $(OUTPUT)/tests/burstctl-variant
+VARIANT_DIR := $(OUTPUT)/variant
 BENCH := $(OUTPUT)/bg-bench
 BENCH_BPF_OBJ := $(OUTPUT)/bg_bench.bpf.o
 BENCH_SKEL := $(OUTPUT)/bg_bench.skel.h
 
-.PHONY: all check demo deps format lint clean vmtest vmtest-fetch test-unit test-bpf test-net install \
+.PHONY: FORCE install-files uninstall deb all check demo deps format lint clean vmtest vmtest-fetch test-unit test-bpf test-net install \
 	bench bench-smoke bench-deps bench-fleet
 
-all: $(BURSTCTL) $(UNIT_TESTS) $(BPF_TESTS) $(TRAFFIC) $(FLEET_SAMPLE) $(CLIENT_LIB) $(EXAMPLES) $(BENCH) $(FLEET_BENCH)
+all: $(BURSTCTL) $(UNIT_TESTS) $(BPF_TESTS) $(TRAFFIC) $(FLEET_SAMPLE) $(PEER_OBJ) $(VARIANT) $(CLIENT_LIB) $(EXAMPLES) $(BENCH) $(FLEET_BENCH)
 
 $(OUTPUT) $(OUTPUT)/user $(OUTPUT)/tests $(OUTPUT)/client $(OUTPUT)/examples:
 	$(Q)mkdir -p $@
@@ -128,6 +148,13 @@ $(FLEET_LUA_H): user/bg_fleet.lua | $(OUTPUT)
 	  echo ';'; } > $@.tmp && mv $@.tmp $@
 
 $(OUTPUT)/user/bg_fleet_sync.o: $(FLEET_LUA_H)
+
+# Rewritten only when the commit changes, so a new commit rebuilds one file.
+$(BUILD_H): FORCE | $(OUTPUT)
+	$(Q)printf '#define BG_COMMIT "%s"\n' "$(or $(BG_COMMIT),unknown)" > $@.tmp
+	$(Q)if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
+
+$(OUTPUT)/user/bg_version.o: $(BUILD_H)
 
 $(OUTPUT)/user/%.o: user/%.c $(SKEL) $(wildcard user/*.h user/serve/*.h client/*.h) $(BPF_HDRS) | $(OUTPUT)/user
 	$(call msg,CC,$@)
@@ -166,6 +193,29 @@ $(FLEET_SAMPLE): tests/tools/bg_fleet_sample.c $(LIB) | $(OUTPUT)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(USER_CFLAGS) $(CFLAGS) $(LDFLAGS) $< $(LIB) $(USER_LIBS) -o $@
 
+$(PEER_OBJ): tests/net/peer_filter.bpf.c | $(OUTPUT)/tests
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(VARIANT_DIR)/bg_xdp.bpf.o: bpf/bg_xdp.bpf.c $(BPF_HDRS)
+	$(call msg,BPF,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -fno-unroll-loops -c $< -o $@
+
+$(VARIANT_DIR)/bg_xdp.skel.h: $(VARIANT_DIR)/bg_xdp.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name bg_xdp > $@.tmp && mv $@.tmp $@
+
+# Only bg_state.c includes the skeleton: its variant object comes first and
+# keeps the library's own out of the link.
+$(VARIANT_DIR)/bg_state.o: user/bg_state.c $(VARIANT_DIR)/bg_xdp.skel.h $(SKEL)
+	$(call msg,CC,$@)
+	$(Q)$(CC) -I$(VARIANT_DIR) $(USER_CFLAGS) $(CFLAGS) -c $< -o $@
+
+$(VARIANT): $(VARIANT_DIR)/bg_state.o $(CLI_OBJS) $(LIB) | $(OUTPUT)/tests
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(USER_LIBS) -o $@
+
 $(TRAFFIC): tests/tools/bg_traffic.c | $(OUTPUT)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(USER_CFLAGS) $(CFLAGS) $(LDFLAGS) $< -o $@
@@ -203,20 +253,24 @@ deps:
 
 # Every suite; vmtest last (the same root suites on other kernels).
 check: deps
-	$(Q)$(MAKE) --no-print-directory all
-	$(Q)tests/run-suites unit bpf net
+	$(Q)$(MAKE) --no-print-directory all deb
+	$(Q)tests/run-suites unit bpf net pkg
 	$(Q)$(MAKE) --no-print-directory vmtest
 
 test-unit: $(UNIT_TESTS)
 	$(Q)tests/run-suites unit
 test-bpf: $(BPF_TESTS) $(BURSTCTL)
 	$(Q)tests/run-suites bpf
-test-net: $(BURSTCTL) $(TRAFFIC) $(FLEET_SAMPLE) $(EXAMPLES)
+test-net: $(BURSTCTL) $(TRAFFIC) $(FLEET_SAMPLE) $(PEER_OBJ) $(VARIANT) $(EXAMPLES)
 	$(Q)tests/run-suites net
 
 # The guests run the binaries already built in $(OUTPUT); KERNEL=6.1 picks one.
+# The packages are installed in the 6.12 guest as well (tests/pkg).
 vmtest: all
 	$(Q)vmtest/run $(if $(KERNEL),--kernel $(KERNEL))
+	$(Q)if [ -z "$(KERNEL)" ] || [ "$(KERNEL)" = 6.12 ]; then \
+		[ -n "$$(ls $(OUTPUT)/deb/burstgate_*.deb 2>/dev/null)" ] || $(MAKE) --no-print-directory deb; \
+		vmtest/run --kernel 6.12 -- tests/run-suites pkg; fi
 
 vmtest-fetch:
 	$(Q)vmtest/run --fetch
@@ -245,7 +299,7 @@ demo: deps
 
 FORMAT_SRCS := $(wildcard bpf/*.c bpf/*.h include/*.h user/*.c user/*.h user/serve/*.c user/serve/*.h \
 	tests/unit/*.c tests/unit/*.h tests/bpf/*.c tests/bpf/*.h tests/tools/*.c \
-	client/*.c client/*.h examples/*.c bench/*.c)
+	client/*.c client/*.h examples/*.c bench/*.c tests/net/*.bpf.c)
 
 format:
 	$(Q)clang-format -i $(FORMAT_SRCS)
@@ -262,15 +316,66 @@ lint: $(SKEL) $(BENCH_SKEL)
 		--suppress=arithOperationsOnVoidPointer \
 		user tests/unit tests/bpf tests/tools client examples bench/bg_bench.c bench/bg_fleet_bench.c
 
-# burstctl, its man page, the systemd unit, an example policy, and the bind
-# client library for servers that report their agents' connections.
+# burstctl, its man page, the systemd unit, the docs and an example policy,
+# and the bind client library for servers that report their agents'
+# connections. `make uninstall` removes what `make install` put there; the
+# Debian package (`make deb`) installs the same files under /usr.
+PREFIX ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/burstgate
+UNITDIR ?= /etc/systemd/system
+SYSCONFDIR ?= /etc
+DOCS := README.md $(wildcard docs/*.md)
+INSTALLED := $(SBINDIR)/burstctl $(LIBDIR)/libburstgate_client.a \
+	$(LIBDIR)/pkgconfig/burstgate-client.pc $(INCLUDEDIR)/burstgate/bg_client.h \
+	$(MANDIR)/man8/burstctl.8 $(UNITDIR)/burstgate.service \
+	$(addprefix $(DOCDIR)/,$(notdir $(DOCS))) $(DOCDIR)/examples/policy.yaml
+
 install: $(BURSTCTL) $(CLIENT_LIB)
-	install -D -m 0755 $(BURSTCTL) $(DESTDIR)/usr/local/sbin/burstctl
-	install -D -m 0644 $(CLIENT_LIB) $(DESTDIR)/usr/local/lib/libburstgate_client.a
-	install -D -m 0644 client/bg_client.h $(DESTDIR)/usr/local/include/burstgate/bg_client.h
-	install -D -m 0644 docs/burstctl.8 $(DESTDIR)/usr/local/share/man/man8/burstctl.8
-	install -D -m 0644 packaging/burstgate.service $(DESTDIR)/etc/systemd/system/burstgate.service
-	install -D -m 0644 examples/policy.yaml $(DESTDIR)/usr/local/share/doc/burstgate/policy.yaml
+	$(Q)$(MAKE) --no-print-directory install-files
+	$(Q)[ -e $(DESTDIR)$(SYSCONFDIR)/burstgate/serve.env ] || \
+		install -D -m 0644 packaging/serve.env $(DESTDIR)$(SYSCONFDIR)/burstgate/serve.env
+	$(Q)echo "installed; the controller starts once $(SYSCONFDIR)/burstgate/policy.yaml exists (systemctl enable --now burstgate)"
+
+# The files only (the Debian package takes serve.env as a conffile as it is).
+install-files:
+	install -D -m 0755 $(BURSTCTL) $(DESTDIR)$(SBINDIR)/burstctl
+	install -D -m 0644 $(CLIENT_LIB) $(DESTDIR)$(LIBDIR)/libburstgate_client.a
+	install -D -m 0644 client/bg_client.h $(DESTDIR)$(INCLUDEDIR)/burstgate/bg_client.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+		-e 's|@VERSION@|$(VERSION)|' packaging/burstgate-client.pc.in > $(OUTPUT)/burstgate-client.pc
+	install -D -m 0644 $(OUTPUT)/burstgate-client.pc $(DESTDIR)$(LIBDIR)/pkgconfig/burstgate-client.pc
+	install -D -m 0644 docs/burstctl.8 $(DESTDIR)$(MANDIR)/man8/burstctl.8
+	sed 's|@SBINDIR@|$(SBINDIR)|' packaging/burstgate.service > $(OUTPUT)/burstgate.service
+	install -D -m 0644 $(OUTPUT)/burstgate.service $(DESTDIR)$(UNITDIR)/burstgate.service
+	install -d $(DESTDIR)$(DOCDIR)/examples
+	install -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)/
+	install -m 0644 examples/policy.yaml $(DESTDIR)$(DOCDIR)/examples/policy.yaml
+	[ -z "$(DESTDIR)" ] || install -D -m 0644 packaging/serve.env $(DESTDIR)$(SYSCONFDIR)/burstgate/serve.env
+
+# Refused while burstgate still enforces from the default state: without
+# burstctl nothing could detach it. /etc/burstgate (policy, tokens) stays.
+uninstall:
+	$(Q)if [ -z "$(DESTDIR)" ] && [ -d /sys/fs/bpf/burstgate ] && [ -z "$(KEEP_STATE)" ]; then \
+		echo "uninstall: burstgate still has state at /sys/fs/bpf/burstgate (and may be attached): run \`burstctl teardown\` first, or make uninstall KEEP_STATE=1" >&2; \
+		exit 1; fi
+	$(Q)if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then \
+		systemctl disable --now burstgate.service 2>/dev/null || true; fi
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	-rmdir $(DESTDIR)$(INCLUDEDIR)/burstgate $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR) 2>/dev/null
+	$(Q)[ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ] && systemctl daemon-reload || true
+	$(Q)echo "uninstalled; $(SYSCONFDIR)/burstgate (policy, tokens, serve.env) is left in place"
+
+# The Debian packages (burstgate, burstgate-dev; debian/) into $(OUTPUT)/deb.
+deb:
+	$(Q)mkdir -p $(OUTPUT)/deb
+	$(Q)dpkg-buildpackage -b -us -uc -jauto \
+		--buildinfo-option=-u$(OUTPUT)/deb --buildinfo-file=$(OUTPUT)/deb/burstgate.buildinfo \
+		--changes-option=-u$(OUTPUT)/deb --changes-file=$(OUTPUT)/deb/burstgate.changes
+	$(Q)ls $(OUTPUT)/deb/*.deb
 
 clean:
 	$(call msg,CLEAN,$(OUTPUT))

@@ -2154,6 +2154,8 @@ int bg_live_to_policy(const struct bg_state *s, const struct bg_live *live, stru
 			if (!links[k].this_netns || !links[k].ifindex || !links[k].ifname[0])
 				continue;
 			snprintf(p->ifaces[p->nifaces].name, IF_NAMESIZE, "%s", links[k].ifname);
+			p->ifaces[p->nifaces].prio =
+				links[k].mode == BG_MODE_MULTI ? links[k].prio : 0;
 			p->ifaces[p->nifaces++].mode =
 				links[k].mode == BG_MODE_UNKNOWN ? BG_MODE_AUTO : links[k].mode;
 		}
@@ -2316,7 +2318,8 @@ int bg_policy_attach(const char *pin_path, const struct bg_policy *p,
 			ret = ret ? ret : -ECANCELED; /* still not attached */
 			continue;
 		}
-		r = bg_attach(pin_path, p->ifaces[i].name, p->ifaces[i].mode, &res);
+		r = bg_attach_prio(pin_path, p->ifaces[i].name, p->ifaces[i].mode,
+				   p->ifaces[i].prio, &res);
 		if (r) {
 			/* the lock taken (bg_lock_nowait) says most: try it all again */
 			ret = r == -EWOULDBLOCK || !ret ? r : ret;

@@ -3,6 +3,11 @@
  * Attaching the XDP program to interfaces, through bpf_links pinned under
  * <pin path>/links/, so the attachment outlives burstctl, cannot be
  * replaced by accident by another tool, and can be upgraded in place.
+ *
+ * Or, in multi-program mode, through libxdp's dispatcher beside other XDP
+ * programs: the dispatcher and its links are libxdp's (pinned under
+ * /sys/fs/bpf/xdp), and <pin path>/links/ holds a pin of the program
+ * libxdp runs for burstgate on each interface, "ns<N>-if<I>-multi".
  */
 #ifndef BG_ATTACH_H
 #define BG_ATTACH_H
@@ -15,6 +20,7 @@ enum bg_mode {
 	BG_MODE_AUTO = 0, /* native if the driver has it, else generic */
 	BG_MODE_NATIVE,
 	BG_MODE_SKB,
+	BG_MODE_MULTI, /* through libxdp's dispatcher, beside other programs */
 	BG_MODE_UNKNOWN,
 };
 
@@ -28,6 +34,10 @@ struct bg_link {
 	enum bg_mode mode;
 	bool this_netns;
 	char pin[256];
+	/* multi mode: the dispatcher's own mode (native or skb), burstgate's priority */
+	enum bg_mode xdp_mode;
+	__u32 prio;
+	__u32 nprogs; /* programs in the dispatcher, burstgate's included */
 };
 
 enum bg_attach_how {
@@ -42,8 +52,22 @@ struct bg_attach_result {
 	__u32 prog_id;
 	__u32 old_prog_id;
 	bool fell_back; /* asked auto, driver had no native XDP */
+	/* multi mode */
+	enum bg_mode xdp_mode; /* the dispatcher's mode */
+	__u32 prio;
+	bool joined; /* asked auto: the NIC already had a libxdp dispatcher */
 };
 
+/*
+ * Where burstgate runs in a libxdp dispatcher by default (lower runs
+ * first): after packet filters (xdp-filter runs at 10), before load
+ * balancers and everything else that keeps libxdp's default of 50.
+ */
+#define BG_MP_PRIO_DEFAULT 20U
+
+/* Attach (or upgrade) on ifname; prio: multi mode only, 0 = BG_MP_PRIO_DEFAULT. */
+int bg_attach_prio(const char *pin_path, const char *ifname, enum bg_mode mode, __u32 prio,
+		   struct bg_attach_result *res);
 int bg_attach(const char *pin_path, const char *ifname, enum bg_mode mode,
 	      struct bg_attach_result *res);
 /*

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "bg_attach.h"
 #include "bg_flow.h"
 #include "bg_identity.h"
 #include "bg_time.h"
@@ -44,6 +45,26 @@ static void read_tokens(const struct bg_state *s, struct bg_snap *snap)
 	snap->flows_max = max_entries(s->flows_fd);
 }
 
+/* The tags of the programs attached here, each once (burstgate_build_info). */
+static void read_prog_tags(const struct bg_state *s, struct bg_snap *snap)
+{
+	struct bg_link *links = NULL;
+	char tag[BG_TAG_LEN];
+	int n = 0, i;
+	size_t j;
+
+	bg_links_list(s->pin_path, &links, &n);
+	for (i = 0; i < n && snap->nprog_tags < BG_SNAP_TAGS; i++) {
+		if (!links[i].ifindex || !links[i].this_netns || bg_prog_tag(links[i].prog_id, tag))
+			continue;
+		for (j = 0; j < snap->nprog_tags && strcmp(snap->prog_tags[j], tag); j++)
+			;
+		if (j == snap->nprog_tags)
+			memcpy(snap->prog_tags[snap->nprog_tags++], tag, BG_TAG_LEN);
+	}
+	free(links);
+}
+
 int bg_snap_read(const struct bg_state *s, struct bg_snap *snap)
 {
 	struct bg_identity *ids = NULL;
@@ -55,6 +76,7 @@ int bg_snap_read(const struct bg_state *s, struct bg_snap *snap)
 
 	memset(snap, 0, sizeof(*snap));
 	snap->max_ids = s->max_ids;
+	read_prog_tags(s, snap);
 	err = bg_identity_list(s, &ids, &n);
 	if (err)
 		return err;
@@ -433,9 +455,16 @@ int bg_metrics_format(FILE *f, const struct bg_snap *snap, const struct bg_healt
 {
 	size_t n = snap->nids < max_ids ? snap->nids : max_ids, i;
 	struct bg_snap_id other = { .name = "_other", .pkt_fill = -1, .byte_fill = -1 };
-	char lbl[BG_NAME_LEN * 2 + 1];
+	char lbl[BG_NAME_LEN * 2 + 1], ver[64], commit[128];
 	int m;
 
+	head(f, "burstgate_build_info", "gauge",
+	     "This burstctl's release and commit, and the tag of the XDP program attached (bpftool prog shows it): one series per program attached, prog_tag=\"\" when attached nowhere.");
+	bg_metrics_escape(bg_version, ver, sizeof(ver));
+	bg_metrics_escape(bg_commit, commit, sizeof(commit));
+	for (i = 0; i < snap->nprog_tags || (!i && !snap->nprog_tags); i++)
+		fprintf(f, "burstgate_build_info{version=\"%s\",commit=\"%s\",prog_tag=\"%s\"} 1\n",
+			ver, commit, snap->nprog_tags ? snap->prog_tags[i] : "");
 	/* Identities: the first max_ids by index (stable across scrapes), the rest summed. */
 	for (i = n; i < snap->nids; i++)
 		add_stats(&other.st, &snap->ids[i].st);

@@ -18,6 +18,9 @@
 #include "bg_fleet.h"
 #include "bg_common.h"
 #include "bg_state.h"
+#include "bg_version.h"
+
+#define BG_SNAP_TAGS 8 /* distinct attached programs named in burstgate_build_info */
 
 /* Per-scrape cap on identities exported one by one (the rest: "_other"). */
 #define BG_METRICS_MAX_IDS_DEFAULT 1000U
@@ -44,6 +47,9 @@ struct bg_snap {
 	/* Agent tokens and the flow table (batch reads: a few syscalls each). */
 	__u64 tokens_live, tokens_expired, tokens_max;
 	__u64 flows_http, flows_bind, flows_max;
+	/* The programs attached in this network namespace: their tags, each once. */
+	char prog_tags[BG_SNAP_TAGS][BG_TAG_LEN];
+	size_t nprog_tags;
 };
 
 int bg_snap_read(const struct bg_state *s, struct bg_snap *snap);

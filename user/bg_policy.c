@@ -595,9 +595,62 @@ static int parse_identities(struct ctx *c, const yaml_node_t *map)
 
 /* ---- Host and controller ---- */
 
+static int parse_mode(struct ctx *c, const yaml_node_t *v, const char *what, enum bg_mode *mode)
+{
+	const char *s;
+	int err = scalar(c, v, what, &s);
+
+	if (err)
+		return err;
+	if (!strcmp(s, "native"))
+		*mode = BG_MODE_NATIVE;
+	else if (!strcmp(s, "skb"))
+		*mode = BG_MODE_SKB;
+	else if (!strcmp(s, "multi"))
+		*mode = BG_MODE_MULTI;
+	else if (!strcmp(s, "auto"))
+		*mode = BG_MODE_AUTO;
+	else
+		return fail(c, v, "%s \"%s\": use auto, native, skb or multi", what, s);
+	return 0;
+}
+
+/* multi mode's place in libxdp's dispatcher: lower runs first */
+static int parse_prio(struct ctx *c, const yaml_node_t *v, __u32 *prio)
+{
+	const char *s;
+	char e[128];
+	int err = scalar(c, v, "priority", &s);
+
+	if (!err && (bg_parse_u32(s, prio, e, sizeof(e)) || *prio < 1 || *prio > 1000))
+		err = fail(c, v, "priority \"%s\": a whole number from 1 (first) to 1000", s);
+	return err;
+}
+
+/* host.xdp_mode and host.xdp_priority: for the interfaces that say none */
+static int iface_defaults(struct ctx *c, const yaml_node_t *host)
+{
+	size_t i;
+
+	for (i = 0; i < c->p->nifaces; i++) {
+		struct bg_pol_iface *f = &c->p->ifaces[i];
+
+		if (!f->mode_given)
+			f->mode = c->p->xdp_mode;
+		if (!f->prio_given)
+			f->prio = c->p->xdp_prio;
+		if (f->prio_given && f->mode != BG_MODE_MULTI)
+			return fail(
+				c, host,
+				"interface %s (line %u): priority is for mode multi (libxdp's dispatcher)",
+				f->name, f->line);
+	}
+	return 0;
+}
+
 static int parse_ifaces(struct ctx *c, const yaml_node_t *list)
 {
-	static const char *const keys[] = { "name", "mode", NULL };
+	static const char *const keys[] = { "name", "mode", "priority", NULL };
 	yaml_node_item_t *it;
 	int err = want(c, list, YAML_SEQUENCE_NODE, "interfaces");
 	size_t n, i;
@@ -630,18 +683,17 @@ static int parse_ifaces(struct ctx *c, const yaml_node_t *list)
 					nname = pv;
 					continue;
 				}
-				err = scalar(c, pv, "mode", &s);
+				if (!strcmp(key, "priority")) {
+					err = parse_prio(c, pv, &f->prio);
+					if (err)
+						return err;
+					f->prio_given = true;
+					continue;
+				}
+				err = parse_mode(c, pv, "interface mode", &f->mode);
 				if (err)
 					return err;
-				if (!strcmp(s, "native"))
-					f->mode = BG_MODE_NATIVE;
-				else if (!strcmp(s, "skb"))
-					f->mode = BG_MODE_SKB;
-				else if (strcmp(s, "auto"))
-					return fail(
-						c, pv,
-						"interface mode \"%s\": use auto, native or skb",
-						s);
+				f->mode_given = true;
 			}
 			if (!nname)
 				return fail(c, v, "interface: needs a name");
@@ -770,6 +822,8 @@ static int parse_host(struct ctx *c, const yaml_node_t *map)
 					    "http_token_scheme",
 					    "on_token_expired",
 					    "token_grace",
+					    "xdp_mode",
+					    "xdp_priority",
 					    NULL };
 	struct bg_tok_cfg scratch = {};
 	yaml_node_pair_t *pair;
@@ -794,6 +848,10 @@ static int parse_host(struct ctx *c, const yaml_node_t *map)
 				err = fail(c, v, "malformed \"%s\": use pass or drop", s);
 		} else if (!strcmp(key, "interfaces")) {
 			err = parse_ifaces(c, v);
+		} else if (!strcmp(key, "xdp_mode")) {
+			err = parse_mode(c, v, "xdp_mode", &c->p->xdp_mode);
+		} else if (!strcmp(key, "xdp_priority")) {
+			err = parse_prio(c, v, &c->p->xdp_prio);
 		} else if (!strcmp(key, "capacity")) {
 			err = parse_capacity(c, v);
 		} else if (!strcmp(key, "max_identities")) {
@@ -825,7 +883,9 @@ static int parse_host(struct ctx *c, const yaml_node_t *map)
 			c->p->scheme_given = true;
 		}
 	}
-	return err;
+	if (!err && c->p->xdp_prio && c->p->xdp_mode != BG_MODE_MULTI)
+		err = fail(c, map, "xdp_priority is for xdp_mode: multi (libxdp's dispatcher)");
+	return err ? err : iface_defaults(c, map);
 }
 
 /* The bind socket: a path the controller may create a Unix socket at. */
@@ -1325,9 +1385,13 @@ int bg_policy_write(FILE *f, const struct bg_policy *p)
 		p->malformed == BG_MALFORMED_DROP ? "drop" : "pass");
 	if (p->has_ifaces) {
 		fprintf(f, "  interfaces:%s\n", p->nifaces ? "" : " []");
-		for (i = 0; i < p->nifaces; i++)
-			fprintf(f, "    - { name: %s, mode: %s }\n", p->ifaces[i].name,
+		for (i = 0; i < p->nifaces; i++) {
+			fprintf(f, "    - { name: %s, mode: %s", p->ifaces[i].name,
 				bg_mode_name(p->ifaces[i].mode));
+			if (p->ifaces[i].mode == BG_MODE_MULTI && p->ifaces[i].prio)
+				fprintf(f, ", priority: %u", p->ifaces[i].prio);
+			fprintf(f, " }\n");
+		}
 	}
 	if (p->ctl.capacity_pps || p->ctl.capacity_bits) {
 		fprintf(f, "  capacity:\n");

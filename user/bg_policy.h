@@ -102,7 +102,9 @@ struct bg_pol_identity {
 
 struct bg_pol_iface {
 	char name[IF_NAMESIZE];
-	enum bg_mode mode;
+	enum bg_mode mode; /* its own, else host.xdp_mode, else auto */
+	__u32 prio; /* multi mode: its own, else host.xdp_priority; 0: BG_MP_PRIO_DEFAULT */
+	bool mode_given, prio_given; /* said on the interface itself */
 	unsigned int line, col;
 };
 
@@ -116,6 +118,8 @@ struct bg_policy {
 	bool has_ifaces; /* the policy says where to attach (else: leave as is) */
 	struct bg_pol_iface *ifaces;
 	size_t nifaces;
+	enum bg_mode xdp_mode; /* host.xdp_mode: for interfaces that say none (auto) */
+	__u32 xdp_prio; /* host.xdp_priority (0: BG_MP_PRIO_DEFAULT) */
 	__u32 max_ids; /* capacity when the state is created; 0: default */
 	__u32 max_pfx;
 	struct bg_ctl ctl; /* capacity and tuner settings (generation unused) */

@@ -750,7 +750,7 @@ out:
 	return err;
 }
 
-int bg_prog_load(const char *pin_path, struct bg_xdp **skelp)
+int bg_prog_open(const char *pin_path, struct bg_xdp **skelp)
 {
 	struct bg_xdp *skel;
 	int err, n_pinned;
@@ -761,10 +761,17 @@ int bg_prog_load(const char *pin_path, struct bg_xdp **skelp)
 		return err;
 	if (n_pinned != (int)N_MAPS) {
 		bg_err("burstgate state at %s is incomplete: run `burstctl setup`", pin_path);
-		err = -ENOENT;
-		goto fail;
+		bg_xdp__destroy(skel);
+		return -ENOENT;
 	}
-	err = bg_xdp__load(skel);
+	*skelp = skel;
+	return 0;
+}
+
+int bg_prog_load_opened(struct bg_xdp *skel)
+{
+	int err = bg_xdp__load(skel);
+
 	if (err) {
 		struct bg_features f;
 		const char *missing;
@@ -780,13 +787,26 @@ int bg_prog_load(const char *pin_path, struct bg_xdp **skelp)
 		else
 			bg_err("load XDP program: %s (run with -v to see the verifier log)",
 			       strerror(-err));
-		goto fail;
+	}
+	return err;
+}
+
+int bg_prog_load(const char *pin_path, struct bg_xdp **skelp)
+{
+	struct bg_xdp *skel;
+	int err;
+
+	*skelp = NULL;
+	err = bg_prog_open(pin_path, &skel);
+	if (err)
+		return err;
+	err = bg_prog_load_opened(skel);
+	if (err) {
+		bg_xdp__destroy(skel);
+		return err;
 	}
 	*skelp = skel;
 	return 0;
-fail:
-	bg_xdp__destroy(skel);
-	return err;
 }
 
 void bg_prog_free(struct bg_xdp *skel)
@@ -797,6 +817,16 @@ void bg_prog_free(struct bg_xdp *skel)
 int bg_prog_fd(struct bg_xdp *skel)
 {
 	return bpf_program__fd(skel->progs.bg_xdp);
+}
+
+struct bpf_object *bg_prog_obj(struct bg_xdp *skel)
+{
+	return skel->obj;
+}
+
+struct bpf_program *bg_prog_bpf(struct bg_xdp *skel)
+{
+	return skel->progs.bg_xdp;
 }
 
 /* ---- Kernel feature probes ---- */

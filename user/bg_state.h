@@ -157,8 +157,13 @@ int bg_state_remove(const char *pin_path, int (*detach)(const char *pin_path));
  * The state must exist. On success *skel is loaded and owned by the caller.
  */
 int bg_prog_load(const char *pin_path, struct bg_xdp **skel);
+/* The same in two steps, to set the program's type and target between them (libxdp's freplace). */
+int bg_prog_open(const char *pin_path, struct bg_xdp **skel);
+int bg_prog_load_opened(struct bg_xdp *skel);
 void bg_prog_free(struct bg_xdp *skel);
 int bg_prog_fd(struct bg_xdp *skel);
+struct bpf_object *bg_prog_obj(struct bg_xdp *skel);
+struct bpf_program *bg_prog_bpf(struct bg_xdp *skel);
 
 /* Ensure bpffs is mounted at /sys/fs/bpf when the pin path is below it. */
 int bg_bpffs_ensure(const char *pin_path);

@@ -139,7 +139,7 @@ static int do_help(int argc, char **argv)
 		"Per-identity token buckets at the NIC for AI-agent traffic.\n"
 		"\n"
 		"Objects and commands:\n"
-		"  attach DEV [mode auto|native|skb]   attach (or upgrade in place) on DEV\n"
+		"  attach DEV [mode M] [priority N]    attach (or upgrade in place) on DEV\n"
 		"  detach DEV                          detach from DEV\n"
 		"  status                              where attached, capacity, kernel features\n"
 		"  stats [identity NAME]               counters and bucket fill\n"
@@ -157,7 +157,7 @@ static int do_help(int argc, char **argv)
 		"  batch FILE                          many identity/prefix commands at once\n"
 		"  fleet status [identity NAME]        fleet mode: leases of global identities\n"
 		"  audit [--since T] [--identity N]    the audit log: applies, token lifecycle and use\n"
-		"  version\n"
+		"  version                             this build, its program, the attached ones\n"
 		"\n"
 		"Options:\n"
 		"  -j, --json          JSON output\n"
@@ -171,20 +171,6 @@ static int do_help(int argc, char **argv)
 		"Exit status: 0 done, 1 refused by the kernel or system, 2 not found,\n"
 		"16 busy, 17 already exists, 22 invalid argument or file, 28 full.\n",
 		bg_prog_name, BG_PIN_PATH_DEFAULT);
-	return 0;
-}
-
-static int do_version(int argc, char **argv)
-{
-	if (wants_help(argc, argv)) {
-		out_help("Usage: %s version\n\nThe version of burstctl.\n", bg_prog_name);
-		return 0;
-	}
-	if (argc)
-		return usage_error("version", "takes no arguments");
-	out_begin_object(NULL);
-	out_str("version", "burstctl %s\n", BG_VERSION);
-	out_end_object();
 	return 0;
 }
 

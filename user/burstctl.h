@@ -8,6 +8,7 @@
 #define BURSTCTL_H
 
 #include <stdbool.h>
+#include <linux/types.h>
 
 /*
  * Exit status: a small documented set (burstctl(8), EXIT STATUS). The
@@ -60,6 +61,10 @@ const char *take_value(const char *object, int *argc, char ***argv);
 int do_attach(int argc, char **argv);
 int do_detach(int argc, char **argv);
 int do_status(int argc, char **argv);
+int do_version(int argc, char **argv);
+/* cmd_attach.c: the attached program's tag against this build's (status, version) */
+const char *build_prog_tag(void);
+void print_prog_tag(const char *ifname, __u32 prog_id, const char *build_tag, bool *differs);
 int do_stats(int argc, char **argv);
 int do_identity(int argc, char **argv);
 int do_prefix(int argc, char **argv);

@@ -20,17 +20,24 @@
 #include "bg_setup.h"
 #include "bg_state.h"
 #include "bg_units.h"
+#include "bg_version.h"
 #include "burstctl.h"
 
 static int attach_help(void)
 {
-	out_help("Usage: burstctl attach DEV [mode auto|native|skb]\n"
+	out_help("Usage: burstctl attach DEV [mode auto|native|skb|multi] [priority N]\n"
 		 "\n"
 		 "Attach the XDP program to DEV, creating the state if needed.\n"
 		 "auto (default) uses native XDP where the driver has it and\n"
-		 "generic (skb) XDP otherwise. On an interface where burstgate\n"
-		 "is already attached this loads the program of this burstctl\n"
-		 "and swaps it in atomically: buckets and counters are kept.\n");
+		 "generic (skb) XDP otherwise, and joins the other programs\n"
+		 "when DEV already runs libxdp's dispatcher. multi runs\n"
+		 "burstgate beside other XDP programs through libxdp's\n"
+		 "dispatcher, at priority N (lower runs first; default %u:\n"
+		 "after packet filters, before load balancers); the next\n"
+		 "program sees what burstgate passes. On an interface where\n"
+		 "burstgate is already attached this loads the program of this\n"
+		 "burstctl and swaps it in: buckets and counters are kept.\n",
+		 BG_MP_PRIO_DEFAULT);
 	return 0;
 }
 
@@ -39,6 +46,8 @@ int do_attach(int argc, char **argv)
 	struct bg_attach_result res;
 	enum bg_mode mode = BG_MODE_AUTO;
 	const char *dev, *m;
+	char msg[256], how[96];
+	__u32 prio = 0;
 	int err;
 
 	if (argc < 1 || !strcmp(argv[0], "help"))
@@ -46,49 +55,75 @@ int do_attach(int argc, char **argv)
 	dev = argv[0];
 	argc--;
 	argv++;
-	if (argc >= 1 && !strcmp(argv[0], "mode")) {
-		m = take_value("attach", &argc, &argv);
-		if (!m)
-			return -EINVAL;
-		if (!strcmp(m, "native"))
-			mode = BG_MODE_NATIVE;
-		else if (!strcmp(m, "skb"))
-			mode = BG_MODE_SKB;
-		else if (strcmp(m, "auto"))
-			return usage_error("attach", "mode \"%s\": use auto, native or skb", m);
+	while (argc >= 1) {
+		if (!strcmp(argv[0], "mode")) {
+			m = take_value("attach", &argc, &argv);
+			if (!m)
+				return -EINVAL;
+			if (!strcmp(m, "native"))
+				mode = BG_MODE_NATIVE;
+			else if (!strcmp(m, "skb"))
+				mode = BG_MODE_SKB;
+			else if (!strcmp(m, "multi"))
+				mode = BG_MODE_MULTI;
+			else if (strcmp(m, "auto"))
+				return usage_error(
+					"attach", "mode \"%s\": use auto, native, skb or multi", m);
+		} else if (!strcmp(argv[0], "priority")) {
+			m = take_value("attach", &argc, &argv);
+			if (!m)
+				return -EINVAL;
+			if (bg_parse_u32(m, &prio, msg, sizeof(msg)) || prio < 1 || prio > 1000)
+				return usage_error("attach",
+						   "priority \"%s\": a whole number from 1 to 1000",
+						   m);
+		} else {
+			return usage_error("attach", "unexpected argument \"%s\"", argv[0]);
+		}
 	}
-	if (argc)
-		return usage_error("attach", "unexpected argument \"%s\"", argv[0]);
+	if (prio && mode != BG_MODE_MULTI)
+		return usage_error("attach", "priority is for mode multi");
 
-	err = bg_attach(opts.pin_path, dev, mode, &res);
+	err = bg_attach_prio(opts.pin_path, dev, mode, prio, &res);
 	if (err)
 		return err;
 	if (res.fell_back)
 		bg_warn("%s: the driver has no native XDP; attached in generic (skb) mode, which costs more per packet",
 			dev);
+	if (res.joined)
+		bg_warn("%s already runs libxdp's dispatcher: burstgate joined the programs there",
+			dev);
+	if (res.mode == BG_MODE_MULTI)
+		snprintf(how, sizeof(how), "multi mode, libxdp dispatcher in %s mode, priority %u",
+			 bg_mode_name(res.xdp_mode), res.prio);
+	else
+		snprintf(how, sizeof(how), "%s mode", bg_mode_name(res.mode));
 	out_begin_object(NULL);
 	out_str("interface", NULL, dev);
 	out_str("mode", NULL, bg_mode_name(res.mode));
 	out_u64("prog_id", NULL, res.prog_id);
+	if (res.mode == BG_MODE_MULTI) {
+		out_str("xdp_mode", NULL, bg_mode_name(res.xdp_mode));
+		out_u64("priority", NULL, res.prio);
+	}
 	switch (res.how) {
 	case BG_ATTACH_UPDATED:
 		out_str("result", NULL, "updated");
 		out_u64("old_prog_id", NULL, res.old_prog_id);
 		out_text(
-			"updated burstgate on %s (%s mode): program %u replaced by %u, buckets and counters kept\n",
-			dev, bg_mode_name(res.mode), res.old_prog_id, res.prog_id);
+			"updated burstgate on %s (%s): program %u replaced by %u, buckets and counters kept\n",
+			dev, how, res.old_prog_id, res.prog_id);
 		break;
 	case BG_ATTACH_REPLACED:
 		out_str("result", NULL, "replaced");
 		out_u64("old_prog_id", NULL, res.old_prog_id);
 		out_text(
-			"re-attached burstgate on %s in %s mode (program %u), buckets and counters kept\n",
-			dev, bg_mode_name(res.mode), res.prog_id);
+			"re-attached burstgate on %s in %s (program %u), buckets and counters kept\n",
+			dev, how, res.prog_id);
 		break;
 	default:
 		out_str("result", NULL, "attached");
-		out_text("attached burstgate to %s in %s mode (program %u)\n", dev,
-			 bg_mode_name(res.mode), res.prog_id);
+		out_text("attached burstgate to %s in %s (program %u)\n", dev, how, res.prog_id);
 	}
 	out_end_object();
 	return 0;
@@ -177,9 +212,52 @@ static void status_kernel(void)
 			bg_features_missing(&f));
 }
 
+/*
+ * The attached program's tag against the one this burstctl carries
+ * (build_tag, "" when it could not be loaded): fields prog_tag and
+ * this_build, and a line for the text form.
+ */
+void print_prog_tag(const char *ifname, __u32 prog_id, const char *build_tag, bool *differs)
+{
+	char tag[BG_TAG_LEN];
+
+	if (!prog_id || bg_prog_tag(prog_id, tag)) {
+		out_null("prog_tag", NULL);
+		out_null("this_build", NULL);
+		return;
+	}
+	out_str("prog_tag", ", tag %s", tag);
+	if (!build_tag[0]) {
+		out_null("this_build", NULL);
+		return;
+	}
+	out_bool("this_build", NULL, !strcmp(tag, build_tag));
+	if (strcmp(tag, build_tag)) {
+		out_text(": NOT this burstctl's program");
+		bg_warn("%s runs program %u (tag %s), not the one this burstctl carries (tag %s): `burstctl attach %s` upgrades it in place (buckets and counters kept)",
+			ifname, prog_id, tag, build_tag, ifname);
+		*differs = true;
+	} else {
+		out_text(": this build");
+	}
+}
+
+/* This build's program tag, loaded once; "" when it cannot be (no root, no state). */
+const char *build_prog_tag(void)
+{
+	static char tag[BG_TAG_LEN];
+	static bool tried;
+
+	if (!tried && geteuid() == 0 && bg_build_prog_tag(opts.pin_path, tag))
+		tag[0] = '\0';
+	tried = true;
+	return tag;
+}
+
 static void status_links(void)
 {
 	struct bg_link *links = NULL;
+	bool differs = false;
 	int i, n = 0;
 
 	bg_links_list(opts.pin_path, &links, &n);
@@ -202,8 +280,19 @@ static void status_links(void)
 		out_u64("ifindex", NULL, l->ifindex);
 		out_bool("this_netns", NULL, l->this_netns);
 		out_str("mode", " (%s", bg_mode_name(l->mode));
-		out_u64("prog_id", ", prog %llu", l->prog_id);
-		out_u64("link_id", ", link %llu)", l->link_id);
+		if (l->mode == BG_MODE_MULTI && l->ifindex && l->this_netns) {
+			/* libxdp's dispatcher holds it: no link of ours */
+			out_str("xdp_mode", ": libxdp dispatcher, %s", bg_mode_name(l->xdp_mode));
+			out_u64("priority", ", priority %llu", l->prio);
+			out_u64("program_count", ", %llu programs", l->nprogs);
+			out_u64("prog_id", ", prog %llu", l->prog_id);
+		} else {
+			out_u64("prog_id", ", prog %llu", l->prog_id);
+			out_u64("link_id", ", link %llu", l->link_id);
+		}
+		if (l->ifindex && l->this_netns)
+			print_prog_tag(l->ifname, l->prog_id, build_prog_tag(), &differs);
+		out_text(")");
 		out_end_object();
 	}
 	out_end_array();

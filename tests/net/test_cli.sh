@@ -88,7 +88,7 @@ check "config set" b config set shadow on malformed drop
 check "config show" eq "$(b -j config show | json - "(j['shadow'], j['malformed'])")" "(True, 'drop')"
 
 fails "attach to a missing interface" "not found" b attach nosuchdev0
-fails "attach mode" "use auto, native or skb" b attach lo mode fast
+fails "attach mode" "use auto, native, skb or multi" b attach lo mode fast
 check "detach where not attached: succeeds, says so" sh -c "'$BURSTCTL' -d '$PIN' detach lo | grep -q 'was not attached to lo: nothing to detach'"
 
 for cmd in "identity list" "identity show alpha" "prefix list" "stats" "stats identity alpha" \

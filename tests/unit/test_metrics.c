@@ -74,7 +74,7 @@ static void test_series(void)
 					 .closed_stalled = 8,
 					 .closed_oversize = 11 } };
 	struct bg_snap s;
-	char *t;
+	char *t, want[256];
 
 	make(&s, 3);
 	s.tokens_live = 5;
@@ -134,6 +134,11 @@ static void test_series(void)
 		strstr(t, "burstgate_tuner_adjustments_total{direction=\"grow\"} 9\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(t, "burstgate_events_total{type=\"limited\"} 2\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(t, "burstgate_host_capacity_packets_per_second 100000\n"));
+	/* attached nowhere: one build_info series, with an empty tag */
+	snprintf(want, sizeof(want),
+		 "burstgate_build_info{version=\"%s\",commit=\"%s\",prog_tag=\"\"} 1\n", bg_version,
+		 bg_commit);
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, want));
 	/* agent tokens: live and expired tokens, flows by source, gc, the bind socket */
 	CU_ASSERT_PTR_NOT_NULL(strstr(t, "burstgate_tokens{state=\"live\"} 5\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(t, "burstgate_tokens{state=\"expired\"} 2\n"));
@@ -239,6 +244,29 @@ static void test_cardinality_cap(void)
 	bg_snap_free(&s);
 }
 
+/* One build_info series per program attached, each tag once. */
+static void test_build_info(void)
+{
+	struct bg_health h = {};
+	struct bg_snap s;
+	char *t, *p;
+	int n = 0;
+
+	make(&s, 1);
+	s.nprog_tags = 2;
+	memcpy(s.prog_tags[0], "3f4ca94269ed9941", BG_TAG_LEN);
+	memcpy(s.prog_tags[1], "bf84aab2435b2c19", BG_TAG_LEN);
+	t = format(&s, &h, 100);
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, "# TYPE burstgate_build_info gauge\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, ",prog_tag=\"3f4ca94269ed9941\"} 1\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(t, ",prog_tag=\"bf84aab2435b2c19\"} 1\n"));
+	for (p = t; (p = strstr(p, "\nburstgate_build_info{")); p++)
+		n++;
+	CU_ASSERT_EQUAL(n, 2);
+	free(t);
+	bg_snap_free(&s);
+}
+
 int add_metrics_suite(void)
 {
 	static const struct unit_test tests[] = {
@@ -246,6 +274,7 @@ int add_metrics_suite(void)
 		{ "exposition rules: TYPE, _total", test_exposition_rules },
 		{ "label escaping", test_escape },
 		{ "cardinality cap: the rest as _other", test_cardinality_cap },
+		{ "build_info: one series per attached program", test_build_info },
 		{ NULL, NULL },
 	};
 

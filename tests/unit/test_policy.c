@@ -383,7 +383,7 @@ static const struct {
 	{ "bad malformed", "version: 1\nhost:\n  malformed: eat\n",
 	  "p.yaml:3:14:", "use pass or drop" },
 	{ "bad mode", "version: 1\nhost:\n  interfaces: [{ name: eth0, mode: fast }]\n",
-	  "p.yaml:3:36:", "use auto, native or skb" },
+	  "p.yaml:3:36:", "use auto, native, skb or multi" },
 	{ "interface twice", "version: 1\nhost:\n  interfaces: [eth0, eth0]\n",
 	  "p.yaml:3:22:", "listed twice" },
 	{ "bad header", "version: 1\nhost:\n  http_token_header: \"X Token\"\n",
@@ -428,6 +428,15 @@ static const struct {
 	  "p.yaml:3:16:", "token_grace " },
 	{ "identity token grace", "version: 1\nidentities:\n  a: { token_grace: -1m }\n",
 	  "p.yaml:3:21:", "(or 0 for none)" },
+	{ "bad xdp mode", "version: 1\nhost:\n  xdp_mode: multiple\n",
+	  "p.yaml:3:13:", "xdp_mode \"multiple\": use auto, native, skb or multi" },
+	{ "priority zero", "version: 1\nhost:\n  xdp_mode: multi\n  xdp_priority: 0\n",
+	  "p.yaml:4:17:", "a whole number from 1 (first) to 1000" },
+	{ "priority without multi", "version: 1\nhost:\n  xdp_priority: 30\n",
+	  "p.yaml:3:3:", "xdp_priority is for xdp_mode: multi" },
+	{ "interface priority without multi",
+	  "version: 1\nhost:\n  interfaces: [{ name: e0, mode: skb, priority: 5 }]\n",
+	  "p.yaml:3:3:", "interface e0 (line 3): priority is for mode multi" },
 };
 
 /* host.on_token_expired: default, block (an identity it adds), or a name. */
@@ -461,6 +470,41 @@ static void test_on_token_expired(void)
 	CU_ASSERT_EQUAL_FATAL(p.nids, 1);
 	CU_ASSERT_EQUAL(p.ids[0].cfg.action, BG_ACT_ENFORCE);
 	bg_policy_free(&p);
+}
+
+/* host.xdp_mode and xdp_priority for the interfaces that say none */
+static void test_multi(void)
+{
+	static const char text[] = "version: 1\n"
+				   "host:\n"
+				   "  interfaces: [e0, { name: e1, mode: native },\n"
+				   "               { name: e2, priority: 40 }]\n"
+				   "  xdp_mode: multi\n"
+				   "  xdp_priority: 30\n";
+	struct bg_policy p, q;
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	CU_ASSERT_EQUAL_FATAL(parse(text, &p), 0);
+	CU_ASSERT_EQUAL_FATAL(p.nifaces, 3);
+	CU_ASSERT_EQUAL(p.ifaces[0].mode, BG_MODE_MULTI);
+	CU_ASSERT_EQUAL(p.ifaces[0].prio, 30);
+	CU_ASSERT_EQUAL(p.ifaces[1].mode, BG_MODE_NATIVE);
+	CU_ASSERT_EQUAL(p.ifaces[2].mode, BG_MODE_MULTI);
+	CU_ASSERT_EQUAL(p.ifaces[2].prio, 40);
+	/* written out per interface, and read back the same */
+	f = open_memstream(&out, &len);
+	bg_policy_write(f, &p);
+	fclose(f);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "{ name: e2, mode: multi, priority: 40 }"));
+	CU_ASSERT_EQUAL_FATAL(parse(out, &q), 0);
+	CU_ASSERT_EQUAL(q.ifaces[0].mode, BG_MODE_MULTI);
+	CU_ASSERT_EQUAL(q.ifaces[0].prio, 30);
+	CU_ASSERT_EQUAL(q.ifaces[1].mode, BG_MODE_NATIVE);
+	bg_policy_free(&p);
+	bg_policy_free(&q);
+	free(out);
 }
 
 static void test_bad(void)
@@ -587,6 +631,7 @@ int add_policy_suite(void)
 		{ "every kind of bad file: FILE:LINE:COL and what is accepted", test_bad },
 		{ "write then parse round-trips", test_roundtrip },
 		{ "host.on_token_expired", test_on_token_expired },
+		{ "multi mode: xdp_mode, priorities", test_multi },
 		{ "the shipped example is valid", test_example },
 		{ NULL, NULL },
 	};

@@ -94,7 +94,7 @@ CLI_SRCS += user/cmd_version.c
 # (user/serve/serve.h says which file holds what).
 SERVE_SRCS := user/serve/loop.c user/serve/log.c user/serve/policy.c user/serve/files.c \
 	user/serve/links.c user/serve/events.c user/serve/bind.c user/serve/tuner.c \
-	user/serve/metrics.c user/serve/gc.c user/serve/fleet.c
+	user/serve/metrics.c user/serve/gc.c user/serve/fleet.c user/serve/upgrade.c
 CLI_SRCS += $(SERVE_SRCS)
 CLI_SRCS += user/cmd_audit.c
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(LIB_SRCS))

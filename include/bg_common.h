@@ -221,6 +221,7 @@ struct bg_ctl {
 
 #define BG_CTL_F_POLICY (1U << 0) /* a policy has been applied */
 #define BG_CTL_F_IFACES (1U << 1) /* the policy says where to attach */
+#define BG_CTL_F_NO_UPGRADE (1U << 2) /* controller.upgrade_program: false */
 
 /*
  * bg_counters: PERCPU_ARRAY of one struct bg_counters, indexed by enum

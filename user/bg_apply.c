@@ -960,7 +960,8 @@ static void plan_host(const struct bg_policy *p, const struct bg_live *live, str
 	plan->global_changed = plan->host_what[0] != '\0';
 
 	*c = p->ctl;
-	c->flags = BG_CTL_F_POLICY | (p->has_ifaces ? BG_CTL_F_IFACES : 0);
+	c->flags = BG_CTL_F_POLICY | (p->has_ifaces ? BG_CTL_F_IFACES : 0) |
+		   (p->no_upgrade ? BG_CTL_F_NO_UPGRADE : 0);
 	snprintf(c->audit_log, sizeof(c->audit_log), "%s", p->audit_log);
 	snprintf(c->http_token_header, sizeof(c->http_token_header), "%s", p->http_token_header);
 	c->generation = o->generation;
@@ -2123,6 +2124,7 @@ int bg_live_to_policy(const struct bg_state *s, const struct bg_live *live, stru
 		p->ctl.grow_below_pct = live->ctl.grow_below_pct;
 		p->ctl.shrink_above_pct = live->ctl.shrink_above_pct;
 		snprintf(p->audit_log, sizeof(p->audit_log), "%s", live->ctl.audit_log);
+		p->no_upgrade = !!(live->ctl.flags & BG_CTL_F_NO_UPGRADE);
 	}
 	/*
 	 * The header in force; spelt as the policy wrote it if that is still the

@@ -525,15 +525,22 @@ int bg_metrics_format(FILE *f, const struct bg_snap *snap, const struct bg_healt
 		return ferror(f) ? -EIO : 0;
 	gauge(f, "burstgate_controller_start_time_seconds",
 	      "When the controller started (Unix time).", (double)h->start_unix);
-	counter(f, "burstgate_controller_reloads_total",
-		"Policy loads applied successfully, the first included.", h->reloads_total);
-	counter(f, "burstgate_controller_reload_errors_total",
-		"Policy loads refused (bad file, too large, kernel error); the running policy stays.",
-		h->reload_errors_total);
-	gauge(f, "burstgate_controller_last_reload_timestamp_seconds",
-	      "When the last policy load was attempted (Unix time).", (double)h->last_reload_unix);
-	gauge(f, "burstgate_controller_last_reload_success",
-	      "1 if the last policy load was applied, 0 if it was refused.", h->last_reload_ok);
+	gauge(f, "burstgate_controller_policy",
+	      "1 when the controller applies a policy, 0 for an exporter of a state configured by hand (serve without --policy).",
+	      !h->no_policy);
+	if (!h->no_policy) {
+		counter(f, "burstgate_controller_reloads_total",
+			"Policy loads applied successfully, the first included.", h->reloads_total);
+		counter(f, "burstgate_controller_reload_errors_total",
+			"Policy loads refused (bad file, too large, kernel error); the running policy stays.",
+			h->reload_errors_total);
+		gauge(f, "burstgate_controller_last_reload_timestamp_seconds",
+		      "When the last policy load was attempted (Unix time).",
+		      (double)h->last_reload_unix);
+		gauge(f, "burstgate_controller_last_reload_success",
+		      "1 if the last policy load was applied, 0 if it was refused.",
+		      h->last_reload_ok);
+	}
 	if (h->tune_util >= 0)
 		gauge(f, "burstgate_tuner_utilization_ratio",
 		      "Admitted traffic over declared capacity in the last tuner interval.",

@@ -64,6 +64,7 @@ int bg_stats_total(const struct bg_state *s, __u64 *pkts, __u64 *bytes);
 /* What the controller knows about itself; all zero outside `burstctl serve`. */
 struct bg_health {
 	bool controller; /* a controller is filling this in */
+	bool no_policy; /* an exporter (serve without --policy): no reloads to tell */
 	__u64 start_unix;
 	__u64 reloads_total; /* successful applies, the first one included */
 	__u64 reload_errors_total;

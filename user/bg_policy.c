@@ -913,10 +913,9 @@ static int parse_group(struct ctx *c, const yaml_node_t *v)
 
 static int parse_controller(struct ctx *c, const yaml_node_t *map)
 {
-	static const char *const keys[] = {
-		"tune_interval",     "grow_below", "shrink_above", "audit_log", "bind_socket",
-		"bind_socket_group", NULL
-	};
+	static const char *const keys[] = { "tune_interval",   "grow_below",  "shrink_above",
+					    "audit_log",       "bind_socket", "bind_socket_group",
+					    "upgrade_program", NULL };
 	yaml_node_pair_t *pair;
 	const char *key;
 	int err = want(c, map, YAML_MAPPING_NODE, "controller");
@@ -943,6 +942,11 @@ static int parse_controller(struct ctx *c, const yaml_node_t *map)
 		} else if (!strcmp(key, "bind_socket_group")) {
 			err = parse_group(c, v);
 			ngroup = v;
+		} else if (!strcmp(key, "upgrade_program")) {
+			__u32 up = 1;
+
+			err = parse_bool(c, v, "upgrade_program", &up);
+			c->p->no_upgrade = !up;
 		} else {
 			err = str_copy(c, v, "audit_log", c->p->audit_log, sizeof(c->p->audit_log));
 			if (!err && c->p->audit_log[0] != '/')
@@ -1428,6 +1432,8 @@ int bg_policy_write(FILE *f, const struct bg_policy *p)
 		fprintf(f, "\n  bind_socket_group: ");
 		put_quoted(f, p->bind_group);
 	}
+	if (p->no_upgrade)
+		fprintf(f, "\n  upgrade_program: false");
 	fprintf(f, "\n");
 	if (p->fleet.engine[0]) {
 		const struct bg_fleet_cfg *fl = &p->fleet;

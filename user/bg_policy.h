@@ -120,6 +120,8 @@ struct bg_policy {
 	size_t nifaces;
 	enum bg_mode xdp_mode; /* host.xdp_mode: for interfaces that say none (auto) */
 	__u32 xdp_prio; /* host.xdp_priority (0: BG_MP_PRIO_DEFAULT) */
+	/* controller.upgrade_program: false: serve leaves another build's program attached */
+	bool no_upgrade;
 	__u32 max_ids; /* capacity when the state is created; 0: default */
 	__u32 max_pfx;
 	struct bg_ctl ctl; /* capacity and tuner settings (generation unused) */

@@ -40,6 +40,11 @@ static void on_signal(void *arg, __u32 events)
 	(void)events;
 	if (read(g->fd, &si, sizeof(si)) != sizeof(si))
 		return;
+	if (si.ssi_signo == SIGHUP && sv->exporter) {
+		slog(sv, LOG_INFO_, "SIGHUP from pid %u: no policy to reload (an exporter)",
+		     si.ssi_pid);
+		return;
+	}
 	if (si.ssi_signo == SIGHUP) {
 		who.uid = si.ssi_uid;
 		who.pid = (pid_t)si.ssi_pid;
@@ -72,11 +77,17 @@ static int signals_start(struct signals *g, struct serve *sv)
 	return loop_add(&sv->loop, &g->src);
 }
 
+static void refresh_names(void *arg)
+{
+	policy_refresh_names(arg);
+}
+
 static int help(void)
 {
 	out_help("Usage: burstctl serve --policy FILE [--metrics ADDR:PORT]\n"
 		 "                      [--metrics-max-identities N]\n"
 		 "                      [--bind-socket PATH [--bind-socket-group GROUP]]\n"
+		 "       burstctl serve --metrics ADDR:PORT [...]   (no policy: an exporter)\n"
 		 "\n"
 		 "The controller: applies FILE (its token files included), attaches\n"
 		 "where it says, reloads it on SIGHUP and whenever it or one of its\n"
@@ -88,7 +99,13 @@ static int help(void)
 		 "\n"
 		 "One controller per state: a second one is refused. Stopping or\n"
 		 "killing it leaves enforcement running; starting it again adopts the\n"
-		 "state as it is (no bucket, counter or tuned burst is reset).\n"
+		 "state as it is (no bucket, counter or tuned burst is reset), and\n"
+		 "swaps this build's XDP program in where another build's is\n"
+		 "attached (unless the policy says controller.upgrade_program: false).\n"
+		 "\n"
+		 "Without --policy it serves a state configured by hand as it is:\n"
+		 "metrics, the events feed, a bind socket if asked; it applies,\n"
+		 "attaches, upgrades, tunes and collects nothing.\n"
 		 "\n"
 		 "--metrics-max-identities N  identities exported one by one per scrape\n"
 		 "                            (default %u; the rest are summed up as\n"
@@ -197,8 +214,11 @@ int do_serve(int argc, char **argv)
 	}
 	if (optind < argc)
 		return usage_error("serve", "unexpected argument \"%s\"", argv[optind]);
-	if (!sv->policy_path)
-		return usage_error("serve", "missing --policy FILE");
+	if (!sv->policy_path && !sv->metrics_addr)
+		return usage_error(
+			"serve",
+			"missing --policy FILE (or --metrics ADDR:PORT alone, to export a state configured by hand)");
+	sv->exporter = !sv->policy_path;
 	if (sv->cli_group && !sv->cli_bind)
 		return usage_error("serve", "--bind-socket-group needs --bind-socket PATH");
 
@@ -211,16 +231,31 @@ int do_serve(int argc, char **argv)
 		bg_warn("serve: cannot turn core dumps off (prctl: %s): a crash may write token secrets to a core file",
 			strerror(errno));
 
-	/* 1. the policy must be valid before anything is touched (token files: step 4) */
-	ret = bg_policy_load(sv->policy_path, &sv->pol, err, sizeof(err));
+	/*
+	 * 1. the policy must be valid before anything is touched (token files:
+	 * step 4); an exporter has the defaults (the tick, the events).
+	 */
+	if (sv->exporter)
+		ret = bg_policy_parse("(none)", "version: 1\n", 11, &sv->pol, err, sizeof(err));
+	else
+		ret = bg_policy_load(sv->policy_path, &sv->pol, err, sizeof(err));
 	if (ret) {
 		bg_err("serve: %s", err);
 		return ret;
 	}
 	sv->have_pol = true;
 
-	/* 2. the state (created with the policy's capacities if absent), one controller */
-	ret = bg_policy_state_setup(opts.pin_path, &sv->pol, NULL);
+	/*
+	 * 2. the state (created with the policy's capacities if absent; an
+	 * exporter's must exist), one controller
+	 */
+	if (sv->exporter && access(opts.pin_path, F_OK)) {
+		bg_err("serve: no burstgate state at %s to export: configure one (burstctl attach, identity add, ...) or give --policy FILE",
+		       opts.pin_path);
+		ret = -ENOENT;
+		goto out;
+	}
+	ret = sv->exporter ? 0 : bg_policy_state_setup(opts.pin_path, &sv->pol, NULL);
 	if (ret)
 		goto out;
 	ret = bg_lock_take(opts.pin_path, BG_LOCK_SERVE, &sv->lock_fd, &holder);
@@ -249,28 +284,39 @@ int do_serve(int argc, char **argv)
 	ret = loop_init(&sv->loop);
 	if (!ret)
 		ret = signals_start(sig, sv);
-	if (!ret)
+	if (!ret && !sv->exporter)
 		ret = policy_start(sv);
-	if (!ret)
+	if (!ret && !sv->exporter)
 		ret = files_start(sv);
 	if (ret) {
 		bg_err("serve: set up the event loop: %s", strerror(-ret));
 		goto out;
 	}
-	ret = links_start(sv); /* without rtnetlink: said, and goes on */
+	ret = sv->exporter ? 0 : links_start(sv); /* without rtnetlink: said, and goes on */
 	if (ret)
 		goto out;
 
 	/* 4. adopt the state: read the token files, apply the policy to what is there */
 	sv->h.controller = true;
 	sv->h.start_unix = (__u64)time(NULL);
-	slog(sv, LOG_NOTICE_, "controller for %s starting (pid %d), policy %s", opts.pin_path,
-	     (int)getpid(), sv->policy_path);
-	ret = tuner_start(sv);
-	if (!ret)
-		ret = policy_apply_first(sv, &who);
+	sv->h.no_policy = sv->exporter;
+	if (sv->exporter) {
+		slog(sv, LOG_NOTICE_,
+		     "exporter for %s starting (pid %d), no policy: the state is served as it is (nothing applied, attached, upgraded, tuned or collected)",
+		     opts.pin_path, (int)getpid());
+		policy_refresh_names(sv);
+		/* identities added by hand get their names in events */
+		ret = loop_on_tick(&sv->loop, refresh_names, sv);
+	} else {
+		slog(sv, LOG_NOTICE_, "controller for %s starting (pid %d), policy %s",
+		     opts.pin_path, (int)getpid(), sv->policy_path);
+		ret = tuner_start(sv);
+		if (!ret)
+			ret = policy_apply_first(sv, &who);
+	}
 	if (ret)
 		goto out;
+	upgrade_at_start(sv); /* an exporter only says it */
 
 	/*
 	 * 5. the rooms that serve: events, the bind socket, metrics, gc; then
@@ -282,15 +328,20 @@ int do_serve(int argc, char **argv)
 		ret = bind_start(sv);
 	if (!ret)
 		ret = metrics_start(sv);
-	if (!ret)
+	if (!ret && !sv->exporter)
 		ret = gc_start(sv);
-	if (!ret)
+	if (!ret && !sv->exporter)
 		ret = fleet_start(sv);
 	if (ret)
 		goto out;
 	loop_tick_every(&sv->loop, sv->pol.ctl.tune_interval_ms);
-	slog(sv, LOG_NOTICE_, "ready: tuner every %u ms, events %s", sv->pol.ctl.tune_interval_ms,
-	     events_reading(sv) ? "read here" : "not read (busy)");
+	if (sv->exporter)
+		slog(sv, LOG_NOTICE_, "ready (exporter): events %s",
+		     events_reading(sv) ? "read here" : "not read (busy)");
+	else
+		slog(sv, LOG_NOTICE_, "ready: tuner every %u ms, events %s",
+		     sv->pol.ctl.tune_interval_ms,
+		     events_reading(sv) ? "read here" : "not read (busy)");
 	sd_notify_("READY=1");
 
 	/*

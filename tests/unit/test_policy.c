@@ -507,6 +507,30 @@ static void test_multi(void)
 	free(out);
 }
 
+/* controller.upgrade_program: true by default, false written back */
+static void test_upgrade_program(void)
+{
+	struct bg_policy p, q;
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	CU_ASSERT_EQUAL_FATAL(parse("version: 1\n", &p), 0);
+	CU_ASSERT_FALSE(p.no_upgrade);
+	bg_policy_free(&p);
+	CU_ASSERT_EQUAL_FATAL(parse("version: 1\ncontroller: { upgrade_program: false }\n", &p), 0);
+	CU_ASSERT_TRUE(p.no_upgrade);
+	f = open_memstream(&out, &len);
+	bg_policy_write(f, &p);
+	fclose(f);
+	CU_ASSERT_EQUAL_FATAL(parse(out, &q), 0);
+	CU_ASSERT_TRUE(q.no_upgrade);
+	bg_policy_free(&p);
+	bg_policy_free(&q);
+	free(out);
+	CU_ASSERT_NOT_EQUAL(parse("version: 1\ncontroller: { upgrade_program: maybe }\n", &p), 0);
+}
+
 static void test_bad(void)
 {
 	struct bg_policy p;
@@ -632,6 +656,7 @@ int add_policy_suite(void)
 		{ "write then parse round-trips", test_roundtrip },
 		{ "host.on_token_expired", test_on_token_expired },
 		{ "multi mode: xdp_mode, priorities", test_multi },
+		{ "controller.upgrade_program", test_upgrade_program },
 		{ "the shipped example is valid", test_example },
 		{ NULL, NULL },
 	};

@@ -25,6 +25,12 @@
  *   gc.c            expired tokens and dead flows, at most once a second
  *   fleet.c         fleet sync: leases of the global identities from the
  *                   engine (Redis) into the buckets, every fleet interval
+ *   upgrade.c       at start: this build's XDP program in place of another
+ *                   build's (policy controller.upgrade_program)
+ *
+ * Without --policy the controller is an exporter of a state configured by
+ * hand: metrics, the events feed, a bind socket if asked; nothing that
+ * writes (no apply, attach, upgrade, tuner or gc).
  *
  * The controller holds no state the kernel does not: everything is in the
  * pinned maps. Killed, even with SIGKILL, it leaves enforcement running;
@@ -66,8 +72,9 @@ struct serve {
 	const char *cli_bind, *cli_group; /* --bind-socket wins over the policy's */
 
 	struct bg_state s;
-	struct bg_policy pol; /* the policy in force */
+	struct bg_policy pol; /* the policy in force (exporter: the defaults) */
 	bool have_pol;
+	bool exporter; /* no --policy: serve the state as it is, change nothing */
 	int lock_fd; /* the single-instance lock (BG_LOCK_SERVE) */
 	struct loop loop;
 	struct bg_health h; /* what the metrics export; each room counts its own */
@@ -153,5 +160,8 @@ void gc_stop(struct serve *sv);
 int fleet_start(struct serve *sv);
 void fleet_stop(struct serve *sv); /* leaves the fleet: safe shares here, the engine told */
 void fleet_update(struct serve *sv, const struct bg_policy *p); /* after a reload */
+
+/* upgrade.c: after the first apply */
+void upgrade_at_start(struct serve *sv);
 
 #endif /* BG_SERVE_H */

@@ -153,7 +153,7 @@ static int do_help(int argc, char **argv)
 		"  policy check|apply|dump [FILE]      declarative YAML policy (see `policy help`)\n"
 		"  serve --policy FILE [--metrics A:P] the controller: reload, tuner, metrics\n"
 		"  top [sort rate|drops]               live view of identities, every second\n"
-		"  events                              identities starting/stopping being limited\n"
+		"  events [since DURATION]             identities starting/stopping being limited\n"
 		"  batch FILE                          many identity/prefix commands at once\n"
 		"  fleet status [identity NAME]        fleet mode: leases of global identities\n"
 		"  audit [--since T] [--identity N]    the audit log: applies, token lifecycle and use\n"

@@ -32,6 +32,8 @@ struct ev_ctx {
 	const struct bg_state *s;
 	unsigned long count;
 	unsigned long max; /* 0: no limit */
+	__u64 from_ns; /* CLOCK_MONOTONIC: older events (still in the ring) are not shown */
+	unsigned long older; /* how many were not */
 };
 
 static __u64 clock_ns(clockid_t c)
@@ -66,6 +68,10 @@ static void print_event(void *arg, const struct bg_event *e, bool swept)
 	bg_fmt_rfc3339_ms(real, when, sizeof(when));
 	if (c->max && c->count >= c->max)
 		return; /* one batch may hold more than asked for */
+	if (e->ts_ns < c->from_ns) {
+		c->older++; /* from before this reader started (or its `since`) */
+		return;
+	}
 	slot_name(c->s, e->id, name, sizeof(name));
 	c->count++;
 	if (out_is_json()) {
@@ -148,6 +154,8 @@ int do_events(int argc, char **argv)
 	struct bg_ev_reader r;
 	struct bg_state s;
 	struct ev_ctx c = {};
+	__u64 since_ns = 0; /* replay this far back; 0: live only */
+	bool noted = false;
 	char err[128];
 	__u64 end = 0, next_sweep;
 	pid_t holder;
@@ -158,23 +166,40 @@ int do_events(int argc, char **argv)
 		__u32 x;
 
 		if (!strcmp(kw, "help")) {
-			out_help("Usage: burstctl events [count N] [duration SECONDS]\n"
-				 "\n"
-				 "Follow identities as they start being limited (a packet over\n"
-				 "the limit: dropped, or counted in shadow) and stop (conforming\n"
-				 "again, or quiet, for %.0f s). At most one of each per identity\n"
-				 "per second: never one event per dropped packet. With -j, one\n"
-				 "JSON object per line. The ring has one reader: while\n"
-				 "`burstctl serve` reads it, this follows the controller's\n"
-				 "feed of the same events instead (root only).\n",
-				 BG_EVENT_HOLD_NS / 1e9);
+			out_help(
+				"Usage: burstctl events [since DURATION|all] [count N] [duration SECONDS]\n"
+				"\n"
+				"Follow identities as they start being limited (a packet over\n"
+				"the limit: dropped, or counted in shadow) and stop (conforming\n"
+				"again, or quiet, for %.0f s). At most one of each per identity\n"
+				"per second: never one event per dropped packet. With -j, one\n"
+				"JSON object per line. The ring has one reader: while\n"
+				"`burstctl serve` reads it, this follows the controller's\n"
+				"feed of the same events instead (root only).\n"
+				"\n"
+				"Live by default: events still in the ring from before it started\n"
+				"are not shown (it says how many). since DURATION (90s, 15m, 1h)\n"
+				"first replays those of the last DURATION, since all every one\n"
+				"the ring still holds (--since is the same keyword).\n",
+				BG_EVENT_HOLD_NS / 1e9);
 			return 0;
 		}
-		if (strcmp(kw, "count") && strcmp(kw, "duration"))
+		if (strcmp(kw, "count") && strcmp(kw, "duration") && strcmp(kw, "since") &&
+		    strcmp(kw, "--since"))
 			return usage_error("events", "unknown argument \"%s\"", kw);
 		v = take_value("events", &argc, &argv);
 		if (!v)
 			return -EINVAL;
+		if (!strcmp(kw, "since") || !strcmp(kw, "--since")) {
+			if (!strcmp(v, "all")) {
+				since_ns = UINT64_MAX;
+			} else if (bg_parse_duration(v, &since_ns, err, sizeof(err))) {
+				return usage_error(
+					"events", "since %s (use a duration: 90s, 15m, 1h; or all)",
+					err);
+			}
+			continue;
+		}
 		if (bg_parse_u32(v, &x, err, sizeof(err)) || !x)
 			return usage_error("events", "%s %s: expected a whole number above 0", kw,
 					   v);
@@ -188,6 +213,8 @@ int do_events(int argc, char **argv)
 		return ret;
 	c.s = &s;
 	c.max = max_count;
+	c.from_ns = clock_ns(CLOCK_MONOTONIC);
+	c.from_ns = since_ns >= c.from_ns ? 0 : c.from_ns - since_ns;
 	signal(SIGINT, on_sigint);
 	signal(SIGTERM, on_sigint);
 	if (duration > 0)
@@ -198,6 +225,9 @@ int do_events(int argc, char **argv)
 
 		if (fd >= 0) {
 			bg_dbg("the ring is read by process %d: following its feed", (int)holder);
+			if (since_ns)
+				bg_warn("the controller (pid %d) reads the event ring: only live events can be followed; earlier ones are in its log",
+					(int)holder);
 			ret = follow_feed(fd, &c, end);
 			close(fd);
 			goto out;
@@ -227,6 +257,14 @@ int do_events(int argc, char **argv)
 		}
 		if (poll(&p, 1, 250) > 0)
 			bg_events_consume(&r);
+		if (c.older && !noted) {
+			/* the ring kept them from before: say so, once, not on stdout */
+			fprintf(stderr,
+				"%s: events: %lu event%s from before %s not shown (`burstctl events since 10m` replays them)\n",
+				bg_prog_name, c.older, c.older == 1 ? "" : "s",
+				since_ns ? "the `since` window" : "this started");
+			noted = true;
+		}
 	}
 	bg_events_close(&r);
 out:

@@ -180,4 +180,16 @@ v=[json.loads(l) for l in open(sys.argv[1])]
 print([(e["identity"], e["event"]) for e in v], v[1].get("reason"), v[1]["limited_for_sec"] >= 1)' "$TMPF.events")" \
 	"[('agent', 'limited'), ('agent', 'cleared')] quiet True"
 check "events: each line matches docs/json.md" schema events "$TMPF.events"
+
+# nobody reads the ring: an episode's "limited" waits there. A new reader is
+# live: it does not show it, and says so; since replays it.
+send --dst 198.18.90.1 --port 9000 --src 198.18.90.10 --count 200 >/dev/null
+b events duration 2 >"$TMPF.ev.live" 2>"$TMPF.ev.live.err"
+check "events: live by default: the older event is not shown" sh -c "! grep -q ' limited ' '$TMPF.ev.live'"
+check "events: ... and it says so" grep -q "1 event from before this started not shown" "$TMPF.ev.live.err"
+send --dst 198.18.90.1 --port 9000 --src 198.18.90.10 --count 200 >/dev/null
+sleep 1
+b -j events since 1m count 1 duration 5 >"$TMPF.ev.since"
+check "events since 1m: replays the event from before it started" \
+	eq "$(json "$TMPF.ev.since" "(j['identity'], j['event'])")" "('agent', 'limited')"
 finish

@@ -6,10 +6,11 @@
  * on an accepted socket, call
  *
  *	struct bg_client_reply r;
- *	if (bg_client_bind(fd, token, token_len, NULL, &r) < 0)
- *		log("burstgate: %s", r.error);   // the connection works anyway
+ *	if (bg_client_bind(fd, token, token_len, 0, NULL, &r) < 0)
+ *		fprintf(stderr, "burstgate: %s\n", r.error); // the connection works anyway
  *
- * and from then on the connection's packets are metered against that
+ * (idle_s 0: the server's idle timeout; socket_path NULL: the default) and
+ * from then on the connection's packets are metered against that
  * agent's buckets. The library reads the connection's addresses itself
  * (getsockname, getpeername), talks to the bind socket of burstctl
  * (`burstctl bind serve`, or the controller), and needs no privileges

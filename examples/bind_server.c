@@ -205,6 +205,7 @@ int main(int argc, char **argv)
 		{ "socket", required_argument, NULL, 's' },
 		{ "duration", required_argument, NULL, 'd' },
 		{ "max-conns", required_argument, NULL, 'm' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct conn conns[MAX_CONNS];
@@ -214,7 +215,10 @@ int main(int argc, char **argv)
 	int port = 0, max_conns = 1000, done = 0, lfd, c, i, n;
 	double duration = 30, end;
 
-	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+	static const char usage[] =
+		"usage: bind_server --listen ADDR --port N [--socket PATH] [--duration S (<= 300)] [--max-conns N]\n";
+
+	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'l':
 			addr = optarg;
@@ -231,13 +235,16 @@ int main(int argc, char **argv)
 		case 'm':
 			max_conns = atoi(optarg);
 			break;
+		case 'h':
+			fputs(usage, stdout); /* asked for: not an error */
+			return 0;
 		default:
+			fputs(usage, stderr);
 			return 2;
 		}
 	}
 	if (!addr || port < 1 || port > 65535 || duration <= 0 || duration > 300 || max_conns < 1) {
-		fprintf(stderr,
-			"usage: bind_server --listen ADDR --port N [--socket PATH] [--duration S (<= 300)] [--max-conns N]\n");
+		fputs(usage, stderr);
 		return 2;
 	}
 	lfd = listen_on(addr, port);

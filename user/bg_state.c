@@ -193,6 +193,20 @@ static void explain_eperm(const char *what)
 	       what);
 }
 
+bool bg_bpffs_usable(const char *pin_path, char *parent, size_t len)
+{
+	struct statfs st;
+	char *slash;
+
+	snprintf(parent, len, "%s", pin_path);
+	if (!strncmp(pin_path, BPFFS_ROOT "/", strlen(BPFFS_ROOT) + 1))
+		return true; /* bg_bpffs_ensure mounts it when needed */
+	slash = strrchr(parent, '/');
+	if (slash && slash != parent)
+		*slash = '\0';
+	return statfs(parent, &st) == 0 && st.f_type == BPF_FS_MAGIC;
+}
+
 int bg_bpffs_ensure(const char *pin_path)
 {
 	struct statfs st;

@@ -165,6 +165,13 @@ int bg_prog_fd(struct bg_xdp *skel);
 struct bpf_object *bg_prog_obj(struct bg_xdp *skel);
 struct bpf_program *bg_prog_bpf(struct bg_xdp *skel);
 
+/*
+ * Could a state be made at pin_path (no side effects)? Below /sys/fs/bpf
+ * yes (bg_bpffs_ensure mounts it); elsewhere only if its parent, left in
+ * parent, is on a bpffs.
+ */
+bool bg_bpffs_usable(const char *pin_path, char *parent, size_t len);
+
 /* Ensure bpffs is mounted at /sys/fs/bpf when the pin path is below it. */
 int bg_bpffs_ensure(const char *pin_path);
 

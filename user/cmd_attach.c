@@ -373,6 +373,7 @@ int do_status(int argc, char **argv)
 	struct bg_identity *ids = NULL;
 	size_t nids = 0, npfx = 0, i, n4 = 0;
 	struct bg_global g = {};
+	char parent[256];
 	struct bg_state s;
 	bool have;
 
@@ -394,6 +395,10 @@ int do_status(int argc, char **argv)
 	out_bool("state", NULL, have);
 	if (!have && geteuid() != 0) {
 		out_text(" (not readable: run as root)\n");
+	} else if (!have && !bg_bpffs_usable(opts.pin_path, parent, sizeof(parent))) {
+		out_text(
+			" (none, and none can be made here: %s is not on a bpf filesystem; use a folder under /sys/fs/bpf, or mount one: mount -t bpf bpf %s)\n",
+			parent, parent);
 	} else if (!have) {
 		out_text(" (none yet: `burstctl setup` or `burstctl attach DEV` creates it)\n");
 	} else {

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 """A real HTTP/1.1 server for the network tests (the standard library's
 http.server, threaded, keep-alive). Answers every GET with "ok", counts the
-requests per X-Agent header, and stops by itself after --duration seconds
+requests per X-Agent header (GET ...?bytes=N answers N bytes instead, at
+most 16 MiB), and stops by itself after --duration seconds
 (or on SIGTERM), printing {"requests": {AGENT: N, ...}} on stdout.
 Prints "listening" on stderr once it accepts connections."""
 import argparse
@@ -31,6 +32,9 @@ def main():
             with lock:
                 counts[self.headers.get("X-Agent", "-")] += 1
             body = b"ok\n"
+            if "?bytes=" in self.path:
+                n = self.path.split("?bytes=", 1)[1]
+                body = b"x" * min(int(n) if n.isdigit() else 0, 16 << 20)
             self.send_response(200)
             self.send_header("Content-Type", "text/plain")
             self.send_header("Content-Length", str(len(body)))

@@ -109,6 +109,14 @@ check "unknown token counted ($(($(cnt http unknown_token) - u0)))" eq $(($(cnt 
 check "both metered as default ($(($(stat default passed_pkts) - d0)) packets)" le 6 $(($(stat default passed_pkts) - d0))
 check "token list shows it expired" eq "$(bctl -j token list | json - "sorted(e['expired'] for e in j['tokens'])")" "[False, False, True]"
 
+echo "-- only ingress is metered: a response is not limited by the agent's rate"
+# slow: 20 pps, burst 10. A 1 MiB answer takes the server's packets, not
+# slow's: only the few requests and ACKs slow sends are metered.
+ip netns exec "$TX" curl --noproxy '*' -s --max-time 20 -H @"$TMPF.hdr.slow" -o "$TMPF.big" \
+	-w '%{http_code} %{size_download} %{time_total}\n' "$URL?bytes=1048576" >"$TMPF.bigw"
+read -r code size secs <"$TMPF.bigw"
+check "slow downloads 1 MiB in full at 20 pps (in ${secs}s)" eq "$code $size" "200 1048576"
+
 echo "-- on-token-expired block: expired and unknown tokens are dropped"
 bctl token config on-token-expired block >/dev/null
 check "block made its identity (action block)" eq "$(bctl -j identity show expired-tokens | json - "j['action']")" block

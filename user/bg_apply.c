@@ -18,6 +18,7 @@
 #include "bg_setup.h"
 #include "bg_flow.h"
 #include "bg_log.h"
+#include "bg_time.h"
 #include "bg_units.h"
 
 /* ---- Reading the live state ---- */
@@ -578,16 +579,27 @@ static bool in_sorted(const __u32 *v, size_t n, __u32 x)
 	return n && bsearch(&x, v, n, sizeof(*v), cmp_u32);
 }
 
-static void tok_value(struct bg_token *t, __u32 id, __u64 fp, const struct bg_token *have)
+/*
+ * A token of a file: its line's expires= (w->expires_unix, 0: never), as a
+ * deadline on the boot clock of now. Past or too far: dead at once (the
+ * reader skipped those already passed when it read the file).
+ */
+static void tok_value(struct bg_token *t, __u32 id, const struct bg_pol_token *w,
+		      const struct bg_token *have, const struct bg_clock *now)
 {
 	memset(t, 0, sizeof(*t));
 	if (have)
 		*t = *have; /* keep its creation time */
 	t->id = id;
-	t->fingerprint = fp;
-	t->deadline_ns = 0; /* a token of a file never expires: remove it from the file */
+	t->fingerprint = w->fp;
+	t->deadline_ns = 0;
 	t->expires_unix = 0;
 	t->flags &= ~BG_TOKF_RETIRING; /* back in a file: no longer rotated out */
+	if (w->expires_unix) {
+		if (bg_expiry_from_unix(now, w->expires_unix, &t->deadline_ns))
+			t->deadline_ns = 1; /* expired (or beyond 10 years: refused as such) */
+		t->expires_unix = (__u64)w->expires_unix;
+	}
 }
 
 /*
@@ -636,6 +648,7 @@ static int plan_tokens(const struct bg_policy *p, const struct bg_live *live, st
 	__u32 *owned = calloc(live->max_ids + 1, sizeof(*owned)); /* slot -> policy index + 1 */
 	size_t a = 0, b = 0, i, first, after;
 	struct bg_plan_tok *x = NULL;
+	const struct bg_clock *now = &live->now;
 
 	plan->tok_add = calloc(p->ntoks + 1, sizeof(*plan->tok_add));
 	plan->tok_move = calloc(p->ntoks + live->ntoks + 1, sizeof(*plan->tok_move));
@@ -690,10 +703,12 @@ static int plan_tokens(const struct bg_policy *p, const struct bg_live *live, st
 			/* in a token file, not registered */
 			x = &plan->tok_add[plan->ntok_add++];
 			*x = (struct bg_plan_tok){ .hash = w->hash, .new_id = to };
-			tok_value(&x->tok, to, w->fp, NULL);
+			tok_value(&x->tok, to, w, NULL, now);
 		} else {
 			dead = in_sorted(gone, ngone, l->tok.id);
-			if (l->tok.id == to && !dead && !l->tok.deadline_ns) {
+			if (l->tok.id == to && !dead && !(l->tok.flags & BG_TOKF_RETIRING) &&
+			    l->tok.expires_unix == (__u64)w->expires_unix &&
+			    !l->tok.deadline_ns == !w->expires_unix) {
 				plan->ntok_same++;
 				continue;
 			}
@@ -706,7 +721,7 @@ static int plan_tokens(const struct bg_policy *p, const struct bg_live *live, st
 				x->why = "moving to another identity";
 				x = &plan->tok_add[plan->ntok_add++];
 				*x = (struct bg_plan_tok){ .hash = w->hash, .new_id = to };
-				tok_value(&x->tok, to, w->fp, NULL);
+				tok_value(&x->tok, to, w, NULL, now);
 			} else {
 				x = &plan->tok_move[plan->ntok_move++];
 				*x = (struct bg_plan_tok){ .hash = w->hash,
@@ -714,7 +729,7 @@ static int plan_tokens(const struct bg_policy *p, const struct bg_live *live, st
 							   .new_id = to };
 				x->old_name = name_of(live, l->tok.id);
 				x->old = l->tok;
-				tok_value(&x->tok, to, w->fp, &l->tok);
+				tok_value(&x->tok, to, w, &l->tok, now);
 			}
 		}
 		x->new_name = wid->name;
@@ -1159,9 +1174,16 @@ void bg_plan_describe(const struct bg_plan *plan, size_t max,
 		     plan->pfx_del[i].old_name);
 	/* Tokens by fingerprint only: a token never reaches a log or the audit. */
 	for (i = 0; i < plan->ntok_add; i++)
-		EMIT("token_added", plan->tok_add[i].new_name, "token %s added -> %s (%s line %u)",
+		EMIT("token_added", plan->tok_add[i].new_name,
+		     "token %s added -> %s%s%s (%s line %u)",
 		     bg_fp_fmt(plan->tok_add[i].tok.fingerprint, buf, sizeof(buf)),
-		     plan->tok_add[i].new_name, plan->tok_add[i].file, plan->tok_add[i].line);
+		     plan->tok_add[i].new_name,
+		     plan->tok_add[i].tok.expires_unix ? ", expires " : "",
+		     plan->tok_add[i].tok.expires_unix ?
+			     bg_fmt_rfc3339((__s64)plan->tok_add[i].tok.expires_unix, when,
+					    sizeof(when)) :
+			     "",
+		     plan->tok_add[i].file, plan->tok_add[i].line);
 	for (i = 0; i < plan->ntok_move; i++) {
 		const struct bg_plan_tok *t = &plan->tok_move[i];
 
@@ -1170,11 +1192,17 @@ void bg_plan_describe(const struct bg_plan *plan, size_t max,
 			     "token %s of %s: not in its token_files any more: works until %s (token_grace)",
 			     bg_fp_fmt(t->tok.fingerprint, buf, sizeof(buf)), t->new_name,
 			     bg_fmt_rfc3339((__s64)t->tok.expires_unix, when, sizeof(when)));
-		else if (t->old_id == t->new_id)
+		else if (t->old_id == t->new_id && !t->tok.expires_unix)
 			EMIT("token_changed", t->new_name,
 			     "token %s of %s: no longer expires (%s line %u lists it)",
 			     bg_fp_fmt(t->tok.fingerprint, buf, sizeof(buf)), t->new_name, t->file,
 			     t->line);
+		else if (t->old_id == t->new_id)
+			EMIT("token_changed", t->new_name,
+			     "token %s of %s: expires %s (%s line %u)",
+			     bg_fp_fmt(t->tok.fingerprint, buf, sizeof(buf)), t->new_name,
+			     bg_fmt_rfc3339((__s64)t->tok.expires_unix, when, sizeof(when)),
+			     t->file, t->line);
 		else
 			EMIT("token_moved", t->new_name, "token %s: %s -> %s (%s line %u)",
 			     bg_fp_fmt(t->tok.fingerprint, buf, sizeof(buf)), t->old_name,

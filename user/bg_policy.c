@@ -17,6 +17,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <yaml.h>
 
@@ -1499,6 +1500,16 @@ void bg_policy_notes(const struct bg_policy *p, void (*fn)(void *arg, const char
 			p->loose_file, p->loose_files > 1 ? " (and others)" : "");
 		fn(arg, note);
 	}
+	if (p->expired_lines) {
+		snprintf(
+			note, sizeof(note),
+			"%zu token%s past %s expires= not registered (%s%s): remove %s from the file",
+			p->expired_lines, p->expired_lines == 1 ? "" : "s",
+			p->expired_lines == 1 ? "its" : "their", p->expired_line,
+			p->expired_lines > 1 ? " and others" : "",
+			p->expired_lines == 1 ? "it" : "them");
+		fn(arg, note);
+	}
 	if (p->header_given && !p->scheme_given &&
 	    strcasecmp(p->http_token_header, "authorization")) {
 		snprintf(
@@ -1574,6 +1585,45 @@ static int add_tok(struct bg_policy *p, size_t *cap, const struct bg_pol_token *
 	return 0;
 }
 
+/*
+ * "TOKEN" or "TOKEN expires=TIME": *n becomes the token's length. Messages
+ * never quote the line: what follows the token may be another token.
+ */
+static int split_expiry(const char *line, size_t *n, __s64 *expires_unix, char *e, size_t elen)
+{
+	const char *rest, *end = line + *n;
+	char when[64], why[128];
+	size_t tn;
+
+	*expires_unix = 0;
+	for (tn = 0; tn < *n && line[tn] != ' ' && line[tn] != '\t'; tn++)
+		;
+	if (tn == *n)
+		return 0;
+	for (rest = line + tn; rest < end && (*rest == ' ' || *rest == '\t'); rest++)
+		;
+	if ((size_t)(end - rest) <= strlen("expires=") || strncmp(rest, "expires=", 8) ||
+	    (size_t)(end - rest) - 8 >= sizeof(when)) {
+		snprintf(
+			e, elen,
+			"after the token (byte %zu) comes something other than expires=TIME (%zu bytes, not shown: a token cannot hold a blank)",
+			tn + 1, (size_t)(end - rest));
+		return -EINVAL;
+	}
+	memcpy(when, rest + 8, (size_t)(end - rest) - 8);
+	when[(size_t)(end - rest) - 8] = '\0';
+	if (bg_parse_rfc3339(when, expires_unix, why, sizeof(why))) {
+		snprintf(e, elen, "expires=%s (an RFC 3339 time: 2026-12-01T10:00:00Z)", why);
+		return -EINVAL;
+	}
+	if (*expires_unix <= 0) {
+		snprintf(e, elen, "expires=%s: before 1970", when);
+		return -EINVAL;
+	}
+	*n = tn;
+	return 0;
+}
+
 /* The tokens of one file; buf holds the whole file and is wiped by the caller. */
 static int parse_tok_lines(struct bg_policy *p, __u32 ident, __u32 fi, char *buf, size_t len,
 			   const struct bg_secret *sec, size_t *cap, char *err, size_t errlen)
@@ -1581,7 +1631,8 @@ static int parse_tok_lines(struct bg_policy *p, __u32 ident, __u32 fi, char *buf
 	const struct bg_pol_tokfile *f = &p->ids[ident].token_files[fi];
 	struct bg_pol_token t = { .ident = ident, .file = fi };
 	size_t start, end, found = 0;
-	char e[256];
+	__s64 now_s = (__s64)time(NULL);
+	char e[384];
 	int ret;
 
 	for (start = 0; start < len; start = end + 1) {
@@ -1602,8 +1653,17 @@ static int parse_tok_lines(struct bg_policy *p, __u32 ident, __u32 fi, char *buf
 		}
 		if (!n || *line == '#')
 			continue;
+		if (split_expiry(line, &n, &t.expires_unix, e, sizeof(e)))
+			return tok_fail(p, f, err, errlen, "line %u: %s", t.line, e);
 		if (bg_token_check(line, n, e, sizeof(e)))
 			return tok_fail(p, f, err, errlen, "line %u: token %s", t.line, e);
+		if (t.expires_unix && t.expires_unix <= now_s) {
+			found++;
+			if (!p->expired_lines++)
+				snprintf(p->expired_line, sizeof(p->expired_line), "%s line %u",
+					 f->path, t.line);
+			continue; /* dead already: as good as absent (on_token_expired says what it gets) */
+		}
 		bg_token_hash(sec, line, n, &t.hash, &t.fp);
 		ret = add_tok(p, cap, &t);
 		if (ret)
@@ -1700,6 +1760,7 @@ int bg_policy_read_tokens(struct bg_policy *p, const struct bg_secret *sec, char
 	p->toks = NULL;
 	p->ntoks = 0;
 	p->loose_files = 0;
+	p->expired_lines = 0;
 	p->toks_loaded = false;
 	for (i = 0; i < p->nids && !ret; i++)
 		for (j = 0; j < p->ids[i].ntoken_files && !ret; j++)
@@ -1714,8 +1775,13 @@ int bg_policy_read_tokens(struct bg_policy *p, const struct bg_secret *sec, char
 			const struct bg_pol_identity *a = &p->ids[first->ident];
 			const struct bg_pol_identity *b = &p->ids[t->ident];
 
-			if (first->ident == t->ident)
-				continue; /* the same token twice for one identity: once */
+			if (first->ident == t->ident) {
+				/* the same token twice for one identity: once, the longer lived */
+				if (!t->expires_unix ||
+				    (first->expires_unix && t->expires_unix > first->expires_unix))
+					p->toks[k - 1].expires_unix = t->expires_unix;
+				continue;
+			}
 			ret = tok_fail(
 				p, &b->token_files[t->file], err, errlen,
 				"line %u: the same token as line %u of %s, given to identity %s (a token belongs to one identity)",

@@ -76,6 +76,7 @@ struct bg_pol_token {
 	__u32 file; /* index into that identity's token_files */
 	__u32 line; /* line in the token file, 1-based */
 	__u32 pad;
+	__s64 expires_unix; /* `expires=TIME` on its line, seconds; 0: never */
 };
 
 struct bg_pol_identity {
@@ -148,6 +149,8 @@ struct bg_policy {
 	bool toks_loaded;
 	size_t loose_files; /* token files readable by group or others */
 	char loose_file[BG_POL_PATH_LEN]; /* the first of them */
+	size_t expired_lines; /* tokens whose expires= had passed: not registered */
+	char expired_line[BG_POL_PATH_LEN + 16]; /* the first of them, "FILE line N" */
 };
 
 /* Parse and validate; on error, err holds "FILE:LINE:COL: what (accepted)". */
@@ -157,9 +160,11 @@ int bg_policy_parse(const char *name, const char *text, size_t len, struct bg_po
 void bg_policy_free(struct bg_policy *p);
 
 /*
- * Read every token file: one token per line; blank lines and lines whose
- * first visible character is # are skipped; spaces, tabs and a CR around a
- * token are dropped. Each token is checked (visible ASCII, 1 to 512 bytes)
+ * Read every token file: one token per line, optionally followed by
+ * blanks and `expires=TIME` (RFC 3339: the token dies then; a line already
+ * past it is skipped and counted in expired_lines); blank lines and lines
+ * whose first visible character is # are skipped; spaces, tabs and a CR
+ * around a token are dropped. Each token is checked (visible ASCII, 1 to 512 bytes)
  * and hashed under sec; buffers that held tokens are wiped. A token given
  * to two identities is an error; given twice to one, it counts once. All
  * or nothing: on error, err says "POLICY:LINE:COL: token file PATH: line

@@ -48,7 +48,8 @@ static int help(int argc, char **argv)
 		 "       the dump names the token files recorded at the last apply.\n"
 		 "\n"
 		 "Token files hold one token per line (blank lines and lines starting\n"
-		 "with # are skipped). The policy owns the tokens of every identity\n"
+		 "with # are skipped), optionally followed by expires=TIME (RFC 3339):\n"
+		 "the token is dead from then on. The policy owns the tokens of every identity\n"
 		 "that has token_files: an apply leaves it exactly the tokens of its\n"
 		 "files, removing tokens added by hand. Identities without token_files\n"
 		 "keep the tokens of `burstctl token add`.\n");

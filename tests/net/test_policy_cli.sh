@@ -62,7 +62,7 @@ check "check reads the token files: 2 tokens in 1 file" \
 fails "check: a token file without a token, at the policy's entry" \
 	"tokempty.yaml:5:96: token file $TMPF.empty: holds no token" b policy check "$TMPF.tokempty.yaml"
 fails "check: a bad token, by line and byte, never echoed" \
-	"token file $TMPF.spacey: line 2: token byte 4 of 14 is whitespace" b policy check "$TMPF.tokbad.yaml"
+	"token file $TMPF.spacey: line 2: after the token (byte 4) comes something other than expires=TIME (10 bytes, not shown" b policy check "$TMPF.tokbad.yaml"
 check "... the token is not in the message" sh -c "! grep -q s3cr3t '$TMPF.err'"
 b policy apply "$TMPF.good.yaml" >/dev/null
 check "check against the state: 0 changes" eq "$(b -j policy check "$TMPF.good.yaml" | json - "j['change_count']")" 0
@@ -98,7 +98,7 @@ check "dump keeps the tuner bounds" grep -q "burst_max: 500" "$TMPF.dump.yaml"
 
 # tokens: apply, check shows fingerprints, dump round-trips with the token files
 before=$(b -j token list)
-fails "apply of a bad token file is refused" "line 2: token byte 4" b policy apply "$TMPF.tokbad.yaml"
+fails "apply of a bad token file is refused" "line 2: after the token (byte 4)" b policy apply "$TMPF.tokbad.yaml"
 check "... and changed nothing" eq "$before" "$(b -j token list)"
 check "check: would add 2 tokens" eq "$(b -j policy check "$TMPF.tok.yaml" | json - "j['token_changes']['added']")" 2
 b -j policy apply "$TMPF.tok.yaml" >"$TMPF.apply.json"
@@ -120,6 +120,34 @@ check "token_files dropped: the tokens go, said by fingerprint" \
 	eq "$(grep -c "removed from agent (the identity's token_files are no longer given)" "$TMPF.back.txt")" 2
 check "... and the header is the default again" eq "$(b -j token config | json - "j['header']")" authorization
 check "apply: JSON" valid_json b -j policy apply "$TMPF.good.yaml"
+
+# token files: a line may end in expires=TIME; a line past it is not registered
+later=$(date -u -d '+2 hours' +%Y-%m-%dT%H:%M:%SZ)
+evenlater=$(date -u -d '+3 hours' +%Y-%m-%dT%H:%M:%SZ)
+printf 's3cr3t-exp-1 expires=%s\ns3cr3t-exp-2\ns3cr3t-exp-3 expires=2001-01-01T00:00:00Z\n' "$later" >"$TMPF.exptok"
+tokpolicy "$TMPF.exptok" >"$TMPF.exptok.yaml"
+b -j policy apply "$TMPF.exptok.yaml" >"$TMPF.exptok.json"
+check "token file expiry: the dated token expires then, the other never" \
+	eq "$(b -j token list | json - "sorted(str(t['expires_at']) for t in j['tokens'] if t['identity'] == 'agent')")" \
+	"['$later', 'None']"
+check "token file expiry: the line already past it is not registered, and said so" \
+	grep -q "1 token past its expires= not registered ($TMPF.exptok line 3)" "$TMPF.exptok.json"
+sed -i "s/expires=$later/expires=$evenlater/" "$TMPF.exptok"
+check "token file expiry: a new expiry is a change, said as such" \
+	eq "$(b -j policy apply "$TMPF.exptok.yaml" | json - "[c['change'].split(': ', 1)[1] for c in j['changes']]")" \
+	"['expires $evenlater ($TMPF.exptok line 1)']"
+check "token file expiry: ... and in force" \
+	eq "$(b -j token list | json - "sorted(str(t['expires_at']) for t in j['tokens'] if t['identity'] == 'agent')")" \
+	"['$evenlater', 'None']"
+soon=$(date -u -d '+4 seconds' +%Y-%m-%dT%H:%M:%SZ)
+printf 's3cr3t-exp-4 expires=%s\n' "$soon" >"$TMPF.exptok"
+b policy apply "$TMPF.exptok.yaml" >/dev/null
+check "token file expiry: live before its time" \
+	eq "$(b -j token list identity agent | json - "[t['expired'] for t in j['tokens']]")" "[False]"
+sleep 5
+check "token file expiry: dead after it, in the data plane's clock (no reload)" \
+	eq "$(b -j token list identity agent | json - "[t['expired'] for t in j['tokens']]")" "[True]"
+b policy apply "$TMPF.good.yaml" >/dev/null
 
 # host.on_token_expired: block brings its identity; in the plan, the state, the dump
 sed 's/^version: 1$/version: 1\nhost: { on_token_expired: block }/' "$TMPF.good.yaml" >"$TMPF.exp.yaml"

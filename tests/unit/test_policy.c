@@ -211,6 +211,24 @@ static void test_token_read(void)
 		CU_ASSERT(p.toks[i - 1].hash < p.toks[i].hash);
 	bg_policy_free(&p);
 
+	/* expires=TIME after a token: its expiry; a line already past it is skipped */
+	file("exp",
+	     "s3cr3t-e1 expires=2099-01-01T00:00:00Z\ns3cr3t-e2\n"
+	     "s3cr3t-e3\texpires=2001-01-01T00:00:00Z\r\n",
+	     c);
+	CU_ASSERT_EQUAL_FATAL(parse_tok(c, NULL, NULL, &p), 0);
+	CU_ASSERT_EQUAL_FATAL(bg_policy_read_tokens(&p, &sec, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(p.ntoks, 2);
+	CU_ASSERT_EQUAL(p.expired_lines, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(p.expired_line, "line 3"));
+	bg_token_hash(&sec, "s3cr3t-e1", 9, &h, &fp);
+	for (i = 0; i < p.ntoks && p.toks[i].hash != h; i++)
+		;
+	CU_ASSERT_FATAL(i < p.ntoks);
+	CU_ASSERT_EQUAL(p.toks[i].expires_unix, 4070908800LL);
+	CU_ASSERT_EQUAL(p.toks[1 - i].expires_unix, 0); /* e2: never */
+	bg_policy_free(&p);
+
 	/* the same token twice for one identity counts once */
 	file("dup", "s3cr3t-a1\n", c);
 	CU_ASSERT_EQUAL_FATAL(parse_tok(a, c, NULL, &p), 0);
@@ -228,7 +246,10 @@ static void test_token_errors(void)
 	static const struct {
 		const char *name, *text, *says;
 	} bad[] = {
-		{ "space", "s3cr3t-ok\nmy s3cr3t\n", "line 2: token byte 3 of 9 is whitespace" },
+		{ "space", "s3cr3t-ok\nmy s3cr3t\n",
+		  "line 2: after the token (byte 3) comes something other than expires=TIME (6 bytes, not shown" },
+		{ "bad expiry", "s3cr3t-ok expires=tomorrow\n", "line 1: expires=\"tomorrow\"" },
+		{ "two tokens", "s3cr3t-one s3cr3t-two\n", "line 1: after the token (byte 11)" },
 		{ "long", NULL, "line 1: token 600 bytes, longer than the 512 bytes" },
 		{ "utf8", "s3cr3t-\xc3\xa9\n", "line 1: token byte 8 of 9 is not ASCII" },
 		{ "ctl", "s3cr3t\x01x\n", "line 1: token byte 7 of 8 is a control character" },

@@ -131,7 +131,7 @@ echo "-- a bad token file is refused with its position; fixing it reloads"
 before=$(bctl -j token list)
 printf 'half of a s3cr3t\n' >"$TMPF.slow.new" && mv "$TMPF.slow.new" "$TMPF.slow.list"
 check "refused: the policy's entry, the file's line, not the token" wait_log "$TMPF.log" \
-	"reload refused, still enforcing the previous policy: $POL:10:49: token file $TMPF.slow.list: line 1: token byte 5 of 16 is whitespace" 5
+	"reload refused, still enforcing the previous policy: $POL:10:49: token file $TMPF.slow.list: line 1: after the token \\(byte 5\\) comes something other than expires=TIME" 5
 check "... the tokens in force stay" eq "$(bctl -j token list)" "$before"
 check "... and the token is not in the log" sh -c "! grep -q 's3cr3t' '$TMPF.log'"
 cat "$TMPF.tok.slow" >"$TMPF.slow.new" && mv "$TMPF.slow.new" "$TMPF.slow.list"

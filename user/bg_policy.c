@@ -1500,6 +1500,25 @@ void bg_policy_notes(const struct bg_policy *p, void (*fn)(void *arg, const char
 			p->loose_file, p->loose_files > 1 ? " (and others)" : "");
 		fn(arg, note);
 	}
+	/* limits an action ignores: probably a forgotten `action: enforce` */
+	for (i = 0; i <= p->nids; i++) {
+		const struct bg_pol_identity *id = i < p->nids ? &p->ids[i] : &p->deflt;
+
+		if ((id->lim.action != BG_ACT_ALLOW && id->lim.action != BG_ACT_BLOCK) ||
+		    (!id->lim.rate_pps && !id->lim.byte_rate_bits))
+			continue;
+		if (id->lim.action == BG_ACT_ALLOW)
+			snprintf(
+				note, sizeof(note),
+				"%s%s has limits but action allow, which ignores them: nothing of it is metered (add `action: enforce`, or `action: shadow` to see what they would drop)",
+				id == &p->deflt ? "" : "identity ", id->name);
+		else
+			snprintf(
+				note, sizeof(note),
+				"%s%s has limits but action block, which drops everything: the limits never apply",
+				id == &p->deflt ? "" : "identity ", id->name);
+		fn(arg, note);
+	}
 	if (p->expired_lines) {
 		snprintf(
 			note, sizeof(note),

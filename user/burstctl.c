@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bg_log.h"
 #include "bg_out.h"
@@ -68,6 +69,23 @@ int usage_error(const char *object, const char *fmt, ...)
 	else
 		bg_err("%s (see `%s help`)", msg, bg_prog_name);
 	return -EINVAL;
+}
+
+void warn_controller(const char *what)
+{
+	pid_t holder;
+	int fd;
+
+	if (bg_lock_take(opts.pin_path, BG_LOCK_SERVE, &fd, &holder) == 0) {
+		close(fd); /* nobody holds it: no controller */
+		return;
+	}
+	if (holder)
+		bg_warn("%s: a controller (`burstctl serve`, pid %d) manages this state from its policy file: its next reload reverts this change (make it in the policy file instead)",
+			what, (int)holder);
+	else
+		bg_warn("%s: a controller (`burstctl serve`) manages this state from its policy file: its next reload reverts this change (make it in the policy file instead)",
+			what);
 }
 
 bool wants_help(int argc, char **argv)

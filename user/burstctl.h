@@ -30,6 +30,12 @@ enum bg_exit {
 /* The exit status for a command's result (0 or -errno). */
 int bg_exit_code(int err);
 
+/*
+ * After a change by hand to a state that exists: when a controller runs on
+ * it, warn that its next reload reverts the change (what: the command).
+ */
+void warn_controller(const char *what);
+
 /* "help" first, or -h / --help anywhere (before a "--"). */
 bool wants_help(int argc, char **argv);
 

@@ -215,6 +215,8 @@ int do_batch(int argc, char **argv)
 		bg_err("batch: read %s: %s", file, strerror(EIO));
 	}
 	bg_state_close(&s);
+	if (done)
+		warn_controller("batch");
 	if (!err) {
 		out_begin_object(NULL);
 		out_str("file", "batch %s: ", file);

@@ -97,10 +97,12 @@ static int do_set(int argc, char **argv)
 			g.malformed = (__u32)malformed;
 		err = bg_global_put(&s, &g);
 	}
-	if (err)
+	if (err) {
 		bg_err("config set: %s", strerror(-err));
-	else
+	} else {
+		warn_controller("config set");
 		print_global(&g);
+	}
 	bg_state_close(&s);
 	return err;
 }

@@ -248,6 +248,23 @@ static int show_one(struct bg_state *s, const char *name, const char *result)
 	return 0;
 }
 
+/* Limits that cannot work as given: said, not refused (the change is valid). */
+static void warn_limits(const struct bg_identity *id, bool limits_given)
+{
+	const char *name = id->name;
+	bool limited = id->meta.rate_pps || id->meta.byte_rate_bits;
+
+	if (id->meta.byte_rate_bits && id->meta.burst_bytes < 1514)
+		bg_warn("identity %s: bytes-burst %llu is smaller than a full Ethernet frame (1514 bytes): larger packets can never pass",
+			name, (unsigned long long)id->meta.burst_bytes);
+	if (limits_given && limited && id->cfg.action == BG_ACT_ALLOW)
+		bg_warn("identity %s: its action allow ignores its limits: nothing of it is metered (`identity set %s action enforce` applies them, `action shadow` shows what they would drop)",
+			name, name);
+	if (limits_given && limited && id->cfg.action == BG_ACT_BLOCK)
+		bg_warn("identity %s: its action block drops everything: its limits never apply",
+			name);
+}
+
 static int add_or_set(int argc, char **argv, bool add)
 {
 	const char *cmd = add ? "add" : "set";
@@ -274,12 +291,13 @@ static int add_or_set(int argc, char **argv, bool add)
 	err = add ? bg_identity_add(&s, name, &l, mask, NULL) :
 		    bg_identity_set(&s, name, &l, mask, NULL);
 	if (!err) {
+		bool limits = mask & (BG_LIM_RATE | BG_LIM_BURST | BG_LIM_BYTE_RATE |
+				      BG_LIM_BYTE_BURST | BG_LIM_ACTION);
 		struct bg_identity id;
 
-		if (bg_identity_get(&s, name, &id) == 0 && id.meta.byte_rate_bits &&
-		    id.meta.burst_bytes < 1514)
-			bg_warn("identity %s: bytes-burst %llu is smaller than a full Ethernet frame (1514 bytes): larger packets can never pass",
-				name, (unsigned long long)id.meta.burst_bytes);
+		if (bg_identity_get(&s, name, &id) == 0)
+			warn_limits(&id, limits);
+		warn_controller(add ? "identity add" : "identity set");
 		err = show_one(&s, name, add ? "added" : "updated");
 	}
 	bg_state_close(&s);
@@ -308,6 +326,7 @@ static int do_del(int argc, char **argv)
 		return err;
 	err = bg_identity_del(&s, argv[0]);
 	if (!err) {
+		warn_controller("identity del");
 		out_begin_object(NULL);
 		out_str("identity", "deleted identity %s\n", argv[0]);
 		out_str("result", NULL, "deleted");

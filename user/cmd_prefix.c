@@ -92,6 +92,8 @@ static int do_add(int argc, char **argv)
 			err = 0; /* already there, same identity: idempotent */
 	}
 	if (!err) {
+		if (!same)
+			warn_controller("prefix add");
 		out_begin_object(NULL);
 		out_str("prefix", "prefix %s", bg_prefix_fmt(&p, buf, sizeof(buf)));
 		out_str("identity", " -> %s", name);
@@ -143,6 +145,7 @@ static int do_del(int argc, char **argv)
 		bg_err("prefix del %s: %s", buf, strerror(-err));
 		goto out;
 	}
+	warn_controller("prefix del");
 	out_begin_object(NULL);
 	out_str("prefix", "deleted prefix %s\n", buf);
 	out_str("result", NULL, "deleted");

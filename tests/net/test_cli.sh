@@ -55,6 +55,10 @@ fails "unknown keyword" "unknown argument \"speed\"" b identity add a speed 5
 
 check "identity add" b identity add alpha rate 1kpps burst 100 bytes-rate 10mbit
 check "identity add (defaults)" b identity add beta
+b identity set beta rate 5pps action allow 2>"$TMPF.allow" >/dev/null
+check "limits under action allow: warned (they are ignored)" grep -q "its action allow ignores its limits" "$TMPF.allow"
+check "no controller: no word of one" sh -c "! grep -q controller '$TMPF.allow'"
+b identity set beta rate unlimited action enforce >/dev/null
 check "identity add (third fills the table)" b identity add gamma action block
 fails "table full names the capacity" "identity table full (4 identities" b identity add delta
 fails "duplicate identity" "already exists" b identity add alpha

@@ -94,6 +94,17 @@ print(",".join(x["who"]["via"]+":"+x["result"] for x in v), all("time" in x for 
 	"start:applied,file-change:applied,SIGHUP:applied,file-change:refused True"
 check "audit: SIGHUP sender recorded" \
 	eq "$(sed -n 3p "$AUDIT" | json - "j['who']['pid']")" "$$"
+check "audit: each line matches docs/json.md" schema "audit log" "$AUDIT"
+
+# Changes by hand under a controller: made, and warned that its next reload reverts them
+for cmd in "identity set agent rate 900pps" "identity add handmade" "prefix add 198.18.40.99 identity handmade" \
+	"prefix del 198.18.40.99" "identity del handmade" "config set malformed pass"; do
+	# shellcheck disable=SC2086
+	bctl $cmd >/dev/null 2>"$TMPF.hand.err"
+	check "under a controller, \`$cmd\` warns: its next reload reverts it" \
+		grep -q "a controller (\`burstctl serve\`, pid [0-9]*) manages this state from its policy file: its next reload reverts this change" "$TMPF.hand.err"
+done
+bctl identity set agent rate 1kpps >/dev/null 2>&1
 
 # Stopping leaves enforcement running; the program stays attached.
 serve_stop

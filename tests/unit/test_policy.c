@@ -338,6 +338,34 @@ static void test_token_notes(void)
 	bg_policy_free(&p);
 }
 
+static void collect_note(void *arg, const char *note)
+{
+	char *buf = arg;
+
+	snprintf(buf + strlen(buf), 2048 - strlen(buf), "%s\n", note);
+}
+
+/* Limits under an action that ignores them: a note each (default included). */
+static void test_limits_ignored_notes(void)
+{
+	char notes[2048] = "";
+	struct bg_policy p;
+
+	CU_ASSERT_EQUAL_FATAL(parse("version: 1\ndefault: { rate: 20pps, burst: 10 }\n"
+				    "identities:\n  a: { rate: 5pps, action: block }\n"
+				    "  b: { rate: 5pps }\n  c: { action: allow }\n",
+				    &p),
+			      0);
+	bg_policy_notes(&p, collect_note, notes);
+	CU_ASSERT_PTR_NOT_NULL(strstr(
+		notes,
+		"default has limits but action allow, which ignores them: nothing of it is metered (add `action: enforce`"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(notes, "identity a has limits but action block"));
+	CU_ASSERT_PTR_NULL(strstr(notes, "identity b "));
+	CU_ASSERT_PTR_NULL(strstr(notes, "identity c "));
+	bg_policy_free(&p);
+}
+
 /* Every kind of bad file: where, and what the message must say. */
 static const struct {
 	const char *name;
@@ -678,6 +706,7 @@ int add_policy_suite(void)
 		{ "host.on_token_expired", test_on_token_expired },
 		{ "multi mode: xdp_mode, priorities", test_multi },
 		{ "controller.upgrade_program", test_upgrade_program },
+		{ "notes: limits an action ignores", test_limits_ignored_notes },
 		{ "the shipped example is valid", test_example },
 		{ NULL, NULL },
 	};

@@ -35,7 +35,7 @@ DEPS_BUILD := make gcc clang llvm pkg-config libbpf-dev bpftool libelf-dev \
 	libyaml-dev libmicrohttpd-dev libhiredis-dev libxdp-dev
 # redis-server: the fleet tests start their own (docs/fleet.md)
 DEPS_TEST := iproute2 util-linux procps python3 coreutils curl tmux redis-server \
-	xdp-tools
+	xdp-tools prometheus python3-yaml python3-kubernetes
 # vmtest: QEMU, busybox as the guest's init, decompressors for the kernels
 DEPS_VMTEST := qemu-system-x86 busybox-static xz-utils zstd
 # make deb and its test (tests/pkg)
@@ -270,7 +270,7 @@ vmtest: all
 	$(Q)vmtest/run $(if $(KERNEL),--kernel $(KERNEL))
 	$(Q)if [ -z "$(KERNEL)" ] || [ "$(KERNEL)" = 6.12 ]; then \
 		[ -n "$$(ls $(OUTPUT)/deb/burstgate_*.deb 2>/dev/null)" ] || $(MAKE) --no-print-directory deb; \
-		vmtest/run --kernel 6.12 -- tests/run-suites pkg; fi
+		vmtest/run --kernel 6.12 -- tests/run-suites pkg-kernel; fi
 
 vmtest-fetch:
 	$(Q)vmtest/run --fetch
@@ -329,10 +329,14 @@ DOCDIR ?= $(PREFIX)/share/doc/burstgate
 UNITDIR ?= /etc/systemd/system
 SYSCONFDIR ?= /etc
 DOCS := README.md $(wildcard docs/*.md)
+# Prometheus rules and scrape job, the Grafana dashboard (docs/monitoring.md)
+EXAMPLE_FILES := deploy/prometheus/burstgate-rules.yml deploy/prometheus/prometheus.yml \
+	deploy/grafana/burstgate-dashboard.json
 INSTALLED := $(SBINDIR)/burstctl $(LIBDIR)/libburstgate_client.a \
 	$(LIBDIR)/pkgconfig/burstgate-client.pc $(INCLUDEDIR)/burstgate/bg_client.h \
 	$(MANDIR)/man8/burstctl.8 $(UNITDIR)/burstgate.service \
-	$(addprefix $(DOCDIR)/,$(notdir $(DOCS))) $(DOCDIR)/examples/policy.yaml
+	$(addprefix $(DOCDIR)/,$(notdir $(DOCS))) $(DOCDIR)/examples/policy.yaml \
+	$(addprefix $(DOCDIR)/examples/,$(notdir $(EXAMPLE_FILES)))
 
 install: $(BURSTCTL) $(CLIENT_LIB)
 	$(Q)$(MAKE) --no-print-directory install-files
@@ -353,7 +357,7 @@ install-files:
 	install -D -m 0644 $(OUTPUT)/burstgate.service $(DESTDIR)$(UNITDIR)/burstgate.service
 	install -d $(DESTDIR)$(DOCDIR)/examples
 	install -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)/
-	install -m 0644 examples/policy.yaml $(DESTDIR)$(DOCDIR)/examples/policy.yaml
+	install -m 0644 examples/policy.yaml $(EXAMPLE_FILES) $(DESTDIR)$(DOCDIR)/examples/
 	[ -z "$(DESTDIR)" ] || install -D -m 0644 packaging/serve.env $(DESTDIR)$(SYSCONFDIR)/burstgate/serve.env
 
 # Refused while burstgate still enforces from the default state: without

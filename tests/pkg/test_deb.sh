@@ -1,4 +1,5 @@
 #!/bin/bash
+# vmtest: kernel (also in make vmtest's 6.12 guest: removal tears down a live state)
 # The Debian packages as a user gets them: `dpkg -i` of what `make deb`
 # built (.output/deb), the installed burstctl and unit, a short attach /
 # limit / detach with /usr/sbin/burstctl on a namespace topology, a program

@@ -109,6 +109,11 @@ UNIT_SRCS := $(wildcard tests/unit/*.c)
 BPFTEST_SRCS := $(wildcard tests/bpf/*.c)
 UNIT_TESTS := $(OUTPUT)/tests/unit_tests
 BPF_TESTS := $(OUTPUT)/tests/bpf_tests
+# burstctl with a fault hook at every map write (tests/tools/bg_fault.c):
+# the crash tests kill it at each write in turn. Never installed.
+BURSTCTL_FAULT := $(OUTPUT)/tests/burstctl-fault
+FAULT_WRAP := -Wl,--wrap=bpf_map_update_elem,--wrap=bpf_map_delete_elem \
+	-Wl,--wrap=bpf_map_update_batch,--wrap=bpf_map_delete_batch
 TRAFFIC := $(OUTPUT)/bg-traffic
 FLEET_SAMPLE := $(OUTPUT)/bg-fleet-sample
 FLEET_BENCH := $(OUTPUT)/bg-fleet-bench
@@ -126,7 +131,7 @@ BENCH_SKEL := $(OUTPUT)/bg_bench.skel.h
 .PHONY: FORCE install-files uninstall deb all check demo deps format lint clean vmtest vmtest-fetch test-unit test-bpf test-net install \
 	bench bench-smoke bench-deps bench-fleet
 
-all: $(BURSTCTL) $(UNIT_TESTS) $(BPF_TESTS) $(TRAFFIC) $(FLEET_SAMPLE) $(PEER_OBJ) $(VARIANT) $(CLIENT_LIB) $(EXAMPLES) $(BENCH) $(FLEET_BENCH)
+all: $(BURSTCTL) $(UNIT_TESTS) $(BPF_TESTS) $(BURSTCTL_FAULT) $(TRAFFIC) $(FLEET_SAMPLE) $(PEER_OBJ) $(VARIANT) $(CLIENT_LIB) $(EXAMPLES) $(BENCH) $(FLEET_BENCH)
 
 $(OUTPUT) $(OUTPUT)/user $(OUTPUT)/tests $(OUTPUT)/client $(OUTPUT)/examples:
 	$(Q)mkdir -p $@
@@ -168,6 +173,10 @@ $(LIB): $(LIB_OBJS)
 $(BURSTCTL): $(CLI_OBJS) $(LIB)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(USER_LIBS) -o $@
+
+$(BURSTCTL_FAULT): tests/tools/bg_fault.c $(CLI_OBJS) $(LIB) | $(OUTPUT)/tests
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(USER_CFLAGS) $(CFLAGS) $(LDFLAGS) $(FAULT_WRAP) $^ $(USER_LIBS) -o $@
 
 $(OUTPUT)/client/%.o: client/%.c client/bg_client.h | $(OUTPUT)/client
 	$(call msg,CC,$@)
@@ -259,9 +268,9 @@ check: deps
 
 test-unit: $(UNIT_TESTS)
 	$(Q)tests/run-suites unit
-test-bpf: $(BPF_TESTS) $(BURSTCTL)
+test-bpf: $(BPF_TESTS) $(BURSTCTL) $(BURSTCTL_FAULT)
 	$(Q)tests/run-suites bpf
-test-net: $(BURSTCTL) $(TRAFFIC) $(FLEET_SAMPLE) $(PEER_OBJ) $(VARIANT) $(EXAMPLES)
+test-net: $(BURSTCTL) $(BURSTCTL_FAULT) $(TRAFFIC) $(FLEET_SAMPLE) $(PEER_OBJ) $(VARIANT) $(EXAMPLES)
 	$(Q)tests/run-suites net
 
 # The guests run the binaries already built in $(OUTPUT); KERNEL=6.1 picks one.

@@ -1006,6 +1006,8 @@ int bg_global_put(const struct bg_state *s, const struct bg_global *g)
 	return 0;
 }
 
+void (*bg_fault_hook)(const char *what);
+
 int bg_map_read_all(int fd, size_t ksz, size_t vsz, void **keysp, void **valsp, size_t *np)
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, o);

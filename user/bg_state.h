@@ -216,4 +216,18 @@ int bg_map_read_all(int fd, size_t ksz, size_t vsz, void **keys, void **vals, si
 int bg_global_get(const struct bg_state *s, struct bg_global *g);
 int bg_global_put(const struct bg_state *s, const struct bg_global *g);
 
+/*
+ * Tests only (tests/tools/bg_fault.c, linked into burstctl-fault): called
+ * before each write through a map's mmap, as the libbpf calls that write a
+ * map are, so that a test can kill the process at any write. NULL in
+ * burstctl.
+ */
+extern void (*bg_fault_hook)(const char *what);
+
+static inline void bg_fault_point(const char *what)
+{
+	if (bg_fault_hook)
+		bg_fault_hook(what);
+}
+
 #endif /* BG_STATE_H */

@@ -711,8 +711,20 @@ int main(void)
 		CU_add_test(s, tests[i].name, tests[i].fn);
 	add_token_tests(s);
 	add_apply_tests();
+	add_crash_tests();
 	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
+	/* BPF_TESTS_SUITE=NAME (xdp, apply, crash): that suite alone, to iterate */
+	if (getenv("BPF_TESTS_SUITE")) {
+		s = CU_get_suite(getenv("BPF_TESTS_SUITE"));
+		if (!s) {
+			printf("no suite \"%s\"\n", getenv("BPF_TESTS_SUITE"));
+			CU_cleanup_registry();
+			return 2;
+		}
+		CU_basic_run_suite(s);
+	} else {
+		CU_basic_run_tests();
+	}
 	failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
 	CU_cleanup_registry();
 	/* a FATAL assert skips fx_down(): never leave pins behind */

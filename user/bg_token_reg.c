@@ -269,7 +269,12 @@ int bg_token_add(const struct bg_state *s, const char *tok, size_t len, __u32 id
 	explicit_bzero(&sec, sizeof(sec));
 	if (!bpf_map_lookup_elem(s->tokens_fd, &e.hash, &out->tok)) {
 		out->hash = e.hash;
-		return -EEXIST;
+		/*
+		 * An earlier add killed between its two writes left the token
+		 * without the stage that reads it: switch the stage on now.
+		 */
+		err = bg_tok_cfg_activate(s);
+		return err ? err : -EEXIST;
 	}
 	e.tok.id = id;
 	e.tok.deadline_ns = deadline_ns;

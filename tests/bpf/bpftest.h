@@ -40,4 +40,7 @@ void add_token_tests(CU_pSuite s);
 /* test_apply.c: a suite of its own, with its own small state */
 void add_apply_tests(void);
 
+/* test_crash.c: commands killed at every write, then frames probed */
+void add_crash_tests(void);
+
 #endif /* BG_BPFTEST_H */

@@ -6,7 +6,8 @@
 #   make deps       install build and test dependencies (Debian 12)
 #   make bench      benchmarks vs nftables and iptables -> bench/REPORT.md (root,
 #                   about 17 minutes, loads both cores); make bench-smoke: 1 min;
-#                   make bench-fleet: the fleet section alone, 2 min
+#                   make bench-fleet: the fleet section alone, 2 min;
+#                   make bench-control: the control-plane section alone
 #   make format / make lint / make clean
 #
 # Output goes to $(OUTPUT). V=1 shows full commands.
@@ -129,7 +130,7 @@ BENCH_BPF_OBJ := $(OUTPUT)/bg_bench.bpf.o
 BENCH_SKEL := $(OUTPUT)/bg_bench.skel.h
 
 .PHONY: FORCE install-files uninstall deb all check demo deps format lint clean vmtest vmtest-fetch test-unit test-bpf test-net install \
-	bench bench-smoke bench-deps bench-fleet
+	bench bench-smoke bench-deps bench-fleet bench-control
 
 all: $(BURSTCTL) $(UNIT_TESTS) $(BPF_TESTS) $(BURSTCTL_FAULT) $(TRAFFIC) $(FLEET_SAMPLE) $(PEER_OBJ) $(VARIANT) $(CLIENT_LIB) $(EXAMPLES) $(BENCH) $(FLEET_BENCH)
 
@@ -297,6 +298,11 @@ bench: bench-deps
 bench-fleet: bench-deps
 	$(Q)$(MAKE) --no-print-directory $(FLEET_BENCH)
 	$(Q)bench/run fleet
+
+# The control-plane section alone: bench/results/control.json, REPORT.md again.
+bench-control: bench-deps
+	$(Q)$(MAKE) --no-print-directory $(BURSTCTL)
+	$(Q)bench/run control
 
 bench-smoke: bench-deps
 	$(Q)$(MAKE) --no-print-directory $(BURSTCTL) $(BENCH) $(FLEET_BENCH)

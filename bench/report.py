@@ -343,21 +343,32 @@ plot "{d}" using 1:2:3:4 axes x1y1 with yerrorlines lw 2 title "cost (median, IQ
 """)
 
 if control:
-    rows = ["| how | identities (each + one prefix) | seconds | identities per second |", "|---|---|---|---|",
-            f"| `burstctl batch FILE` (one process, one state open) | {control['batch_identities']:,} | "
-            f"{control['batch_s']:.2f} | {control['batch_identities'] / control['batch_s']:,.0f} |"]
+    def cp_row(how, n, key):
+        cpu = control.get(key + "_cpu_s")
+        return (f"| {how} | {n:,} | {control[key + '_s']:.2f} | "
+                f"{'-' if cpu is None else f'{cpu:.2f}'} | {n / control[key + '_s']:,.0f} |")
+    rows = ["| how | identities (each + one prefix) | seconds | CPU seconds | identities per second |",
+            "|---|---|---|---|---|",
+            cp_row("`burstctl batch FILE` (one process, one state open)", control["batch_identities"], "batch")]
     if "policy_s" in control:
-        rows += [f"| `burstctl policy apply FILE` (creates the state; the same identities as YAML) | "
-                 f"{control['policy_identities']:,} | {control['policy_s']:.2f} | "
-                 f"{control['policy_identities'] / control['policy_s']:,.0f} |",
-                 f"| `burstctl policy apply FILE` again (0 changes: read, compare) | "
-                 f"{control['policy_identities']:,} | {control['policy_again_s']:.2f} | "
-                 f"{control['policy_identities'] / control['policy_again_s']:,.0f} |"]
-    rows.append(f"| one `burstctl identity add` + `prefix add` per identity | {control['single_identities']:,} | "
-                f"{control['single_s']:.2f} | {control['single_identities'] / control['single_s']:,.0f} |")
+        rows += [cp_row("`burstctl policy apply FILE` (creates the state; the same identities as YAML)",
+                        control["policy_identities"], "policy"),
+                 cp_row("`burstctl policy apply FILE` again (0 changes: read, compare)",
+                        control["policy_identities"], "policy_again")]
+    if "replace_s" in control:
+        rows.append(cp_row("`burstctl policy apply FILE` replacing every identity by another one on "
+                           "its prefix (all removed, all added, every prefix moved)",
+                           control["policy_identities"], "replace"))
+    rows.append(cp_row("one `burstctl identity add` + `prefix add` per identity",
+                       control["single_identities"], "single"))
+    load_note = (f" The machine's load average was {control['load_average']:.1f} when the section started: "
+            "under load, CPU seconds (user + system of the commands) say more than wall time."
+            if "load_average" in control else "")
     sections.append("## Control plane: creating identities with prefixes\n\n"
                     "Wall time of `burstctl`, one run each, on a fresh state (so the numbers are "
-                    "absolute times and only roughly comparable between runs).\n\n" + "\n".join(rows) +
+                    "absolute times and only roughly comparable between runs)." + load_note +
+                    " `bench/run control` (`make bench-control`) runs this section alone.\n\n" +
+                    "\n".join(rows) +
                     "\n\nOne command per identity does not scale linearly: `identity add` prints the identity "
                     "with its prefixes, which lists every prefix (host hashes and tries), so the n-th add "
                     "costs O(n).\n")

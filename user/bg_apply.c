@@ -399,16 +399,6 @@ static int cmp_live_pfx(const void *a, const void *b)
 			  &((const struct bg_prefix_entry *)b)->pfx);
 }
 
-static bool slot_deleted(const struct bg_plan *plan, __u32 id)
-{
-	size_t i;
-
-	for (i = 0; i < plan->ndel; i++)
-		if (plan->del[i]->id == id)
-			return true;
-	return false;
-}
-
 static const char *name_of(const struct bg_live *live, __u32 id)
 {
 	const struct bg_identity *h = find_id(live, id);
@@ -467,15 +457,20 @@ static int plan_prefixes(const struct bg_policy *p, const struct bg_live *live,
 	struct bg_prefix_entry *have = NULL;
 	struct want_pfx *w = NULL;
 	size_t nw = 0, i, j, a, b, n4 = 0, n6 = 0;
+	char *deleted = NULL; /* by slot: the identity in it is removed */
 	int ret = -ENOMEM;
 
 	w = calloc(p->npfx4 + p->npfx6 + 1, sizeof(*w));
 	have = calloc(live->npfx + 1, sizeof(*have));
+	deleted = calloc(live->max_ids + 1, 1);
 	plan->pfx_add = calloc(p->npfx4 + p->npfx6 + 1, sizeof(*plan->pfx_add));
 	plan->pfx_move = calloc(p->npfx4 + p->npfx6 + 1, sizeof(*plan->pfx_move));
 	plan->pfx_del = calloc(live->npfx + 1, sizeof(*plan->pfx_del));
-	if (!w || !have || !plan->pfx_add || !plan->pfx_move || !plan->pfx_del)
+	if (!w || !have || !deleted || !plan->pfx_add || !plan->pfx_move || !plan->pfx_del)
 		goto out;
+	for (i = 0; i < plan->ndel; i++)
+		if (plan->del[i]->id < live->max_ids)
+			deleted[plan->del[i]->id] = 1;
 	for (i = 0; i < p->nids; i++) {
 		const struct bg_pol_identity *id = &p->ids[i];
 		__u32 slot = slot_of[i];
@@ -520,7 +515,8 @@ static int plan_prefixes(const struct bg_policy *p, const struct bg_live *live,
 			b++;
 		} else {
 			if (w[a].id != have[b].id) {
-				bool split = plan->reuse && slot_deleted(plan, have[b].id);
+				bool split = plan->reuse && have[b].id < live->max_ids &&
+					     deleted[have[b].id];
 
 				/* from a slot about to be reused: remove first, add after */
 				x = split ? &plan->pfx_del[plan->npfx_del++] :
@@ -543,6 +539,7 @@ out:
 		snprintf(err, errlen, "out of memory planning prefixes");
 	free(w);
 	free(have);
+	free(deleted);
 	return ret;
 }
 

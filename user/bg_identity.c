@@ -521,43 +521,60 @@ static int cmp_id(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
+/*
+ * Every identity in two batch reads, names (hash) and configs (array),
+ * instead of three system calls per identity: a state of 100,000 is read
+ * in a few dozen calls.
+ */
 int bg_identity_list(const struct bg_state *s, struct bg_identity **out, size_t *n)
 {
-	struct bg_identity *v = NULL, *tmp;
-	struct bg_id_name key, next;
-	size_t cap = 0;
-	void *prev = NULL;
-	int ret = 0;
+	struct bg_id_name *keys = NULL;
+	struct bg_id_meta *metas = NULL;
+	struct bg_id_cfg *cfgs = NULL;
+	struct bg_identity *v = NULL;
+	__u32 *slots = NULL;
+	size_t nnames = 0, ncfg = 0, i;
+	int ret;
 
+	*out = NULL;
 	*n = 0;
-	while (bpf_map_get_next_key(s->names_fd, prev, &next) == 0) {
-		key = next;
-		prev = &key;
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 64;
-			tmp = realloc(v, cap * sizeof(*v));
-			if (!tmp) {
-				ret = -ENOMEM;
-				goto fail;
-			}
-			v = tmp;
-		}
-		ret = bg_identity_get(s, key.name, &v[*n]);
-		if (ret == -ENOENT)
-			continue; /* deleted while we listed */
-		if (ret)
-			goto fail;
-		(*n)++;
+	ret = bg_map_read_all(s->names_fd, sizeof(*keys), sizeof(*metas), (void **)&keys,
+			      (void **)&metas, &nnames);
+	if (!ret)
+		ret = bg_map_read_all(s->cfg_fd, sizeof(*slots), sizeof(*cfgs), (void **)&slots,
+				      (void **)&cfgs, &ncfg);
+	if (ret)
+		goto out;
+	v = calloc(nnames + 1, sizeof(*v));
+	if (!v) {
+		ret = -ENOMEM;
+		goto out;
 	}
-	if (errno != ENOENT) {
-		ret = -errno;
-		goto fail;
+	for (i = 0; i < nnames; i++) {
+		struct bg_identity *e = &v[*n];
+
+		keys[i].name[sizeof(keys[i].name) - 1] = '\0';
+		snprintf(e->name, sizeof(e->name), "%s", keys[i].name);
+		e->meta = metas[i];
+		e->id = metas[i].id;
+		/* an array's batch returns its slots in order, all of them */
+		if (e->id >= ncfg || slots[e->id] != e->id) {
+			ret = -EUCLEAN; /* a name pointing past the table */
+			goto out;
+		}
+		e->cfg = cfgs[e->id];
+		(*n)++;
 	}
 	qsort(v, *n, sizeof(*v), cmp_id);
 	*out = v;
-	return 0;
-fail:
+	v = NULL;
+out:
+	if (ret)
+		*n = 0;
 	free(v);
-	*n = 0;
+	free(keys);
+	free(metas);
+	free(cfgs);
+	free(slots);
 	return ret;
 }

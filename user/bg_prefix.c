@@ -259,33 +259,53 @@ static void key_to_prefix(enum map_kind kind, const union bg_prefix_key *k, stru
 	}
 }
 
+static size_t key_size(enum map_kind kind)
+{
+	switch (kind) {
+	case TRIE4:
+		return sizeof(struct bg_pfx4_key);
+	case TRIE6:
+		return sizeof(struct bg_pfx6_key);
+	case HOST4:
+		return sizeof(__u32);
+	default:
+		return sizeof(struct bg_host6_key);
+	}
+}
+
+/* One map's entries, appended to *v (batch reads: bg_map_read_all). */
 static int list_map(int fd, enum map_kind kind, struct bg_prefix_entry **v, size_t *n, size_t *cap)
 {
-	union bg_prefix_key key, next;
-	void *prev = NULL;
-	__u32 id;
+	size_t ksz = key_size(kind), cnt = 0, i;
+	union bg_prefix_key key;
+	char *keys = NULL;
+	__u32 *ids = NULL;
+	int err;
 
-	memset(&key, 0, sizeof(key));
-	memset(&next, 0, sizeof(next));
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-		key = next;
-		prev = &key;
-		if (bpf_map_lookup_elem(fd, &key, &id))
-			continue; /* deleted while we listed */
-		if (*n == *cap) {
-			struct bg_prefix_entry *tmp;
+	err = bg_map_read_all(fd, ksz, sizeof(*ids), (void **)&keys, (void **)&ids, &cnt);
+	if (err)
+		return err;
+	if (*n + cnt > *cap) {
+		struct bg_prefix_entry *tmp = realloc(*v, (*n + cnt + 1) * sizeof(**v));
 
-			*cap = *cap ? *cap * 2 : 64;
-			tmp = realloc(*v, *cap * sizeof(**v));
-			if (!tmp)
-				return -ENOMEM;
-			*v = tmp;
+		if (!tmp) {
+			err = -ENOMEM;
+			goto out;
 		}
+		*v = tmp;
+		*cap = *n + cnt + 1;
+	}
+	for (i = 0; i < cnt; i++) {
+		memset(&key, 0, sizeof(key));
+		memcpy(&key, keys + i * ksz, ksz);
 		key_to_prefix(kind, &key, &(*v)[*n].pfx);
-		(*v)[*n].id = id;
+		(*v)[*n].id = ids[i];
 		(*n)++;
 	}
-	return errno == ENOENT ? 0 : -errno;
+out:
+	free(keys);
+	free(ids);
+	return err;
 }
 
 /* Every prefix, IPv4 then IPv6, each family's host prefixes last. */

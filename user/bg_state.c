@@ -1013,8 +1013,12 @@ int bg_map_read_all(int fd, size_t ksz, size_t vsz, void **keysp, void **valsp, 
 	LIBBPF_OPTS(bpf_map_batch_opts, o);
 	size_t n = 0, cap = 0, chunk = 1024;
 	char *keys = NULL, *vals = NULL, *tmp;
-	__u64 in = 0, out = 0; /* a hash map's batch cursor is a bucket number */
-	bool first = true, batch = true;
+	/*
+	 * The batch cursor: a bucket number for hash maps, a key for the
+	 * others (arrays, tries: the kernel's generic batch): room for either.
+	 */
+	__u64 in[8] = {}, out[8] = {};
+	bool first = true, batch = ksz <= sizeof(in);
 	int err = 0;
 
 	*keysp = *valsp = NULL;
@@ -1042,7 +1046,7 @@ int bg_map_read_all(int fd, size_t ksz, size_t vsz, void **keysp, void **valsp, 
 				n++;
 			continue;
 		}
-		err = bpf_map_lookup_batch(fd, first ? NULL : &in, &out, keys + n * ksz,
+		err = bpf_map_lookup_batch(fd, first ? NULL : in, out, keys + n * ksz,
 					   vals + n * vsz, &count, &o) ?
 			      -errno :
 			      0;
@@ -1059,7 +1063,7 @@ int bg_map_read_all(int fd, size_t ksz, size_t vsz, void **keysp, void **valsp, 
 		n += count;
 		if (err == -ENOENT)
 			break; /* the last batch */
-		in = out;
+		memcpy(in, out, sizeof(in));
 		first = false;
 	}
 	*keysp = keys;

@@ -206,9 +206,10 @@ int bg_percpu_zero(const struct bg_state *s, int fd, __u32 key, size_t value_siz
 /* The host-wide counters, summed over the CPUs. */
 int bg_counters_read(const struct bg_state *s, struct bg_counters *out);
 /*
- * Every element of a hash map: keys and values in two arrays of n (free()
- * both). Batch lookups (a few syscalls for 65,536 elements), or element by
- * element where the kernel has no batch for the map type.
+ * Every element of a map (hash, array, LPM trie): keys and values in two
+ * arrays of n (free() both). Batch lookups (a few syscalls for 65,536
+ * elements), or element by element where the kernel has no batch for the
+ * map type. vsz: a per-CPU map's value is one 8-byte aligned copy per CPU.
  */
 int bg_map_read_all(int fd, size_t ksz, size_t vsz, void **keys, void **vals, size_t *n);
 
